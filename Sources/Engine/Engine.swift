@@ -1,0 +1,2 @@
+import Model
+// Engine: see Package.swift for this target's job.

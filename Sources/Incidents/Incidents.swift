@@ -1,0 +1,2 @@
+import Model
+// Incidents: see Package.swift for this target's job.

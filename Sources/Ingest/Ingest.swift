@@ -1,0 +1,2 @@
+import Model
+// Ingest: see Package.swift for this target's job.

@@ -1,0 +1,2 @@
+import CMosquitto
+// MQTT: see Package.swift for this target's job.

@@ -1,0 +1,96 @@
+/// One accepted sensor event (SPEC §2.2), validated against the registry and the schema of its type.
+public struct Event: Hashable, Sendable {
+    public var id: String
+    public var ts: Instant
+    public var device: String
+    public var type: EventType
+    public var data: JSONObject
+    /// The MQTT topic it came on, or the `topic` field of a log line; nil if none.
+    public var topic: String?
+
+    public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topic: String? = nil) {
+        self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data; self.topic = topic
+    }
+}
+
+/// The event types of SPEC §6. The raw value is the wire name.
+public enum EventType: String, CaseIterable, Hashable, Sendable {
+    case accessPass = "access.pass", accessDoor = "access.door", accessTailgate = "access.tailgate"
+    case wasteLevel = "waste.level", wasteDrop = "waste.drop", wasteDumping = "waste.dumping"
+    case elevatorStatus = "elevator.status", elevatorEbike = "elevator.ebike"
+    case elevatorAlarm = "elevator.alarm", elevatorHeartbeat = "elevator.heartbeat"
+    case venueFootfall = "venue.footfall", venueVisit = "venue.visit"
+    case powerReading = "power.reading", chargingSession = "charging.session"
+    case chargingReading = "charging.reading", ebikeCorridor = "ebike.corridor", smokeAlarm = "smoke.alarm"
+    case venueOccupancy = "venue.occupancy", venueMinor = "venue.minor", schoolLoitering = "school.loitering"
+    case waterUsage = "water.usage", doorContact = "door.contact", motionDetected = "motion.detected"
+    case bandSos = "band.sos", bandFall = "band.fall", bandOk = "band.ok"
+    case bandVitals = "band.vitals", bandHeartbeat = "band.heartbeat"
+    case parkingSpot = "parking.spot"
+
+    private static let byName: [String: EventType] =
+        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
+    /// Faster than `init(rawValue:)` on the hot path.
+    public static func named(_ name: String) -> EventType? { byName[name] }
+}
+
+/// What a field of an event's `data` must be (SPEC §6).
+public enum FieldKind: Hashable, Sendable {
+    case int(ClosedRange<Int64>?)
+    case number(ClosedRange<Double>?)
+    case bool
+    case string
+    case oneOf([String])
+    case stringOrNull
+}
+
+public struct FieldSpec: Hashable, Sendable {
+    public var name: String
+    public var kind: FieldKind
+    /// A required field missing is `bad_field`; an optional one, if present, must still have its kind.
+    public var required: Bool
+}
+
+/// The typed fields of each event type. Fields a shipped rule needs are required; multi-metric
+/// readings (`power.reading`, `charging.reading`) may carry any subset of their metrics.
+public enum EventSchema {
+    public static func fields(of type: EventType) -> [FieldSpec] { table[type] ?? [] }
+
+    private static func r(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: true) }
+    private static func o(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: false) }
+    private static let streams = ["kitchen", "recyclable", "hazardous", "other"]
+
+    private static let table: [EventType: [FieldSpec]] = [
+        .accessPass: [r("result", .oneOf(["granted", "denied"])),
+                      o("method", .oneOf(["face", "card", "qr", "plate"])),
+                      o("person", .oneOf(["resident", "visitor", "unknown"]))],
+        .accessDoor: [r("state", .oneOf(["open", "closed"]))],
+        .accessTailgate: [r("count", .int(0...Int64.max))],
+        .wasteLevel: [o("stream", .oneOf(streams)), r("fill_pct", .number(0...100))],
+        .wasteDrop: [o("stream", .oneOf(streams)), r("correct", .bool)],
+        .wasteDumping: [],
+        .elevatorStatus: [o("floor", .int(nil)), r("moving", .bool), r("door", .oneOf(["open", "closed"])),
+                          r("between_floors", .bool), r("occupants", .int(0...Int64.max))],
+        .elevatorEbike: [r("confidence", .number(0...1))],
+        .elevatorAlarm: [o("kind", .oneOf(["button", "overspeed", "door_fault"]))],
+        .elevatorHeartbeat: [],
+        .venueFootfall: [o("entered", .int(0...Int64.max)), r("elderly", .int(0...Int64.max))],
+        .venueVisit: [r("person", .string), r("elderly", .bool)],
+        .powerReading: [o("current_a", .number(nil)), o("leakage_ma", .number(nil)),
+                        o("temp_c", .number(nil)), o("power_w", .number(nil))],
+        .chargingSession: [r("port", .int(nil)), r("state", .oneOf(["start", "stop"]))],
+        .chargingReading: [r("port", .int(nil)), o("power_w", .number(nil)), o("temp_c", .number(nil))],
+        .ebikeCorridor: [r("present", .bool)],
+        .smokeAlarm: [],
+        .venueOccupancy: [r("count", .int(0...Int64.max))],
+        .venueMinor: [r("confidence", .number(0...1))],
+        .schoolLoitering: [r("seconds", .int(0...Int64.max))],
+        .waterUsage: [r("liters", .number(0...Double.greatestFiniteMagnitude))],
+        .doorContact: [r("open", .bool)],
+        .motionDetected: [], .bandSos: [], .bandFall: [], .bandOk: [],
+        .bandVitals: [r("heart_rate", .int(nil))],
+        .bandHeartbeat: [],
+        .parkingSpot: [r("occupied", .bool), o("plate", .stringOrNull)],
+    ]
+}

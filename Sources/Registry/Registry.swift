@@ -1,0 +1,2 @@
+import Model
+// Registry: see Package.swift for this target's job.

@@ -1,0 +1,2 @@
+import Model
+// Rules: see Package.swift for this target's job.

@@ -1,0 +1,2 @@
+import Model
+// Simulation: see Package.swift for this target's job.

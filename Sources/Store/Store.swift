@@ -1,0 +1,2 @@
+import Model
+// Store: see Package.swift for this target's job.

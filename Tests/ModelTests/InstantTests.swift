@@ -1,0 +1,28 @@
+import XCTest
+@testable import Model
+
+final class InstantTests: XCTestCase {
+    func testParsesOffsetAndFormatsUTC() throws {
+        let t = try XCTUnwrap(RFC3339.parse("2026-11-24T08:15:30.120+08:00"))
+        XCTAssertEqual(t.description, "2026-11-24T00:15:30.120Z")
+        XCTAssertEqual(RFC3339.parse("2026-11-24T00:15:30.12Z"), t)
+        XCTAssertEqual(RFC3339.parse("2026-11-24T00:15:30.1205Z"), t)
+    }
+
+    func testRejectsMalformed() {
+        for s in ["", "2026-11-24", "2026-11-24T08:15:30", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+                  "2026-11-24T24:00:00Z", "2026-11-24T08:15:30.+08:00", "2026-11-24T08:15:30+0800",
+                  "2026-11-24T08:15:30Zjunk"] {
+            XCTAssertNil(RFC3339.parse(s), s)
+        }
+    }
+
+    func testLocalTimeInShanghai() throws {
+        let clock = try XCTUnwrap(LocalClock(identifier: "Asia/Shanghai"))
+        let t = try XCTUnwrap(RFC3339.parse("2026-11-23T23:30:00Z"))  // Tuesday 07:30 local
+        let l = clock.local(t)
+        XCTAssertEqual(l.minuteOfDay, 7 * 60 + 30)
+        XCTAssertEqual(l.weekday, 2)
+        XCTAssertEqual(l.offsetSeconds, 8 * 3600)
+    }
+}
