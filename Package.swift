@@ -14,12 +14,14 @@ let package = Package(
     targets: [
         // Value types shared by every layer: events, registry, incidents, time.
         .target(name: "Model"),
+        // Reading hand-written YAML with file:line in every error (over Yams).
+        .target(name: "YAMLSupport", dependencies: ["Model", "Yams"]),
         // The deployment file (SPEC §3) and the live config (SPEC §8), from YAML.
-        .target(name: "Registry", dependencies: ["Model", "Yams"]),
+        .target(name: "Registry", dependencies: ["Model", "YAMLSupport"]),
         // Envelope decoding and validation, dead-letter reasons, JSON Lines logs.
         .target(name: "Ingest", dependencies: ["Model"]),
         // Rule files -> compiled rules; the event-time rule engine.
-        .target(name: "Rules", dependencies: ["Model", "Yams"]),
+        .target(name: "Rules", dependencies: ["Model", "YAMLSupport"]),
         // Incidents (closed-loop dispatch): dedup, assignment, SLA escalation, people's actions, audit.
         .target(name: "Incidents", dependencies: ["Model"]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
@@ -30,11 +32,17 @@ let package = Package(
         .target(name: "MQTT", dependencies: ["CMosquitto"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
         .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"]),
+        // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
+        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "MQTT", "Engine"]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
-            "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine",
+            "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
+        .executableTarget(name: "CityEyeBench", dependencies: [
+            "Model", "Registry", "Ingest", "Rules", "Store", "Engine", "Simulation", "MQTT", "Live",
         ]),
 
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
@@ -46,6 +54,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry"]),
         .testTarget(name: "CLITests", dependencies: ["Model"]),
     ]
 )

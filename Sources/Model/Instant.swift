@@ -105,7 +105,7 @@ public enum RFC3339 {
         return withSeconds ? hm + ":\(pad(s % 60, 2))" : hm
     }
 
-    static func pad(_ v: Int, _ width: Int) -> String {
+    public static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
     }

@@ -1,2 +1,330 @@
+import Foundation
+import CSQLite
 import Model
-// Store: see Package.swift for this target's job.
+
+/// Which incidents to list.
+public struct IncidentFilter: Sendable {
+    public var status: IncidentStatus?
+    public var assignee: String?
+    public var scenario: String?
+    public var severity: Severity?
+    public var grid: String?
+    public var community: String?
+    /// last_seen at or after.
+    public var since: Instant?
+    /// Only dispatched or acknowledged.
+    public var openOnly: Bool
+    public init(status: IncidentStatus? = nil, assignee: String? = nil, scenario: String? = nil, severity: Severity? = nil,
+                grid: String? = nil, community: String? = nil, since: Instant? = nil, openOnly: Bool = false) {
+        self.status = status; self.assignee = assignee; self.scenario = scenario; self.severity = severity
+        self.grid = grid; self.community = community; self.since = since; self.openOnly = openOnly
+    }
+}
+
+/// The SQLite store (WAL): incidents, the append-only audit trail, dead letters, processed (device, id) keys
+/// and engine state. The live engine and people's commands use one file from different processes at once.
+public final class Store: @unchecked Sendable {
+    public let path: String
+    let conn: Connection
+    private let lock = NSLock()
+
+    public init(path: String, create: Bool = true) throws(StoreError) {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
+            throw StoreError("cannot open store \(path): folder \(dir) does not exist")
+        }
+        if !create && !FileManager.default.fileExists(atPath: path) {
+            throw StoreError("no store at \(path): run `cityeye replay` or `cityeye run` first")
+        }
+        conn = try Connection(path: path, create: create)
+        do {
+            try conn.exec("PRAGMA busy_timeout = 10000")
+            try conn.exec("PRAGMA journal_mode = WAL")
+            try conn.exec("PRAGMA synchronous = NORMAL")
+            try migrate()
+        } catch {
+            conn.close()
+            if error.description.contains("file is not a database") {
+                throw StoreError("\(path) is not a City Eye store (not an SQLite database)")
+            }
+            throw error
+        }
+    }
+
+    public func close() { lock.lock(); conn.close(); lock.unlock() }
+
+    private func migrate() throws(StoreError) {
+        try conn.exec("CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+        let s = try conn.statement("SELECT COALESCE(MAX(version), 0) FROM schema_migration")
+        _ = try s.step()
+        let current = Int(s.int(0))
+        sqlite3_reset(s.stmt)
+        if current > Migrations.all.count {
+            throw StoreError("store \(path) has schema version \(current), newer than this cityeye knows (\(Migrations.all.count)): upgrade cityeye")
+        }
+        for (i, m) in Migrations.all.enumerated() where i + 1 > current {
+            try conn.exec("BEGIN IMMEDIATE")
+            do {
+                try conn.exec(m.sql)
+                let ins = try conn.statement("INSERT INTO schema_migration(version, name) VALUES (?, ?)")
+                ins.bind(1, i + 1); ins.bind(2, m.name)
+                try ins.run()
+                try conn.exec("COMMIT")
+            } catch {
+                try? conn.exec("ROLLBACK")
+                throw StoreError("store \(path): migration \(m.name) failed: \(error)")
+            }
+        }
+    }
+
+    /// BEGIN IMMEDIATE … COMMIT; ROLLBACK if `body` throws. The live engine processes a batch inside it so that
+    /// people's changes committed by another process are seen before it writes.
+    public func writeTransaction<T>(_ body: (WriteTransaction) throws -> T) throws -> T {
+        lock.lock(); defer { lock.unlock() }
+        try conn.exec("BEGIN IMMEDIATE")
+        do {
+            let result = try body(WriteTransaction(conn: conn))
+            conn.resetAll()
+            try conn.exec("COMMIT")
+            return result
+        } catch {
+            conn.resetAll()
+            try? conn.exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func read<T>(_ body: () throws -> T) throws -> T {
+        lock.lock(); defer { lock.unlock() }
+        try conn.exec("BEGIN")
+        defer { conn.resetAll(); try? conn.exec("COMMIT") }
+        return try body()
+    }
+
+    static let incidentColumns = "id, rule, scenario, severity, key, device, subject, community, grid, first_seen, last_seen, count, condition, status, assignee, escalated, overdue, ack_due, resolve_due"
+
+    static func incident(_ s: Statement) -> Incident {
+        Incident(id: s.int(0), rule: s.text(1), scenario: s.text(2), severity: Severity(rawValue: s.text(3)) ?? .minor,
+                 key: s.text(4), device: s.text(5), subject: s.text(6), community: s.text(7), grid: s.text(8),
+                 firstSeen: Instant(ms: s.int(9)), lastSeen: Instant(ms: s.int(10)), count: s.int(11),
+                 condition: Condition(rawValue: s.text(12)) ?? .active, status: IncidentStatus(rawValue: s.text(13)) ?? .dispatched,
+                 assignee: s.text(14), escalated: s.int(15) != 0, overdue: s.int(16) != 0,
+                 ackDue: Instant(ms: s.int(17)), resolveDue: Instant(ms: s.int(18)))
+    }
+
+    public func incidents(_ f: IncidentFilter = IncidentFilter()) throws -> [Incident] {
+        var clauses: [String] = []
+        var binds: [(Statement) -> Void] = []
+        var n: Int32 = 0
+        func add(_ clause: String, _ bind: @escaping (Statement, Int32) -> Void) {
+            n += 1
+            let i = n
+            clauses.append(clause)
+            binds.append { bind($0, i) }
+        }
+        if let v = f.status { add("status = ?") { $0.bind($1, v.rawValue) } }
+        if let v = f.assignee { add("assignee = ?") { $0.bind($1, v) } }
+        if let v = f.scenario { add("scenario = ?") { $0.bind($1, v) } }
+        if let v = f.severity { add("severity = ?") { $0.bind($1, v.rawValue) } }
+        if let v = f.grid { add("grid = ?") { $0.bind($1, v) } }
+        if let v = f.community { add("community = ?") { $0.bind($1, v) } }
+        if let v = f.since { add("last_seen >= ?") { $0.bind($1, v.ms) } }
+        if f.openOnly { clauses.append("status IN ('dispatched', 'acknowledged')") }
+        let sql = "SELECT \(Self.incidentColumns) FROM incident" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")) + " ORDER BY id"
+        return try read {
+            let s = try conn.statement(sql)
+            for b in binds { b(s) }
+            var out: [Incident] = []
+            while try s.step() { out.append(Self.incident(s)) }
+            return out
+        }
+    }
+
+    public func incident(id: Int64) throws -> Incident? {
+        try read { try WriteTransaction(conn: conn).incident(id: id) }
+    }
+
+    public func notClosedIncidents() throws -> [Incident] {
+        try read {
+            let s = try conn.statement("SELECT \(Self.incidentColumns) FROM incident WHERE status != 'closed' ORDER BY id")
+            var out: [Incident] = []
+            while try s.step() { out.append(Self.incident(s)) }
+            return out
+        }
+    }
+
+    public func maxIncidentID() throws -> Int64 {
+        try read {
+            let s = try conn.statement("SELECT COALESCE(MAX(id), 0) FROM incident")
+            _ = try s.step()
+            return s.int(0)
+        }
+    }
+
+    public func audit(of incident: Int64) throws -> [AuditEntry] {
+        try auditRows("SELECT incident, at, actor, action, note FROM audit WHERE incident = ? ORDER BY id") { $0.bind(1, incident) }
+    }
+
+    public func allAudit() throws -> [AuditEntry] {
+        try auditRows("SELECT incident, at, actor, action, note FROM audit ORDER BY id") { _ in }
+    }
+
+    private func auditRows(_ sql: String, _ bind: (Statement) -> Void) throws -> [AuditEntry] {
+        try read {
+            let s = try conn.statement(sql)
+            bind(s)
+            var out: [AuditEntry] = []
+            while try s.step() {
+                out.append(AuditEntry(incident: s.int(0), at: Instant(ms: s.int(1)), actor: s.text(2),
+                                      action: AuditAction(rawValue: s.text(3)) ?? .repeated, note: s.text(4)))
+            }
+            return out
+        }
+    }
+
+    public func deadLetters(limit: Int? = nil) throws -> [DeadLetter] {
+        try read {
+            let sql = limit == nil
+                ? "SELECT received_at, topic, reason, detail, payload FROM dead_letter ORDER BY id"
+                : "SELECT * FROM (SELECT id, received_at, topic, reason, detail, payload FROM dead_letter ORDER BY id DESC LIMIT ?) ORDER BY id"
+            let s = try conn.statement(sql)
+            let o: Int32 = limit == nil ? 0 : 1
+            if let limit { s.bind(1, limit) }
+            var out: [DeadLetter] = []
+            while try s.step() {
+                out.append(DeadLetter(topic: s.text(o + 1), payload: s.blob(o + 4),
+                                      reason: RejectReason(rawValue: s.text(o + 2)) ?? .badJSON,
+                                      detail: s.text(o + 3), receivedAt: Instant(ms: s.int(o))))
+            }
+            return out
+        }
+    }
+
+    public func deadLetterCounts() throws -> [RejectReason: Int] {
+        try read {
+            let s = try conn.statement("SELECT reason, COUNT(*) FROM dead_letter GROUP BY reason")
+            var out: [RejectReason: Int] = [:]
+            while try s.step() { if let r = RejectReason(rawValue: s.text(0)) { out[r] = Int(s.int(1)) } }
+            return out
+        }
+    }
+
+    public func processedKeys(since: Instant) throws -> [UInt64] {
+        try read {
+            let s = try conn.statement("SELECT keys FROM processed_batch WHERE at >= ? ORDER BY id")
+            s.bind(1, since.ms)
+            var out: [UInt64] = []
+            while try s.step() { out.append(contentsOf: decodeKeys(s.blob(0))) }
+            return out
+        }
+    }
+
+    public func state(_ name: String) throws -> [UInt8]? {
+        try read { try WriteTransaction(conn: conn).state(name) }
+    }
+}
+
+func encodeKeys(_ keys: [UInt64]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: keys.count * 8)
+    out.withUnsafeMutableBytes { p in
+        for (i, k) in keys.enumerated() { p.storeBytes(of: k.littleEndian, toByteOffset: i * 8, as: UInt64.self) }
+    }
+    return out
+}
+
+func decodeKeys(_ bytes: [UInt8]) -> [UInt64] {
+    let n = bytes.count / 8
+    return bytes.withUnsafeBytes { p in (0..<n).map { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) } }
+}
+
+/// Writes inside one `Store.writeTransaction`.
+public final class WriteTransaction {
+    let conn: Connection
+    init(conn: Connection) { self.conn = conn }
+
+    /// Full state by id; the last of several versions of one incident wins.
+    public func upsert(_ incidents: [Incident]) throws {
+        let s = try conn.statement("""
+            INSERT OR REPLACE INTO incident (\(Store.incidentColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            """)
+        for i in incidents {
+            sqlite3_reset(s.stmt)
+            s.bind(1, i.id); s.bind(2, i.rule); s.bind(3, i.scenario); s.bind(4, i.severity.rawValue); s.bind(5, i.key)
+            s.bind(6, i.device); s.bind(7, i.subject); s.bind(8, i.community); s.bind(9, i.grid)
+            s.bind(10, i.firstSeen.ms); s.bind(11, i.lastSeen.ms); s.bind(12, i.count)
+            s.bind(13, i.condition.rawValue); s.bind(14, i.status.rawValue); s.bind(15, i.assignee)
+            s.bind(16, i.escalated); s.bind(17, i.overdue); s.bind(18, i.ackDue.ms); s.bind(19, i.resolveDue.ms)
+            try s.run()
+        }
+    }
+
+    /// Appends audit rows; returns the last row id.
+    @discardableResult
+    public func append(_ audit: [AuditEntry]) throws -> Int64 {
+        let s = try conn.statement("INSERT INTO audit (incident, at, actor, action, note) VALUES (?,?,?,?,?)")
+        for a in audit {
+            sqlite3_reset(s.stmt)
+            s.bind(1, a.incident); s.bind(2, a.at.ms); s.bind(3, a.actor); s.bind(4, a.action.rawValue); s.bind(5, a.note)
+            try s.run()
+        }
+        return sqlite3_last_insert_rowid(conn.db)
+    }
+
+    public func append(_ deadLetters: [DeadLetter]) throws {
+        let s = try conn.statement("INSERT INTO dead_letter (received_at, topic, reason, detail, payload) VALUES (?,?,?,?,?)")
+        for d in deadLetters {
+            sqlite3_reset(s.stmt)
+            s.bind(1, d.receivedAt.ms); s.bind(2, d.topic); s.bind(3, d.reason.rawValue); s.bind(4, d.detail)
+            s.bind(5, blob: d.payload)
+            try s.run()
+        }
+    }
+
+    public func appendProcessed(keys: [UInt64], at: Instant) throws {
+        guard !keys.isEmpty else { return }
+        let s = try conn.statement("INSERT INTO processed_batch (at, keys) VALUES (?, ?)")
+        s.bind(1, at.ms); s.bind(2, blob: encodeKeys(keys))
+        try s.run()
+    }
+
+    public func pruneProcessed(before: Instant) throws {
+        let s = try conn.statement("DELETE FROM processed_batch WHERE at < ?")
+        s.bind(1, before.ms)
+        try s.run()
+    }
+
+    public func setState(_ name: String, _ value: [UInt8]) throws {
+        let s = try conn.statement("INSERT OR REPLACE INTO engine_state (name, value) VALUES (?, ?)")
+        s.bind(1, name); s.bind(2, blob: value)
+        try s.run()
+    }
+
+    public func state(_ name: String) throws -> [UInt8]? {
+        let s = try conn.statement("SELECT value FROM engine_state WHERE name = ?")
+        s.bind(1, name)
+        return try s.step() ? s.blob(0) : nil
+    }
+
+    public func incident(id: Int64) throws -> Incident? {
+        let s = try conn.statement("SELECT \(Store.incidentColumns) FROM incident WHERE id = ?")
+        s.bind(1, id)
+        return try s.step() ? Store.incident(s) : nil
+    }
+
+    /// Incidents that people (actor other than `engine`) changed after an audit row, and the last row id.
+    public func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident]) {
+        let s = try conn.statement("SELECT DISTINCT incident FROM audit WHERE id > ? AND actor != 'engine' ORDER BY incident")
+        s.bind(1, row)
+        var ids: [Int64] = []
+        while try s.step() { ids.append(s.int(0)) }
+        let incidents = try ids.compactMap { try incident(id: $0) }
+        return (try lastAuditRow(), incidents)
+    }
+
+    public func lastAuditRow() throws -> Int64 {
+        let s = try conn.statement("SELECT COALESCE(MAX(id), 0) FROM audit")
+        _ = try s.step()
+        return s.int(0)
+    }
+}

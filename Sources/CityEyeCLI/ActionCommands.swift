@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Model
+import Incidents
+import Store
+import Engine
+
+/// Applies one person's action to one incident in a single write transaction: read, check, write, audit.
+/// A refusal changes nothing and exits 1 with the desk's explanation.
+func act(_ action: PeopleAction, id: Int64, worker: String, store options: StoreOptions) throws {
+    let (store, registry) = try options.openWithRegistry()
+    let now = Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    let result: Incident = try failing {
+        try store.writeTransaction { tx -> Incident in
+            guard let incident = try tx.incident(id: id) else {
+                throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
+            }
+            let (changed, entry) = try IncidentDesk.apply(action, to: incident, by: worker, registry: registry, at: now)
+            try tx.upsert([changed])
+            try tx.append([entry])
+            return changed
+        }
+    }
+    let name = registry.workers[worker]?.name ?? ""
+    print("incident \(result.id) \(result.status.rawValue) by \(worker) \(name) (\(result.rule), \(result.key))")
+}
+
+struct WorkerOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Who acts: a worker id from the registry.", valueName: "W")) var worker: String
+}
+
+struct Acknowledge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ack", abstract: "Acknowledge an incident: I have seen it and I am on my way.",
+        discussion: "Only the assignee or a supervisor of the incident's community may acknowledge, and only a dispatched incident.")
+    @Argument(help: "The incident id.") var id: Int64
+    @OptionGroup var who: WorkerOption
+    @OptionGroup var store: StoreOptions
+    func run() throws { try act(.acknowledge, id: id, worker: who.worker, store: store) }
+}
+
+struct Resolve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Resolve an incident after handling it on site, with a note saying what was done.",
+        discussion: "Only the assignee or a supervisor of the community; the note must not be empty.")
+    @Argument(help: "The incident id.") var id: Int64
+    @OptionGroup var who: WorkerOption
+    @Option(help: "What was found and done.") var note: String
+    @OptionGroup var store: StoreOptions
+    func run() throws { try act(.resolve(note: note), id: id, worker: who.worker, store: store) }
+}
+
+struct Close: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Close a resolved incident after verifying it (supervisors only).")
+    @Argument(help: "The incident id.") var id: Int64
+    @OptionGroup var who: WorkerOption
+    @OptionGroup var store: StoreOptions
+    func run() throws { try act(.close, id: id, worker: who.worker, store: store) }
+}
+
+struct Reopen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reopen a resolved or closed incident (supervisors only): it goes back to its assignee.",
+        discussion: "The incident returns to `dispatched` with the same assignee and new deadlines from now.")
+    @Argument(help: "The incident id.") var id: Int64
+    @OptionGroup var who: WorkerOption
+    @Option(help: "Why it is reopened.") var note: String
+    @OptionGroup var store: StoreOptions
+    func run() throws { try act(.reopen(note: note), id: id, worker: who.worker, store: store) }
+}

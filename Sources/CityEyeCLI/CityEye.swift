@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct CityEye: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cityeye",
+        abstract: "City Eye: community-safety events in, incidents dispatched to grid workers, closed loop.",
+        discussion: """
+        Sensor gateways publish events over MQTT; the engine evaluates the rules of eight scenarios, raises
+        incidents, dispatches each to a grid worker, escalates what nobody acknowledges, and keeps everything in
+        a SQLite store. Grid workers and supervisors work the incidents from this command line.
+
+        Exit codes: 0 success, 1 a refused or failed operation (stderr says why), 2 bad usage.
+        """,
+        subcommands: [
+            Replay.self, Run.self, Simulate.self,
+            Incidents.self, Show.self, Acknowledge.self, Resolve.self, Close.self, Reopen.self, Workload.self,
+            DeadLetters.self, RulesCommand.self,
+        ])
+
+    /// ArgumentParser exits 64 on a usage error; SPEC §7 wants 2. Our own refusals exit 1.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as Failure {
+            Terminal.error(failure.message)
+            Foundation.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let message = fullMessage(for: error)
+            if !message.isEmpty { Terminal.error(message) }
+            Foundation.exit(code.rawValue == 64 ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// A refused or failed operation: printed on stderr, exit code 1.
+struct Failure: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
+
+/// Runs `body`, turning any error into a `Failure` with its own description.
+func failing<T>(_ what: String? = nil, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let f as Failure { throw f } catch {
+        throw Failure(what.map { "\($0): \(error)" } ?? "\(error)")
+    }
+}

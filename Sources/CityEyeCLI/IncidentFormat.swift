@@ -1,0 +1,76 @@
+import Model
+
+/// How incidents look on a terminal and to scripts.
+enum IncidentFormat {
+    /// SPEC §7's fields, in a fixed order, times in UTC with `Z`.
+    static func json(_ i: Incident) -> String {
+        var j = JSONLine()
+        j.add("id", i.id)
+        j.add("rule", i.rule)
+        j.add("scenario", i.scenario)
+        j.add("severity", i.severity.rawValue)
+        j.add("key", i.key)
+        j.add("device", i.device)
+        j.add("subject", i.subject)
+        j.add("community", i.community)
+        j.add("grid", i.grid)
+        j.add("first_seen", i.firstSeen)
+        j.add("last_seen", i.lastSeen)
+        j.add("count", i.count)
+        j.add("condition", i.condition.rawValue)
+        j.add("status", i.status.rawValue)
+        j.add("assignee", i.assignee)
+        j.add("escalated", i.escalated)
+        j.add("overdue", i.overdue)
+        j.add("ack_due", i.ackDue)
+        j.add("resolve_due", i.resolveDue)
+        return j.text
+    }
+
+    static func auditJSON(_ a: AuditEntry) -> String {
+        var j = JSONLine()
+        j.add("incident", a.incident)
+        j.add("at", a.at)
+        j.add("actor", a.actor)
+        j.add("action", a.action.rawValue)
+        j.add("note", a.note)
+        return j.text
+    }
+
+    /// Local time in the incident's community, e.g. `11-24 08:15`.
+    static func local(_ t: Instant, community: String, registry: Registry?, long: Bool = false) -> String {
+        let tz = registry?.timezone(ofCommunity: community) ?? "Asia/Shanghai"
+        let offset = LocalClocks.shared.clock(tz).offsetSeconds(at: t)
+        let s = RFC3339.formatLocal(t, offsetSeconds: offset, withSeconds: long)
+        return long ? s : String(s.dropFirst(5))
+    }
+
+    static func flags(_ i: Incident) -> String {
+        var f: [String] = []
+        if i.escalated { f.append(Terminal.colour("ESCALATED", "1;35")) }
+        if i.overdue { f.append(Terminal.colour("OVERDUE", "1;31")) }
+        if i.condition == .cleared { f.append("cleared") }
+        return f.joined(separator: " ")
+    }
+
+    static func table(_ incidents: [Incident], registry: Registry?) -> String {
+        let rows = incidents.map { i -> [String] in
+            let who = registry?.workers[i.assignee].map { "\(i.assignee) \($0.name)" } ?? i.assignee
+            return [String(i.id), Terminal.severity(i.severity), i.rule, i.key, i.grid, i.status.rawValue, who,
+                    local(i.lastSeen, community: i.community, registry: registry), String(i.count), flags(i)]
+        }
+        return Terminal.table(["ID", "SEV", "RULE", "KEY", "GRID", "STATUS", "ASSIGNEE", "LAST SEEN", "N", ""], rows)
+    }
+}
+
+/// One `LocalClock` per timezone for the whole process.
+final class LocalClocks: @unchecked Sendable {
+    static let shared = LocalClocks()
+    private var clocks: [String: LocalClock] = [:]
+    func clock(_ tz: String) -> LocalClock {
+        if let c = clocks[tz] { return c }
+        let c = LocalClock(identifier: tz) ?? LocalClock(identifier: "Asia/Shanghai")!
+        clocks[tz] = c
+        return c
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Model
+import Store
+import Engine
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show one incident: its fields, device and location, deadlines and full audit trail.")
+
+    @Argument(help: "The incident id.") var id: Int64
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "The incident as one JSON object, then one per audit row.") var json = false
+
+    func run() throws {
+        let db = try store.openExisting()
+        let registry = try? Deployment.registry(in: db)
+        let found = try failing { try db.incident(id: id) }
+        guard let i = found else {
+            throw Failure("no incident \(id) in \(store.db): `cityeye incidents --db \(store.db)` lists them")
+        }
+        let trail = try failing { try db.audit(of: id) }
+        if json {
+            print(IncidentFormat.json(i))
+            for a in trail { print(IncidentFormat.auditJSON(a)) }
+            return
+        }
+        func local(_ t: Instant) -> String { IncidentFormat.local(t, community: i.community, registry: registry, long: true) }
+        let device = registry?.devices[i.device]
+        let community = registry?.communities[i.community]
+        let grid = registry?.grids[i.grid]
+        let assignee = registry?.workers[i.assignee]
+        let tz = registry?.timezone(ofCommunity: i.community) ?? "Asia/Shanghai"
+        let rows: [[String]] = [
+            ["incident", "\(i.id)  \(Terminal.severity(i.severity)) \(i.severity.rawValue)  \(IncidentFormat.flags(i))"],
+            ["rule", "\(i.rule)  (\(i.scenario))"],
+            ["key", i.key],
+            ["device", device.map { "\(i.device) (\($0.type))" } ?? i.device],
+            ["subject", i.subject],
+            ["where", "\(community?.name ?? i.community) / \(grid?.name ?? i.grid) (\(i.grid))"],
+            ["seen", "\(local(i.firstSeen)) → \(local(i.lastSeen)), \(i.count) time(s), condition \(i.condition.rawValue)"],
+            ["status", i.status.rawValue],
+            ["assignee", assignee.map { "\(i.assignee) \($0.name)" } ?? (i.assignee.isEmpty ? "(nobody)" : i.assignee)],
+            ["ack by", local(i.ackDue) + (i.escalated ? "  (missed: escalated)" : "")],
+            ["resolve by", local(i.resolveDue) + (i.overdue ? "  (missed: overdue)" : "")],
+            ["times", "local, \(tz)"],
+        ]
+        print(rows.map { Terminal.pad($0[0], 11) + $0[1] }.joined(separator: "\n"))
+        print("")
+        let auditRows = trail.map { a -> [String] in
+            let actor = a.actor == AuditEntry.engineActor ? a.actor : (registry?.workers[a.actor].map { "\(a.actor) \($0.name)" } ?? a.actor)
+            return [local(a.at), actor, a.action.rawValue, a.note]
+        }
+        print(Terminal.table(["TIME", "ACTOR", "ACTION", "NOTE"], auditRows))
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Model
+import Store
+import Engine
+
+struct Workload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open incidents, escalated and overdue, per grid worker and per grid.")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "One JSON object per line: kind (worker|grid), id, open, escalated, overdue.") var json = false
+
+    struct Tally { var open = 0, escalated = 0, overdue = 0 }
+
+    func run() throws {
+        let db = try store.openExisting()
+        let registry = try? Deployment.registry(in: db)
+        var filter = IncidentFilter()
+        filter.openOnly = true
+        let open = try failing { try db.incidents(filter) }
+        var byWorker: [String: Tally] = [:], byGrid: [String: Tally] = [:]
+        for w in registry?.workers.keys.sorted() ?? [] { byWorker[w] = Tally() }
+        for g in registry?.grids.keys.sorted() ?? [] { byGrid[g] = Tally() }
+        for i in open {
+            for k in [i.assignee] { byWorker[k, default: Tally()].add(i) }
+            byGrid[i.grid, default: Tally()].add(i)
+        }
+        if json {
+            for (k, t) in byWorker.sorted(by: { $0.key < $1.key }) { print(line("worker", k, t)) }
+            for (k, t) in byGrid.sorted(by: { $0.key < $1.key }) { print(line("grid", k, t)) }
+            return
+        }
+        let workerRows = byWorker.sorted { $0.key < $1.key }.map { k, t -> [String] in
+            let w = registry?.workers[k]
+            return [k.isEmpty ? "(unassigned)" : k, w?.name ?? "", w?.role.rawValue ?? "", w?.grid ?? w?.community ?? "",
+                    String(t.open), String(t.escalated), String(t.overdue)]
+        }
+        print(Terminal.table(["WORKER", "NAME", "ROLE", "GRID", "OPEN", "ESCALATED", "OVERDUE"], workerRows))
+        print("")
+        let gridRows = byGrid.sorted { $0.key < $1.key }.map { k, t -> [String] in
+            [k, registry?.grids[k]?.name ?? "", String(t.open), String(t.escalated), String(t.overdue)]
+        }
+        print(Terminal.table(["GRID", "NAME", "OPEN", "ESCALATED", "OVERDUE"], gridRows))
+    }
+
+    private func line(_ kind: String, _ id: String, _ t: Tally) -> String {
+        var j = JSONLine()
+        j.add("kind", kind); j.add("id", id); j.add("open", t.open); j.add("escalated", t.escalated); j.add("overdue", t.overdue)
+        return j.text
+    }
+}
+
+extension Workload.Tally {
+    mutating func add(_ i: Incident) {
+        open += 1
+        if i.escalated { escalated += 1 }
+        if i.overdue { overdue += 1 }
+    }
+}

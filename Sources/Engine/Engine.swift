@@ -1,2 +1,0 @@
-import Model
-// Engine: see Package.swift for this target's job.

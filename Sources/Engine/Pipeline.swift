@@ -1,0 +1,213 @@
+import Model
+import Ingest
+import Rules
+import Incidents
+import Store
+
+/// Counts of what a pipeline took in, for summaries and metrics.
+public struct IngestCounts: Sendable, Equatable {
+    public var accepted = 0
+    public var duplicates = 0
+    public var rejected: [RejectReason: Int] = [:]
+    public var raisedByScenario: [String: Int] = [:]
+    public var occurrences = 0
+    public init() {}
+    public var rejectedTotal: Int { rejected.values.reduce(0, +) }
+    public var raisedTotal: Int { raisedByScenario.values.reduce(0, +) }
+}
+
+/// What happened to one message.
+public enum Outcome: Sendable, Equatable {
+    case accepted(Event)
+    case duplicate
+    case rejected(Rejection)
+}
+
+/// Ingest → Rules → Incidents, with the changes staged for the Store. Replay and the live engine both drive
+/// one `Pipeline`; they differ only in where messages and time come from. Not thread-safe: one task owns it.
+public final class Pipeline {
+    public let registry: Registry
+    public let ruleSet: RuleSet
+    public let store: Store
+    public private(set) var counts = IngestCounts()
+
+    private let validator: EventValidator
+    private let rules: RuleEngine
+    private let desk: IncidentDesk
+    private var processed = ProcessedIDs()
+    private var signals: [RuleSignal] = []
+    private var changes: [IncidentChange] = []
+
+    private var pendingIncidents: [Incident] = []
+    private var pendingAudit: [AuditEntry] = []
+    private var pendingDeadLetters: [DeadLetter] = []
+    private var lastAuditRow: Int64 = 0
+    private var lastPrune: Instant?
+    public private(set) var pendingEvents = 0
+
+    /// How long (event time) a processed (device, id) stays known, so a redelivery is not counted twice.
+    public static let dedupRetention: Millis = 25 * Durations.hour
+
+    static let ruleStateName = "rules"
+
+    /// Opens the pipeline on a store: picks up not-closed incidents, processed ids and the rule state
+    /// the store carries from an earlier replay or run.
+    public init(registry: Registry, rules ruleSet: RuleSet, store: Store) throws {
+        self.registry = registry
+        self.ruleSet = ruleSet
+        self.store = store
+        self.validator = EventValidator(registry: registry)
+        self.rules = RuleEngine(rules: ruleSet, registry: registry)
+        if let state = try store.state(Self.ruleStateName) {
+            do { try rules.restore(state) } catch {
+                throw EngineError.ruleStateUnreadable(path: store.path, detail: "\(error)")
+            }
+        }
+        let open = try store.notClosedIncidents()
+        self.desk = IncidentDesk(registry: registry, openIncidents: open, nextID: try store.maxIncidentID() + 1)
+        if let clock = rules.clock {
+            processed.load(try store.processedKeys(since: clock - Self.dedupRetention), at: clock)
+        }
+        lastAuditRow = try store.writeTransaction { try $0.lastAuditRow() }
+    }
+
+    /// The event-time clock: the largest `ts` seen (or the time the pipeline was advanced to).
+    public var clock: Instant? { rules.clock }
+    public var nextDue: Instant? {
+        switch (rules.nextDue, desk.nextDeadline) {
+        case let (a?, b?): return min(a, b)
+        case let (a, b): return a ?? b
+        }
+    }
+    public var trackedRuleKeys: Int { rules.trackedKeys }
+    /// Estimated memory of the rule engine's state (keys, windows, timers).
+    public var ruleStateBytes: Int { rules.stateBytes }
+    public var openIncidents: Int { desk.openCount }
+
+    /// Decodes, validates and applies one message. `topic` is the MQTT topic (nil in a log: the line's own
+    /// `topic` field is used if it has one). `now` is the wall clock live (for `clock_skew` and dead-letter
+    /// times), nil in a replay. `context` prefixes a dead letter's detail (e.g. "day1.jsonl:17").
+    @discardableResult
+    public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, context: String? = nil) -> Outcome {
+        let result = EnvelopeDecoder.decode(payload).flatMap { validator.validate($0, topic: topic ?? $0.topic) }
+        switch result {
+        case .failure(let rejection):
+            reject(rejection, payload: payload, topic: topic, now: now, context: context)
+            return .rejected(rejection)
+        case .success(var event):
+            if let now, event.ts.ms - now.ms > Self.maxClockSkew {
+                let r = Rejection(.clockSkew, "ts \(event.ts) is more than 5 min ahead of the engine clock \(now)")
+                reject(r, payload: payload, topic: topic, now: now, context: context)
+                return .rejected(r)
+            }
+            if topic != nil { event.topic = topic }
+            guard processed.insert(device: event.device, id: event.id, at: max(event.ts, clock ?? event.ts)) else {
+                counts.duplicates += 1
+                return .duplicate
+            }
+            apply(event)
+            return .accepted(event)
+        }
+    }
+
+    public static let maxClockSkew: Millis = 5 * Durations.minute
+
+    /// Applies an already validated event (rules, then incidents).
+    func apply(_ event: Event) {
+        counts.accepted += 1
+        pendingEvents += 1
+        signals.removeAll(keepingCapacity: true)
+        rules.ingest(event, into: &signals)
+        route(signals)
+    }
+
+    /// Moves the clock to `t` (if later): fires rule timers and SLA deadlines due by then, in time order.
+    public func advance(to t: Instant) {
+        signals.removeAll(keepingCapacity: true)
+        rules.advance(to: t, into: &signals)
+        route(signals)
+        desk.advance(to: t, into: &changes)
+        stage()
+    }
+
+    private func route(_ signals: [RuleSignal]) {
+        for s in signals {
+            let at: Instant
+            switch s {
+            case .occurrence(_, _, _, let t): at = t; counts.occurrences += 1
+            case .cleared(_, _, _, let t): at = t
+            }
+            // SLA deadlines due before this signal happen before it.
+            desk.advance(to: at, into: &changes)
+            desk.apply(s, into: &changes)
+        }
+        if let clock = rules.clock { desk.advance(to: clock, into: &changes) }
+        stage()
+    }
+
+    private func stage() {
+        guard !changes.isEmpty else { return }
+        for c in changes {
+            pendingIncidents.append(c.incident)
+            for a in c.audit {
+                if a.action == .raised { counts.raisedByScenario[c.incident.scenario, default: 0] += 1 }
+                pendingAudit.append(a)
+            }
+        }
+        changes.removeAll(keepingCapacity: true)
+    }
+
+    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, context: String?) {
+        counts.rejected[r.reason, default: 0] += 1
+        pendingEvents += 1
+        let detail = context.map { "\($0): \(r.detail)" } ?? r.detail
+        let at = now ?? clock ?? Instant(ms: 0)
+        let bytes = Array(payload.prefix(DeadLetter.maxPayloadBytes))
+        pendingDeadLetters.append(DeadLetter(topic: topic ?? "", payload: bytes, reason: r.reason, detail: detail, receivedAt: at))
+    }
+
+    /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
+    /// dedup and workload follow them. Call first inside the write transaction of a batch.
+    public func syncPeopleChanges(_ tx: WriteTransaction) throws {
+        let (last, incidents) = try tx.peopleChanges(afterAuditRow: lastAuditRow)
+        for i in incidents { desk.refresh(i) }
+        lastAuditRow = max(lastAuditRow, last)
+    }
+
+    /// Writes everything staged since the last commit into `tx`: incidents, audit, dead letters, processed ids,
+    /// and (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped.
+    public func write(_ tx: WriteTransaction, saveRuleState: Bool) throws {
+        if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
+        if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
+        if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
+        let keys = processed.takePending()
+        if let clock = rules.clock {
+            try tx.appendProcessed(keys: keys, at: clock)
+            if lastPrune.map({ clock - $0 >= Durations.hour }) ?? true {
+                processed.prune(before: clock - Self.dedupRetention)
+                try tx.pruneProcessed(before: clock - Self.dedupRetention)
+                lastPrune = clock
+            }
+        }
+        if saveRuleState { try tx.setState(Self.ruleStateName, try rules.snapshot()) }
+        pendingIncidents.removeAll(keepingCapacity: true)
+        pendingAudit.removeAll(keepingCapacity: true)
+        pendingDeadLetters.removeAll(keepingCapacity: true)
+        pendingEvents = 0
+    }
+
+    /// One batch in its own transaction (replay): sync people's changes, write what is staged.
+    public func commit(saveRuleState: Bool = false) throws {
+        try store.writeTransaction { tx in
+            try syncPeopleChanges(tx)
+            try write(tx, saveRuleState: saveRuleState)
+        }
+    }
+}
+
+public struct EngineError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public static func ruleStateUnreadable(path: String, detail: String) -> EngineError {
+        EngineError(description: "the rule state saved in \(path) cannot be read (\(detail)); replay into a new store or remove the file")
+    }
+}

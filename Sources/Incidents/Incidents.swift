@@ -1,2 +1,0 @@
-import Model
-// Incidents: see Package.swift for this target's job.

@@ -1,0 +1,116 @@
+import Model
+
+/// A decoded message before it is checked against the registry (SPEC §2.2).
+public struct Envelope: Hashable, Sendable {
+    public var id: String
+    public var ts: Instant
+    public var device: String
+    public var type: String
+    public var data: JSONObject
+    /// A log line's own `topic` field, if it has one.
+    public var topic: String?
+}
+
+/// Decodes one message: size, JSON syntax, then the envelope's fields. Scans the bytes in place.
+public enum EnvelopeDecoder {
+    public static func decode(_ bytes: [UInt8]) -> Result<Envelope, Rejection> {
+        bytes.withUnsafeBytes { decode($0) }
+    }
+
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<Envelope, Rejection> {
+        if bytes.count > DeadLetter.maxMessageBytes {
+            return .failure(Rejection(.tooLarge, "\(bytes.count) bytes, more than \(DeadLetter.maxMessageBytes)"))
+        }
+        var s = JSONScanner(bytes)
+        var id: String?, device: String?, type: String?, topic: String?
+        var ts: Instant?
+        var tsText: String?
+        var data: JSONObject?
+        var bad: Rejection?
+        func badField(_ m: String) { if bad == nil { bad = Rejection(.badField, m) } }
+        do throws(JSONScanner.Failure) {
+            s.skipWhitespace()
+            guard s.i < bytes.count, bytes[s.i] == 0x7B else {
+                return .failure(Rejection(.badJSON, s.i < bytes.count ? "the message is not a JSON object" : "empty message"))
+            }
+            s.i += 1
+            s.skipWhitespace()
+            if s.i < bytes.count && bytes[s.i] == 0x7D {
+                s.i += 1
+            } else {
+                while true {
+                    s.skipWhitespace()
+                    guard s.i < bytes.count, bytes[s.i] == 0x22 else { throw s.fail("expected a key") }
+                    let key = try s.string()
+                    try s.expect(0x3A)
+                    s.skipWhitespace()
+                    guard s.i < bytes.count else { throw s.fail("unexpected end") }
+                    let isString = bytes[s.i] == 0x22
+                    switch key {
+                    case "id", "device", "type", "topic":
+                        if isString {
+                            let v = try s.string()
+                            switch key {
+                            case "id": id = v
+                            case "device": device = v
+                            case "type": type = v
+                            default: topic = v
+                            }
+                        } else {
+                            try s.skipValue(depth: 1)
+                            badField("\(key) must be a string")
+                        }
+                    case "ts":
+                        if isString {
+                            let (r, esc, _) = try s.stringRange()
+                            if esc {
+                                let text = try s.unescape(r)
+                                tsText = text
+                                ts = RFC3339.parse(text)
+                            } else {
+                                let raw = UnsafeRawBufferPointer(rebasing: bytes[r])
+                                ts = RFC3339.parse(raw)
+                                if ts == nil {
+                                    if !UTF8Check.valid(raw) { throw s.fail("invalid UTF-8") }
+                                    tsText = String(decoding: raw, as: UTF8.self)
+                                }
+                            }
+                        } else {
+                            try s.skipValue(depth: 1)
+                            badField("ts must be an RFC 3339 string")
+                        }
+                    case "data":
+                        if bytes[s.i] == 0x7B {
+                            data = try s.object(depth: 2)
+                        } else {
+                            try s.skipValue(depth: 1)
+                            badField("data must be an object")
+                        }
+                    default:
+                        try s.skipValue(depth: 1)
+                    }
+                    s.skipWhitespace()
+                    guard s.i < bytes.count else { throw s.fail("unexpected end in object") }
+                    if bytes[s.i] == 0x2C { s.i += 1; continue }
+                    if bytes[s.i] == 0x7D { s.i += 1; break }
+                    throw s.fail("expected ',' or '}'")
+                }
+            }
+            s.skipWhitespace()
+            if s.i != bytes.count { throw s.fail("trailing characters after the JSON object") }
+        } catch {
+            return .failure(Rejection(.badJSON, error.message))
+        }
+        if let bad { return .failure(bad) }
+        guard let id else { return .failure(Rejection(.badField, "id is missing")) }
+        let idLength = id.count
+        guard idLength >= 1 && idLength <= 128 else { return .failure(Rejection(.badField, "id must be 1–128 characters, got \(idLength)")) }
+        guard let ts else {
+            if let tsText { return .failure(Rejection(.badField, "ts is not RFC 3339 with an offset or Z: \"\(tsText.prefix(64))\"")) }
+            return .failure(Rejection(.badField, "ts is missing"))
+        }
+        guard let device, !device.isEmpty else { return .failure(Rejection(.badField, "device is missing")) }
+        guard let type else { return .failure(Rejection(.badField, "type is missing")) }
+        return .success(Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic))
+    }
+}

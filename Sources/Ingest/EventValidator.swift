@@ -1,0 +1,77 @@
+import Model
+
+/// Checks a decoded envelope against the registry, the topic and the schema of its type (SPEC §2, §6).
+public struct EventValidator: Sendable {
+    public let registry: Registry
+
+    public init(registry: Registry) { self.registry = registry }
+
+    public func validate(_ e: Envelope, topic: String?) -> Result<Event, Rejection> {
+        guard let device = registry.devices[e.device] else {
+            return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
+        }
+        if let topic {
+            // cityeye/{community}/{device}: the last two segments, whatever the prefix.
+            let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count >= 3 else {
+                return .failure(Rejection(.identityMismatch, "topic \(topic) is not <prefix>/{community}/{device}"))
+            }
+            let topicDevice = parts[parts.count - 1], topicCommunity = parts[parts.count - 2]
+            guard topicDevice == e.device else {
+                return .failure(Rejection(.identityMismatch, "topic \(topic) is for device \(topicDevice), the payload says \(e.device)"))
+            }
+            guard topicCommunity == device.community else {
+                return .failure(Rejection(.identityMismatch, "topic \(topic) is for community \(topicCommunity), device \(e.device) belongs to \(device.community)"))
+            }
+        }
+        guard let type = EventType.named(e.type) else {
+            return .failure(Rejection(.unknownType, "type \(e.type) is not an event type City Eye knows"))
+        }
+        for f in EventSchema.fields(of: type) {
+            guard let v = e.data[f.name] else {
+                if f.required { return .failure(Rejection(.badField, "data.\(f.name) is missing (\(type.rawValue) needs it)")) }
+                continue
+            }
+            if let problem = Self.check(v, f.kind) {
+                return .failure(Rejection(.badField, "data.\(f.name) must be \(problem), got \(Self.show(v))"))
+            }
+        }
+        return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data, topic: topic ?? e.topic))
+    }
+
+    /// nil if `v` has the kind; else what it should have been.
+    static func check(_ v: JSONValue, _ kind: FieldKind) -> String? {
+        switch kind {
+        case .int(let range):
+            guard let i = v.int else { return range.map { "a whole number \($0.lowerBound == 0 ? "≥ 0" : "in \($0)")" } ?? "a whole number" }
+            if let range, !range.contains(i) { return "a whole number ≥ \(range.lowerBound)" }
+        case .number(let range):
+            guard let d = v.double else { return "a number" }
+            if let range, !range.contains(d) {
+                return range.upperBound == .greatestFiniteMagnitude ? "a number ≥ \(fmt(range.lowerBound))" : "a number \(fmt(range.lowerBound))…\(fmt(range.upperBound))"
+            }
+        case .bool:
+            if v.bool == nil { return "true or false" }
+        case .string:
+            if v.string == nil { return "a string" }
+        case .stringOrNull:
+            if v.string == nil && !v.isNull { return "a string or null" }
+        case .oneOf(let values):
+            guard let s = v.string, values.contains(s) else { return "one of \(values.joined(separator: ", "))" }
+        }
+        return nil
+    }
+
+    static func fmt(_ d: Double) -> String { d == d.rounded() ? String(Int64(d)) : String(d) }
+
+    static func show(_ v: JSONValue) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool(let b): return String(b)
+        case .number(let d): return fmt(d)
+        case .string(let s): return "\"\(s.prefix(40))\""
+        case .array: return "a list"
+        case .object: return "an object"
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import Model
-// Ingest: see Package.swift for this target's job.

@@ -1,2 +1,0 @@
-import CMosquitto
-// MQTT: see Package.swift for this target's job.

@@ -1,0 +1,82 @@
+import Foundation
+import YAMLSupport
+
+public typealias ConfigError = YAMLFileError
+
+/// The live engine's configuration (SPEC §8). Relative paths are resolved against the config file's folder.
+public struct LiveConfig: Sendable {
+    public struct TLSPaths: Sendable { public var caFile: String; public var certFile: String?; public var keyFile: String? }
+    public struct Broker: Sendable {
+        public var host: String
+        public var port: Int
+        public var clientID = "cityeye-engine"
+        public var topics = ["cityeye/#"]
+        public var qos = 1
+        public var keepaliveS = 30
+        public var username: String?
+        public var password: String?
+        public var tls: TLSPaths?
+    }
+    public var broker: Broker
+    public var registry: String
+    public var rules: String
+    public var store: String
+    public var captureDir: String?
+
+    public static func load(path: String) throws(ConfigError) -> LiveConfig {
+        let doc = try YAMLValue.load(path: path, what: "config")
+        let base = (URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
+        func need(_ f: [String: YAMLValue], _ key: String, _ prefix: String, _ v: YAMLValue) throws(ConfigError) -> YAMLValue {
+            guard let x = f[key] else { throw v.error("missing required key `\(prefix)\(key)`") }
+            return x
+        }
+        func readable(_ p: String, _ key: String, _ v: YAMLValue) throws(ConfigError) -> String {
+            let r = resolve(p)
+            guard FileManager.default.isReadableFile(atPath: r) else { throw v.error("\(key): cannot read file \(r)") }
+            return r
+        }
+        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir"])
+        let bv = try need(top, "broker", "", doc)
+        let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "keepalive_s", "username", "password_file", "tls"])
+        let port = try need(b, "port", "broker.", bv).int("broker.port")
+        guard (1...65535).contains(port) else { throw b["port"]!.error("broker.port must be 1–65535, got \(port)") }
+        var broker = Broker(host: try need(b, "host", "broker.", bv).string("broker.host"), port: port)
+        if let v = b["client_id"] { broker.clientID = try v.string("broker.client_id") }
+        if let v = b["topics"] { broker.topics = try v.strings("broker.topics") }
+        if let v = b["qos"] {
+            broker.qos = try v.int("broker.qos")
+            guard (0...2).contains(broker.qos) else { throw v.error("broker.qos must be 0, 1 or 2") }
+        }
+        if let v = b["keepalive_s"] { broker.keepaliveS = try v.int("broker.keepalive_s") }
+        if let v = b["username"] { broker.username = try v.string("broker.username") }
+        if let v = b["password_file"] {
+            let p = try readable(try v.string("broker.password_file"), "broker.password_file", v)
+            guard let text = try? String(contentsOfFile: p, encoding: .utf8) else { throw v.error("broker.password_file: cannot read file \(p)") }
+            broker.password = text.trimmingCharacters(in: .newlines)
+        }
+        if let tv = b["tls"] {
+            let t = try tv.fields("broker.tls", allowed: ["ca_file", "cert_file", "key_file"])
+            let ca = try readable(try need(t, "ca_file", "broker.tls.", tv).string("broker.tls.ca_file"), "broker.tls.ca_file", tv)
+            var tls = TLSPaths(caFile: ca, certFile: nil, keyFile: nil)
+            if let v = t["cert_file"] { tls.certFile = try readable(try v.string("broker.tls.cert_file"), "broker.tls.cert_file", v) }
+            if let v = t["key_file"] { tls.keyFile = try readable(try v.string("broker.tls.key_file"), "broker.tls.key_file", v) }
+            broker.tls = tls
+        }
+        let registryV = try need(top, "registry", "", doc)
+        let registry = try readable(try registryV.string("registry"), "registry", registryV)
+        let rulesV = try need(top, "rules", "", doc)
+        let rules = resolve(try rulesV.string("rules"))
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: rules, isDirectory: &isDir), isDir.boolValue else {
+            throw rulesV.error("rules: no such folder \(rules)")
+        }
+        let storeV = try need(top, "store", "", doc)
+        let store = resolve(try storeV.string("store"))
+        let storeDir = (store as NSString).deletingLastPathComponent
+        guard FileManager.default.fileExists(atPath: storeDir) else { throw storeV.error("store: folder \(storeDir) does not exist") }
+        var capture: String?
+        if let v = top["capture_dir"] { capture = resolve(try v.string("capture_dir")) }
+        return LiveConfig(broker: broker, registry: registry, rules: rules, store: store, captureDir: capture)
+    }
+}

@@ -1,2 +1,0 @@
-import Model
-// Registry: see Package.swift for this target's job.

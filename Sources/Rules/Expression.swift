@@ -1,0 +1,317 @@
+import Foundation
+import Model
+
+/// A value while evaluating a rule expression. `missing` (a data field the event does not carry) is absorbing:
+/// a predicate that touches it is "not applicable" to the event, neither raising nor clearing.
+enum Value: Equatable {
+    case number(Double), string(String), bool(Bool), null, list([Value]), missing
+
+    init(_ j: JSONValue?) {
+        switch j {
+        case nil: self = .missing
+        case .null?: self = .null
+        case .bool(let b)?: self = .bool(b)
+        case .number(let d)?: self = .number(d)
+        case .string(let s)?: self = .string(s)
+        case .array(let a)?: self = .list(a.map { Value($0) })
+        case .object?: self = .missing
+        }
+    }
+}
+
+/// What an expression can read: the event, its device, and local time in the device's community.
+struct EvalContext {
+    let event: Event
+    let device: Device
+    let clock: LocalClock
+    func localTime() -> LocalTime { clock.local(event.ts) }
+}
+
+/// A compiled expression.
+struct Expr {
+    let eval: (EvalContext) -> Value
+
+    /// true / false, or nil when not applicable (a field it needs is missing, or it is not a boolean).
+    func test(_ c: EvalContext) -> Bool? {
+        if case .bool(let b) = eval(c) { return b }
+        return nil
+    }
+}
+
+struct ExprError: Error, CustomStringConvertible {
+    var message: String
+    var position: Int
+    var description: String { "\(message) at character \(position + 1)" }
+}
+
+/// Parses the rule expression language:
+///   or: and ('or'|'||' and)* · and: not ('and'|'&&' not)* · not: ('not'|'!') not | cmp
+///   cmp: sum (('=='|'!='|'<'|'<='|'>'|'>='|'in') sum)? · sum: product (('+'|'-') product)*
+///   product: unary (('*'|'/') unary)* · unary: '-' unary | primary
+///   primary: number | "string" | 'string' | true | false | null | [list] | (expr)
+///          | data.FIELD | attrs.NAME | device.type | device.id | local_time | weekday
+/// `local_time in "07:00-09:00"` tests local time of day in [start, end) (wrapping midnight when end < start);
+/// `weekday` is 1 (Monday) … 7 (Sunday); `x in [..]` tests membership; comparisons with `null` treat a
+/// missing field as null.
+struct ExprParser {
+    enum Token: Equatable { case num(Double), str(String), ident(String), op(String), end }
+    var tokens: [(Token, Int)] = []
+    var k = 0
+    let source: String
+
+    static func compile(_ text: String) throws -> Expr {
+        var p = ExprParser(source: text)
+        try p.lex()
+        let e = try p.or()
+        guard case .end = p.tokens[p.k].0 else { throw ExprError(message: "unexpected \(p.describe(p.tokens[p.k].0))", position: p.tokens[p.k].1) }
+        return e
+    }
+
+    init(source: String) { self.source = source }
+
+    func describe(_ t: Token) -> String {
+        switch t {
+        case .num(let d): return "number \(d)"
+        case .str(let s): return "string \"\(s)\""
+        case .ident(let s): return "`\(s)`"
+        case .op(let s): return "`\(s)`"
+        case .end: return "end of expression"
+        }
+    }
+
+    mutating func lex() throws {
+        let chars = Array(source.unicodeScalars)
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == " " || c == "\t" || c == "\n" { i += 1; continue }
+            let start = i
+            if c.properties.isAlphabetic || c == "_" {
+                var s = ""
+                while i < chars.count, chars[i].properties.isAlphabetic || chars[i] == "_" || chars[i] == "." || ("0"..."9").contains(chars[i]) {
+                    s.unicodeScalars.append(chars[i]); i += 1
+                }
+                tokens.append((.ident(s), start))
+            } else if ("0"..."9").contains(c) {
+                var s = ""
+                while i < chars.count, ("0"..."9").contains(chars[i]) || chars[i] == "." { s.unicodeScalars.append(chars[i]); i += 1 }
+                guard let d = Double(s) else { throw ExprError(message: "bad number \(s)", position: start) }
+                tokens.append((.num(d), start))
+            } else if c == "\"" || c == "'" {
+                i += 1
+                var s = ""
+                while i < chars.count, chars[i] != c { s.unicodeScalars.append(chars[i]); i += 1 }
+                guard i < chars.count else { throw ExprError(message: "unterminated string", position: start) }
+                i += 1
+                tokens.append((.str(s), start))
+            } else {
+                let two = i + 1 < chars.count ? String(c) + String(chars[i + 1]) : ""
+                if ["==", "!=", "<=", ">=", "&&", "||"].contains(two) {
+                    tokens.append((.op(two), start)); i += 2
+                } else if "<>!+-*/()[],".unicodeScalars.contains(c) {
+                    tokens.append((.op(String(c)), start)); i += 1
+                } else {
+                    throw ExprError(message: "unexpected character '\(c)'", position: start)
+                }
+            }
+        }
+        tokens.append((.end, chars.count))
+    }
+
+    var peek: Token { tokens[k].0 }
+    mutating func accept(_ ops: String...) -> String? {
+        switch peek {
+        case .op(let o) where ops.contains(o): k += 1; return o
+        case .ident(let w) where ops.contains(w): k += 1; return w
+        default: return nil
+        }
+    }
+    func error(_ m: String) -> ExprError { ExprError(message: m, position: tokens[k].1) }
+
+    mutating func or() throws -> Expr {
+        var l = try and()
+        while accept("or", "||") != nil {
+            let a = l, b = try and()
+            l = Expr { c in
+                let x = a.eval(c)
+                if case .bool(true) = x { return x }
+                let y = b.eval(c)
+                if case .bool(true) = y { return y }
+                if x == .missing || y == .missing { return .missing }
+                return .bool(false)
+            }
+        }
+        return l
+    }
+
+    mutating func and() throws -> Expr {
+        var l = try not()
+        while accept("and", "&&") != nil {
+            let a = l, b = try not()
+            l = Expr { c in
+                let x = a.eval(c)
+                if case .bool(false) = x { return x }
+                let y = b.eval(c)
+                if case .bool(false) = y { return y }
+                if x == .missing || y == .missing { return .missing }
+                if case .bool = x, case .bool = y { return .bool(true) }
+                return .missing
+            }
+        }
+        return l
+    }
+
+    mutating func not() throws -> Expr {
+        if accept("not", "!") != nil {
+            let e = try not()
+            return Expr { c in if case .bool(let b) = e.eval(c) { return .bool(!b) }; return .missing }
+        }
+        return try comparison()
+    }
+
+    mutating func comparison() throws -> Expr {
+        let l = try sum()
+        guard let op = accept("==", "!=", "<", "<=", ">", ">=", "in") else { return l }
+        let r = try sum()
+        switch op {
+        case "==", "!=":
+            let negate = op == "!="
+            return Expr { c in
+                var a = l.eval(c), b = r.eval(c)
+                if a == .missing && b == .null { a = .null }
+                if b == .missing && a == .null { b = .null }
+                if a == .missing || b == .missing { return .missing }
+                return .bool((a == b) != negate)
+            }
+        case "in":
+            return Expr { c in
+                let a = l.eval(c), b = r.eval(c)
+                if a == .missing || b == .missing { return .missing }
+                switch b {
+                case .list(let items): return .bool(items.contains(a))
+                case .string(let s):
+                    guard case .number(let minute) = a, let range = TimeRange(s) else { return .missing }
+                    return .bool(range.contains(minuteOfDay: Int(minute)))
+                default: return .missing
+                }
+            }
+        default:
+            return Expr { c in
+                guard case .number(let a) = l.eval(c), case .number(let b) = r.eval(c) else { return .missing }
+                switch op {
+                case "<": return .bool(a < b)
+                case "<=": return .bool(a <= b)
+                case ">": return .bool(a > b)
+                default: return .bool(a >= b)
+                }
+            }
+        }
+    }
+
+    mutating func sum() throws -> Expr {
+        var l = try product()
+        while let op = accept("+", "-") {
+            let a = l, b = try product()
+            l = Expr { c in
+                guard case .number(let x) = a.eval(c), case .number(let y) = b.eval(c) else { return .missing }
+                return .number(op == "+" ? x + y : x - y)
+            }
+        }
+        return l
+    }
+
+    mutating func product() throws -> Expr {
+        var l = try unary()
+        while let op = accept("*", "/") {
+            let a = l, b = try unary()
+            l = Expr { c in
+                guard case .number(let x) = a.eval(c), case .number(let y) = b.eval(c) else { return .missing }
+                if op == "/" && y == 0 { return .missing }
+                return .number(op == "*" ? x * y : x / y)
+            }
+        }
+        return l
+    }
+
+    mutating func unary() throws -> Expr {
+        if accept("-") != nil {
+            let e = try unary()
+            return Expr { c in if case .number(let d) = e.eval(c) { return .number(-d) }; return .missing }
+        }
+        return try primary()
+    }
+
+    mutating func primary() throws -> Expr {
+        let (t, _) = tokens[k]
+        switch t {
+        case .num(let d): k += 1; return Expr { _ in .number(d) }
+        case .str(let s): k += 1; return Expr { _ in .string(s) }
+        case .op("("):
+            k += 1
+            let e = try or()
+            guard accept(")") != nil else { throw error("expected `)`") }
+            return e
+        case .op("["):
+            k += 1
+            var items: [Expr] = []
+            if accept("]") == nil {
+                repeat { items.append(try or()) } while accept(",") != nil
+                guard accept("]") != nil else { throw error("expected `]`") }
+            }
+            return Expr { c in .list(items.map { $0.eval(c) }) }
+        case .ident(let name):
+            k += 1
+            return try identifier(name)
+        default:
+            throw error("unexpected \(describe(t))")
+        }
+    }
+
+    func identifier(_ name: String) throws -> Expr {
+        switch name {
+        case "true": return Expr { _ in .bool(true) }
+        case "false": return Expr { _ in .bool(false) }
+        case "null": return Expr { _ in .null }
+        case "local_time": return Expr { c in .number(Double(c.localTime().minuteOfDay)) }
+        case "weekday": return Expr { c in .number(Double(c.localTime().weekday)) }
+        case "device.type": return Expr { c in .string(c.device.type) }
+        case "device.id": return Expr { c in .string(c.device.id) }
+        case "device.subject": return Expr { c in .string(c.device.subject) }
+        case "mon": return Expr { _ in .number(1) }
+        case "tue": return Expr { _ in .number(2) }
+        case "wed": return Expr { _ in .number(3) }
+        case "thu": return Expr { _ in .number(4) }
+        case "fri": return Expr { _ in .number(5) }
+        case "sat": return Expr { _ in .number(6) }
+        case "sun": return Expr { _ in .number(7) }
+        default: break
+        }
+        if name.hasPrefix("data."), name.count > 5 {
+            let field = String(name.dropFirst(5))
+            return Expr { c in Value(c.event.data[field]) }
+        }
+        if name.hasPrefix("attrs."), name.count > 6 {
+            let field = String(name.dropFirst(6))
+            return Expr { c in Value(c.device.attrs[field]) }
+        }
+        throw ExprError(message: "unknown name `\(name)` (use data.FIELD, attrs.NAME, device.type, local_time, weekday)", position: tokens[k - 1].1)
+    }
+}
+
+/// "HH:MM-HH:MM": [start, end) in minutes of the local day; wraps midnight when end ≤ start.
+struct TimeRange {
+    var start: Int, end: Int
+    init?(_ s: String) {
+        let parts = s.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, let a = Self.minutes(parts[0]), let b = Self.minutes(parts[1]) else { return nil }
+        start = a; end = b
+    }
+    static func minutes(_ s: String) -> Int? {
+        let hm = s.split(separator: ":")
+        guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...24).contains(h), (0...59).contains(m), h * 60 + m <= 1440 else { return nil }
+        return h * 60 + m
+    }
+    func contains(minuteOfDay m: Int) -> Bool {
+        start < end ? (m >= start && m < end) : (m >= start || m < end)
+    }
+}

@@ -1,0 +1,367 @@
+import Foundation
+import Model
+
+/// The state of one (rule, key): small, and dropped when nothing is pending.
+struct KeyState: Codable {
+    /// The device of the latest event of this key (a timer's occurrence names it).
+    var device: String
+    /// Due time of the pending timer (ms), if any.
+    var due: Int64?
+    var gen: UInt32 = 0
+    /// held/absence: the timer has fired; sum_below: the condition is true.
+    var fired = false
+    /// Window entries' times (ms), ascending.
+    var times: [Int64] = []
+    /// Window entries' values (sum, sum_below) or local day numbers (distinct_days), parallel to `times`.
+    var values: [Double] = []
+    /// sum_below: the first event of the key.
+    var first: Int64?
+    /// absence: the latest matching event.
+    var last: Int64?
+
+    var isIdle: Bool { due == nil && !fired && times.isEmpty && first == nil && last == nil }
+}
+
+private struct Timer: Comparable {
+    var due: Int64
+    var seq: UInt64
+    var rule: Int32
+    var gen: UInt32
+    var key: String
+    static func < (a: Timer, b: Timer) -> Bool { a.due != b.due ? a.due < b.due : a.seq < b.seq }
+    static func == (a: Timer, b: Timer) -> Bool { a.due == b.due && a.seq == b.seq }
+}
+
+/// Evaluates rules on event time (SPEC §4): `ingest` moves the clock to the event's time, firing every timer due
+/// by then in (due, creation) order, then applies the event. Never reads the wall clock.
+public final class RuleEngine {
+    let rules: [Rule]
+    private let registry: Registry
+    private var byType: [[Int]]
+    private var states: [[String: KeyState]]
+    private var timers = MinHeap<Timer>()
+    private var seq: UInt64 = 0
+    public private(set) var clock: Instant?
+    private var lastSweep: Int64 = Int64.min / 2
+    private var clocks: [String: LocalClock] = [:]
+    private let typeIndex: [EventType: Int]
+
+    public init(rules: RuleSet, registry: Registry) {
+        self.rules = rules.compiled
+        self.registry = registry
+        let all = EventType.allCases
+        typeIndex = Dictionary(uniqueKeysWithValues: all.enumerated().map { ($1, $0) })
+        byType = Array(repeating: [], count: all.count)
+        states = Array(repeating: [:], count: rules.compiled.count)
+        for (i, r) in rules.compiled.enumerated() {
+            var types: Set<EventType>? = []
+            func add(_ t: Set<EventType>?) { if let t, types != nil { types!.formUnion(t) } else { types = nil } }
+            for t in r.triggers { add(t.types) }
+            if let c = r.clear { add(c.types) }
+            if let f = r.followedBy { add(f.types) }
+            if let u = r.unless { add(u.0.types) }
+            for t in types ?? Set(all) { byType[typeIndex[t]!].append(i) }
+        }
+        for c in registry.communities.values {
+            clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
+        }
+    }
+
+    public var nextDue: Instant? {
+        while let t = timers.peek, !isLive(t) { timers.pop() }
+        return timers.peek.map { Instant(ms: $0.due) }
+    }
+
+    public var trackedKeys: Int { states.reduce(0) { $0 + $1.count } }
+
+    /// An estimate of the memory rule state takes, for the benchmark (keys, windows, timers).
+    public var stateBytes: Int {
+        var n = timers.count * 48
+        for s in states {
+            for (k, v) in s {
+                n += 96 + (k.utf8.count > 15 ? k.utf8.count : 0) + (v.times.isEmpty ? 0 : 32 + v.times.count * 8)
+                    + (v.values.isEmpty ? 0 : 32 + v.values.count * 8)
+            }
+        }
+        return n
+    }
+
+    // MARK: time
+
+    public func advance(to t: Instant, into out: inout [RuleSignal]) {
+        fireTimers(upTo: t.ms, into: &out)
+        if clock.map({ t > $0 }) ?? true { clock = t }
+        if t.ms - lastSweep >= 10 * Durations.minute { sweep(t.ms); lastSweep = t.ms }
+    }
+
+    public func ingest(_ event: Event, into out: inout [RuleSignal]) {
+        advance(to: event.ts, into: &out)
+        guard let device = registry.devices[event.device] else { return }
+        let zone = clocks[device.community] ?? clocks.values.first ?? LocalClock(identifier: "Asia/Shanghai")!
+        let ctx = EvalContext(event: event, device: device, clock: zone)
+        for ri in byType[typeIndex[event.type]!] {
+            apply(rule: ri, ctx, into: &out)
+        }
+        // A timer started by a late event may already be due.
+        if let c = clock { fireTimers(upTo: c.ms, into: &out) }
+    }
+
+    private func fireTimers(upTo t: Int64, into out: inout [RuleSignal]) {
+        while let top = timers.peek, top.due <= t {
+            timers.pop()
+            guard isLive(top) else { continue }
+            fire(top, into: &out)
+        }
+    }
+
+    private func isLive(_ t: Timer) -> Bool {
+        guard let s = states[Int(t.rule)][t.key] else { return false }
+        return s.gen == t.gen && s.due == t.due
+    }
+
+    private func schedule(_ rule: Int, _ key: String, _ s: inout KeyState, at due: Int64) {
+        s.gen &+= 1
+        s.due = due
+        seq += 1
+        timers.push(Timer(due: due, seq: seq, rule: Int32(rule), gen: s.gen, key: key))
+    }
+
+    private func cancel(_ s: inout KeyState) { s.gen &+= 1; s.due = nil }
+
+    // MARK: events
+
+    private func key(_ r: Rule, _ c: EvalContext) -> String? {
+        switch r.key {
+        case .device: return c.event.device
+        case .subject: return c.device.subject
+        case .data(let f): return Self.keyText(c.event.data[f])
+        case .deviceData(let f): return Self.keyText(c.event.data[f]).map { "\(c.event.device)/\($0)" }
+        }
+    }
+
+    static func keyText(_ v: JSONValue?) -> String? {
+        switch v {
+        case .string(let s)?: return s
+        case .number(let d)?: return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .bool(let b)?: return String(b)
+        default: return nil
+        }
+    }
+
+    /// true/false when the trigger listens to this event type and its condition could be evaluated; nil otherwise.
+    private func test(_ t: Trigger, _ c: EvalContext) -> Bool? {
+        if let types = t.types, !types.contains(c.event.type) { return nil }
+        guard let when = t.when else { return true }
+        return when.test(c)
+    }
+
+    private func apply(rule ri: Int, _ c: EvalContext, into out: inout [RuleSignal]) {
+        let r = rules[ri]
+        if let dt = r.deviceTypes, !dt.contains(c.device.type) { return }
+        guard let k = key(r, c) else { return }
+        let ts = c.event.ts.ms
+        var raise: Bool? = nil
+        for t in r.triggers {
+            switch test(t, c) {
+            case true?: raise = true
+            case false?: if raise == nil { raise = false }
+            case nil: break
+            }
+            if raise == true { break }
+        }
+        var s = states[ri][k] ?? KeyState(device: c.event.device)
+        let existed = states[ri][k] != nil
+        s.device = c.event.device
+        let at = c.event.ts
+        func occur(_ t: Instant) { out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: t)) }
+        func cleared(_ t: Instant) { out.append(.cleared(rule: r.ref, key: k, device: s.device, at: t)) }
+        let clearHolds: Bool = {
+            if r.clearOtherwise { return raise == false }
+            if let cl = r.clear { return test(cl, c) == true }
+            return false
+        }()
+
+        switch r.kind {
+        case .match:
+            if let (u, w) = r.unless, test(u, c) == true {
+                insert(&s, ts, 0)
+            }
+            if raise == true, let (_, w) = r.unless {
+                if s.times.contains(where: { $0 > ts - w && $0 <= ts }) { raise = false }
+            }
+            if raise == true { occur(at) }
+            if clearHolds { cleared(at) }
+            if let (_, w) = r.unless { prune(&s, before: (clock?.ms ?? ts) - w) }
+
+        case .held:
+            if raise == true {
+                if s.due == nil && !s.fired, let d = r.duration?.resolve(c.device) { schedule(ri, k, &s, at: ts + d) }
+            } else if raise == false {
+                cancel(&s)
+                s.fired = false
+            }
+            if clearHolds { cleared(at) }
+
+        case .absence:
+            if raise == true {
+                if s.fired { s.fired = false; cleared(at) }
+                let last = max(s.last ?? ts, ts)
+                s.last = last
+                if let d = r.duration?.resolve(c.device) { schedule(ri, k, &s, at: last + d) }
+            }
+
+        case .notFollowed:
+            if raise == true, let d = r.duration?.resolve(c.device) {
+                schedule(ri, k, &s, at: ts + d)
+            }
+            if let fb = r.followedBy, test(fb, c) == true {
+                cancel(&s)
+                if r.clearOnFollow { cleared(at) }
+            }
+            if clearHolds && !r.clearOnFollow { cleared(at) }
+
+        case .count, .sum, .distinctDays:
+            guard let w = r.duration?.resolve(c.device) else { break }
+            if raise == true {
+                var v = 1.0
+                if r.kind == .sum {
+                    guard case .number(let x) = r.value!.eval(c) else { break }
+                    v = x
+                } else if r.kind == .distinctDays {
+                    v = Double(c.localTime().dayNumber)
+                }
+                insert(&s, ts, v)
+                prune(&s, before: max(clock?.ms ?? ts, ts) - w)
+                var total = 0.0
+                var days = Set<Double>()
+                for (i, t) in s.times.enumerated() where t > ts - w && t <= ts {
+                    switch r.kind {
+                    case .count: total += 1
+                    case .sum: total += s.values[i]
+                    default: days.insert(s.values[i])
+                    }
+                }
+                if r.kind == .distinctDays { total = Double(days.count) }
+                if total >= r.threshold { occur(at) }
+            }
+            if clearHolds { cleared(at) }
+
+        case .sumBelow:
+            if raise == true {
+                guard case .number(let x) = r.value!.eval(c) else { break }
+                if s.first == nil { s.first = ts }
+                insert(&s, ts, x)
+                evaluateSumBelow(ri, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
+            }
+        }
+        if s.isIdle {
+            if existed { states[ri][k] = nil }
+        } else {
+            states[ri][k] = s
+        }
+    }
+
+    /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
+    /// whenever it can change: at events, at the end of the warm-up, and when an entry leaves the window.
+    private func evaluateSumBelow(_ ri: Int, _ k: String, _ s: inout KeyState, at t: Int64, into out: inout [RuleSignal]) {
+        let r = rules[ri]
+        guard let w = r.duration?.fixed, let first = s.first else { return }
+        prune(&s, before: t - w)
+        let sum = s.values.reduce(0, +)
+        let warm = t >= first + (r.afterFirst ?? w)
+        if warm && sum < r.threshold && !s.fired {
+            s.fired = true
+            out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: Instant(ms: t)))
+        } else if sum >= r.threshold && s.fired {
+            s.fired = false
+            out.append(.cleared(rule: r.ref, key: k, device: s.device, at: Instant(ms: t)))
+        }
+        var next: Int64? = s.times.first.map { $0 + w }
+        if !warm { next = min(next ?? .max, first + (r.afterFirst ?? w)) }
+        if let next, next > t { schedule(ri, k, &s, at: next) } else { cancel(&s) }
+    }
+
+    private func fire(_ t: Timer, into out: inout [RuleSignal]) {
+        let ri = Int(t.rule)
+        let r = rules[ri]
+        guard var s = states[ri][t.key] else { return }
+        let at = Instant(ms: t.due)
+        s.due = nil
+        switch r.kind {
+        case .held, .absence:
+            s.fired = true
+            out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
+        case .notFollowed:
+            out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
+        case .sumBelow:
+            evaluateSumBelow(ri, t.key, &s, at: t.due, into: &out)
+        default:
+            break
+        }
+        if s.isIdle { states[ri][t.key] = nil } else { states[ri][t.key] = s }
+    }
+
+    private func insert(_ s: inout KeyState, _ t: Int64, _ v: Double) {
+        var i = s.times.count
+        while i > 0 && s.times[i - 1] > t { i -= 1 }
+        s.times.insert(t, at: i)
+        s.values.insert(v, at: i)
+    }
+
+    /// Drops window entries at or before `t` (they have left a window ending now).
+    private func prune(_ s: inout KeyState, before t: Int64) {
+        var n = 0
+        while n < s.times.count && s.times[n] <= t { n += 1 }
+        if n > 0 { s.times.removeFirst(n); s.values.removeFirst(n) }
+    }
+
+    /// Drops window entries that have left their windows and keys with nothing pending.
+    private func sweep(_ now: Int64) {
+        for ri in states.indices {
+            let r = rules[ri]
+            let w: Int64
+            switch r.kind {
+            case .count, .sum, .distinctDays: w = r.duration?.fixed ?? 7 * Durations.day
+            case .match: guard let u = r.unless else { continue }; w = u.1
+            default: continue
+            }
+            var changed: [String: KeyState?] = [:]
+            for (k, var s) in states[ri] {
+                let before = s.times.count
+                prune(&s, before: now - w)
+                if s.times.count != before { changed[k] = s.isIdle ? .some(nil) : s }
+            }
+            for (k, s) in changed { states[ri][k] = s }
+        }
+    }
+
+    // MARK: snapshot
+
+    struct Snapshot: Codable {
+        var clock: Int64?
+        var rules: [String: [String: KeyState]]
+    }
+
+    public func snapshot() throws -> [UInt8] {
+        var byID: [String: [String: KeyState]] = [:]
+        for (i, r) in rules.enumerated() where !states[i].isEmpty { byID[r.ref.id] = states[i] }
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        return Array(try enc.encode(Snapshot(clock: clock?.ms, rules: byID)))
+    }
+
+    public func restore(_ bytes: [UInt8]) throws {
+        let snap = try JSONDecoder().decode(Snapshot.self, from: Data(bytes))
+        clock = snap.clock.map(Instant.init(ms:))
+        timers = MinHeap()
+        for (i, r) in rules.enumerated() {
+            states[i] = snap.rules[r.ref.id] ?? [:]
+            for k in states[i].keys.sorted() {
+                guard var s = states[i][k], let due = s.due else { continue }
+                schedule(i, k, &s, at: due)
+                states[i][k] = s
+            }
+        }
+    }
+}
+

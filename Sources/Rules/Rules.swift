@@ -1,2 +1,0 @@
-import Model
-// Rules: see Package.swift for this target's job.

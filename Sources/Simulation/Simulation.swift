@@ -1,2 +1,0 @@
-import Model
-// Simulation: see Package.swift for this target's job.

@@ -1,0 +1,38 @@
+/// Schema migrations, applied in order, once each, recorded in `schema_migration`. Never edit a released one:
+/// add the next.
+enum Migrations {
+    static let all: [(name: String, sql: String)] = [
+        ("v1-incidents-audit-dead-letters", """
+        CREATE TABLE incident (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL, scenario TEXT NOT NULL, severity TEXT NOT NULL, key TEXT NOT NULL,
+            device TEXT NOT NULL, subject TEXT NOT NULL, community TEXT NOT NULL, grid TEXT NOT NULL,
+            first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL,
+            condition TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT NOT NULL,
+            escalated INTEGER NOT NULL, overdue INTEGER NOT NULL,
+            ack_due INTEGER NOT NULL, resolve_due INTEGER NOT NULL
+        );
+        CREATE INDEX incident_rule_key ON incident(rule, key);
+        CREATE INDEX incident_status ON incident(status);
+        CREATE INDEX incident_assignee_status ON incident(assignee, status);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            note TEXT NOT NULL
+        );
+        CREATE INDEX audit_incident ON audit(incident);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+        CREATE TABLE dead_letter (
+            id INTEGER PRIMARY KEY,
+            received_at INTEGER NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,
+            payload BLOB NOT NULL
+        );
+        CREATE TABLE processed_batch (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, keys BLOB NOT NULL);
+        CREATE INDEX processed_batch_at ON processed_batch(at);
+        CREATE TABLE engine_state (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+        """),
+    ]
+}

@@ -1,0 +1,110 @@
+import CSQLite
+import Model
+
+let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+/// What went wrong with the store, naming the file and SQLite's own message.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A thin wrapper over one sqlite3 connection with a statement cache. Not thread-safe by itself.
+final class Connection {
+    let db: OpaquePointer
+    let path: String
+    private var cache: [String: OpaquePointer] = [:]
+
+    init(path: String, create: Bool) throws(StoreError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let handle { sqlite3_close(handle) }
+            throw StoreError("cannot open store \(path): \(msg)")
+        }
+        db = handle
+        self.path = path
+    }
+
+    deinit { close() }
+
+    private var closed = false
+    func close() {
+        guard !closed else { return }
+        closed = true
+        for (_, s) in cache { sqlite3_finalize(s) }
+        cache.removeAll()
+        sqlite3_close_v2(db)
+    }
+
+    /// Resets every cached statement so none keeps a read snapshot open.
+    func resetAll() { for (_, s) in cache { sqlite3_reset(s) } }
+
+    var message: String { String(cString: sqlite3_errmsg(db)) }
+
+    func exec(_ sql: String) throws(StoreError) {
+        var err: UnsafeMutablePointer<CChar>?
+        if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
+            let msg = err.map { String(cString: $0) } ?? message
+            sqlite3_free(err)
+            throw StoreError("store \(path): \(msg)")
+        }
+    }
+
+    /// A cached prepared statement, reset and with bindings cleared.
+    func statement(_ sql: String) throws(StoreError) -> Statement {
+        if let s = cache[sql] {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+            return Statement(stmt: s, conn: self)
+        }
+        var s: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &s, nil) == SQLITE_OK, let s else {
+            throw StoreError("store \(path): \(message) in: \(sql)")
+        }
+        cache[sql] = s
+        return Statement(stmt: s, conn: self)
+    }
+}
+
+/// A prepared statement: bind by position (1-based), step, read columns.
+struct Statement {
+    let stmt: OpaquePointer
+    let conn: Connection
+
+    func bind(_ i: Int32, _ v: Int64) { sqlite3_bind_int64(stmt, i, v) }
+    func bind(_ i: Int32, _ v: Int) { sqlite3_bind_int64(stmt, i, Int64(v)) }
+    func bind(_ i: Int32, _ v: Bool) { sqlite3_bind_int64(stmt, i, v ? 1 : 0) }
+    func bind(_ i: Int32, _ v: String) { sqlite3_bind_text(stmt, i, v, -1, SQLITE_TRANSIENT_PTR) }
+    func bind(_ i: Int32, _ v: String?) { if let v { bind(i, v) } else { sqlite3_bind_null(stmt, i) } }
+    func bind(_ i: Int32, blob: [UInt8]) {
+        blob.withUnsafeBytes { p in
+            _ = sqlite3_bind_blob(stmt, i, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), SQLITE_TRANSIENT_PTR)
+        }
+    }
+
+    /// Steps once: true if a row is available.
+    func step() throws(StoreError) -> Bool {
+        switch sqlite3_step(stmt) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw StoreError("store \(conn.path): \(conn.message)")
+        }
+    }
+
+    func run() throws(StoreError) { while try step() {} }
+
+    func int(_ c: Int32) -> Int64 { sqlite3_column_int64(stmt, c) }
+    func text(_ c: Int32) -> String {
+        guard let p = sqlite3_column_text(stmt, c) else { return "" }
+        return String(cString: p)
+    }
+    func blob(_ c: Int32) -> [UInt8] {
+        let n = Int(sqlite3_column_bytes(stmt, c))
+        guard n > 0, let p = sqlite3_column_blob(stmt, c) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: n))
+    }
+    func isNull(_ c: Int32) -> Bool { sqlite3_column_type(stmt, c) == SQLITE_NULL }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Model
+import Yams
+
+/// An error in a hand-written YAML file: where (file:line) and what.
+public struct YAMLFileError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var line: Int?
+    public var message: String
+    public init(file: String, line: Int?, _ message: String) { self.file = file; self.line = line; self.message = message }
+    public var description: String { "\(file)\(line.map { ":\($0)" } ?? ""): \(message)" }
+}
+
+/// A YAML node with the file it came from, and typed accessors whose errors name file, line and field.
+public struct YAMLValue {
+    public let node: Node
+    public let file: String
+
+    public init(node: Node, file: String) { self.node = node; self.file = file }
+
+    /// Parses a whole document; an empty document is an empty mapping.
+    public static func parse(_ text: String, file: String) throws(YAMLFileError) -> YAMLValue {
+        do {
+            let node = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
+            return YAMLValue(node: node, file: file)
+        } catch let e as YamlError {
+            throw YAMLFileError(file: file, line: Self.line(of: e), "bad YAML: \(Self.problem(of: e))")
+        } catch {
+            throw YAMLFileError(file: file, line: nil, "bad YAML: \(error)")
+        }
+    }
+
+    public static func load(path: String, what: String) throws(YAMLFileError) -> YAMLValue {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: \(FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file")")
+        }
+        return try parse(text, file: path)
+    }
+
+    static func line(of e: YamlError) -> Int? {
+        switch e {
+        case .scanner(_, _, let m, _), .parser(_, _, let m, _): return m.line
+        default: return nil
+        }
+    }
+
+    static func problem(of e: YamlError) -> String {
+        switch e {
+        case .scanner(_, let p, let m, _), .parser(_, let p, let m, _): return "\(p) at line \(m.line), column \(m.column)"
+        default: return "\(e)"
+        }
+    }
+
+    public var line: Int? { node.mark?.line }
+
+    public func error(_ message: String) -> YAMLFileError { YAMLFileError(file: file, line: line, message) }
+
+    /// The mapping's entries in file order; an error if this is not a mapping.
+    public func entries(_ what: String) throws(YAMLFileError) -> [(key: String, value: YAMLValue)] {
+        guard let m = node.mapping else { throw error("\(what) must be a mapping (key: value)") }
+        var out: [(String, YAMLValue)] = []
+        for (k, v) in m {
+            guard let ks = k.string else { throw YAMLFileError(file: file, line: k.mark?.line, "\(what): keys must be text") }
+            out.append((ks, YAMLValue(node: v, file: file)))
+        }
+        return out
+    }
+
+    /// A mapping checked against the keys allowed in it (typo guard).
+    public func fields(_ what: String, allowed: Set<String>) throws(YAMLFileError) -> [String: YAMLValue] {
+        var out: [String: YAMLValue] = [:]
+        for (k, v) in try entries(what) {
+            guard allowed.contains(k) else {
+                throw YAMLFileError(file: file, line: v.line ?? line, "\(what): unknown key `\(k)` (allowed: \(allowed.sorted().joined(separator: ", ")))")
+            }
+            guard out[k] == nil else { throw YAMLFileError(file: file, line: v.line, "\(what): key `\(k)` given twice") }
+            out[k] = v
+        }
+        return out
+    }
+
+    public func items(_ what: String) throws(YAMLFileError) -> [YAMLValue] {
+        if case .scalar(let s) = node, s.string.isEmpty || s.string == "~" || s.string == "null" { return [] }
+        guard let seq = node.sequence else { throw error("\(what) must be a list") }
+        return seq.map { YAMLValue(node: $0, file: file) }
+    }
+
+    public var isNull: Bool { if case .scalar = node { return node.null != nil }; return false }
+
+    public func string(_ what: String) throws(YAMLFileError) -> String {
+        guard case .scalar(let s) = node else { throw error("\(what) must be text") }
+        return s.string
+    }
+
+    public func int(_ what: String) throws(YAMLFileError) -> Int {
+        guard let v = node.int else { throw error("\(what) must be a whole number, got `\(node.string ?? "?")`") }
+        return v
+    }
+
+    public func double(_ what: String) throws(YAMLFileError) -> Double {
+        if let v = node.int { return Double(v) }
+        guard let v = node.float else { throw error("\(what) must be a number, got `\(node.string ?? "?")`") }
+        return v
+    }
+
+    public func bool(_ what: String) throws(YAMLFileError) -> Bool {
+        guard let v = node.bool else { throw error("\(what) must be true or false, got `\(node.string ?? "?")`") }
+        return v
+    }
+
+    public func strings(_ what: String) throws(YAMLFileError) -> [String] {
+        if case .scalar = node { return [try string(what)] }
+        var out: [String] = []
+        for v in try items(what) { out.append(try v.string(what)) }
+        return out
+    }
+
+    /// Plain YAML data as JSON values (for device `attrs`).
+    public func json() -> JSONValue {
+        switch node {
+        case .scalar(let s):
+            if s.style == .plain {
+                if node.null != nil { return .null }
+                if let b = node.bool { return .bool(b) }
+                if let i = node.int { return .number(Double(i)) }
+                if let d = node.float { return .number(d) }
+            }
+            return .string(s.string)
+        case .sequence(let seq):
+            return .array(seq.map { YAMLValue(node: $0, file: file).json() })
+        case .mapping(let m):
+            return .object(JSONObject(m.map { JSONObject.Field(key: $0.key.string ?? "", value: YAMLValue(node: $0.value, file: file).json()) }))
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import XCTest
+import Foundation
+import Model
+import Registry
+import Rules
+import Store
+@testable import Engine
+
+/// Replays every log under `scenarios/<scenario>/` and compares the incidents with `<log>.expected.jsonl`,
+/// and the counts with `<log>.expected-summary.json` — files written by hand from SPEC, not by the engine.
+final class ScenarioPackTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let scenarios = root.appendingPathComponent("scenarios")
+    static let compared = ["id", "rule", "scenario", "severity", "key", "device", "subject", "community", "grid",
+                           "first_seen", "last_seen", "count", "condition", "status", "assignee", "escalated", "overdue"]
+
+    func testEveryScenarioLogProducesItsExpectedIncidents() throws {
+        let packs = try FileManager.default.contentsOfDirectory(atPath: Self.scenarios.path).sorted()
+        var checked = 0
+        for pack in packs {
+            let dir = Self.scenarios.appendingPathComponent(pack)
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            for log in files.sorted() where log.hasSuffix(".jsonl") && !log.hasSuffix(".expected.jsonl") {
+                let base = String(log.dropLast(".jsonl".count))
+                let expected = dir.appendingPathComponent(base + ".expected.jsonl")
+                guard FileManager.default.fileExists(atPath: expected.path) else { continue }
+                try check(pack: pack, dir: dir, base: base)
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 8, "every scenario ships at least one log with expected incidents")
+    }
+
+    func testReplayIsByteForByteDeterministic() throws {
+        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let logs = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }.sorted()
+            .map { dir.appendingPathComponent($0).path }
+        XCTAssertFalse(logs.isEmpty)
+        func run() throws -> ([Incident], [AuditEntry]) {
+            let store = try Store(path: tempDB())
+            let pipeline = try Pipeline(registry: try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path),
+                                        rules: try RuleSet.load(directory: Self.scenarios.path), store: store)
+            _ = try Replay.run(pipeline, files: logs)
+            return (try store.incidents(), try store.allAudit())
+        }
+        let a = try run(), b = try run()
+        XCTAssertEqual(a.0, b.0)
+        XCTAssertEqual(a.1, b.1)
+        XCTAssertFalse(a.0.isEmpty)
+    }
+
+    func testReplayingTheSameLogTwiceIntoOneStoreCountsOnlyDuplicates() throws {
+        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let log = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }.sorted().first)
+        let path = tempDB()
+        let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
+        let rules = try RuleSet.load(directory: Self.scenarios.path)
+        let first = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)),
+                                   files: [dir.appendingPathComponent(log).path])
+        let before = try Store(path: path).incidents()
+        let second = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)),
+                                    files: [dir.appendingPathComponent(log).path])
+        XCTAssertEqual(second.counts.accepted, 0)
+        XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
+        XCTAssertEqual(try Store(path: path).incidents(), before)
+    }
+
+    private func check(pack: String, dir: URL, base: String) throws {
+        let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
+        let rules = try RuleSet.load(directory: Self.scenarios.path)
+        let store = try Store(path: tempDB())
+        let pipeline = try Pipeline(registry: registry, rules: rules, store: store)
+        let untilFile = dir.appendingPathComponent(base + ".until")
+        let until = (try? String(contentsOf: untilFile, encoding: .utf8))
+            .flatMap { RFC3339.parse($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let summary = try Replay.run(pipeline, files: [dir.appendingPathComponent(base + ".jsonl").path], until: until)
+
+        let actual = try store.incidents().map(Self.fields)
+        let expectedLines = try String(contentsOf: dir.appendingPathComponent(base + ".expected.jsonl"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        let expected = try expectedLines.map { line -> [String: String] in
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            var out: [String: String] = [:]
+            for k in Self.compared { if let v = obj[k] { out[k] = Self.text(v) } }
+            return out
+        }
+        let label = "\(pack)/\(base)"
+        XCTAssertEqual(actual.count, expected.count, "\(label): number of incidents\nactual: \(actual)")
+        for (i, (a, e)) in zip(actual, expected).enumerated() {
+            for (k, v) in e where a[k] != v {
+                XCTFail("\(label): incident #\(i + 1) field \(k): expected \(v), got \(a[k] ?? "nil")\n  actual: \(a)")
+            }
+        }
+        let summaryFile = dir.appendingPathComponent(base + ".expected-summary.json")
+        if let data = try? Data(contentsOf: summaryFile),
+           let s = try JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            if let n = s["accepted"] as? Int { XCTAssertEqual(summary.counts.accepted, n, "\(label): accepted") }
+            if let n = s["duplicates"] as? Int { XCTAssertEqual(summary.counts.duplicates, n, "\(label): duplicates") }
+            if let r = s["rejected"] as? [String: Int] {
+                for (reason, n) in r {
+                    XCTAssertEqual(summary.counts.rejected[RejectReason(rawValue: reason) ?? .badJSON] ?? 0, n, "\(label): rejected \(reason)")
+                }
+                XCTAssertEqual(summary.counts.rejectedTotal, r.values.reduce(0, +), "\(label): rejected total")
+            }
+        }
+    }
+
+    static func fields(_ i: Incident) -> [String: String] {
+        ["id": String(i.id), "rule": i.rule, "scenario": i.scenario, "severity": i.severity.rawValue, "key": i.key,
+         "device": i.device, "subject": i.subject, "community": i.community, "grid": i.grid,
+         "first_seen": i.firstSeen.description, "last_seen": i.lastSeen.description, "count": String(i.count),
+         "condition": i.condition.rawValue, "status": i.status.rawValue, "assignee": i.assignee,
+         "escalated": String(i.escalated), "overdue": String(i.overdue)]
+    }
+
+    static func text(_ v: Any) -> String {
+        if let b = v as? Bool, type(of: v) == Bool.self { return String(b) }
+        if let i = v as? Int { return String(i) }
+        if let n = v as? NSNumber { return n.stringValue }
+        return "\(v)"
+    }
+}
+
+func tempDB() -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-tests-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent("store.db").path
+}

@@ -1,0 +1,215 @@
+import XCTest
+import Foundation
+import Model
+import MQTT
+import Store
+import Registry
+import Engine
+@testable import Live
+
+/// The live engine against a real mosquitto started on a free loopback port (never a mock broker).
+final class LiveEngineTests: XCTestCase {
+    var dir = ""
+    var broker: MosquittoBroker!
+
+    static let registryText = """
+    communities:
+      - {id: changzhengqiao, name: 长征桥社区, timezone: Asia/Shanghai}
+      - {id: wenhui, name: 文晖街道, timezone: Asia/Shanghai}
+    grids:
+      - {id: czq-g1, community: changzhengqiao, name: Buildings 1-6}
+      - {id: wh-g1, community: wenhui, name: Block A}
+    workers:
+      - {id: w-li, name: 李敏, grid: czq-g1, role: worker}
+      - {id: s-zhao, name: 赵强, community: changzhengqiao, role: supervisor}
+      - {id: s-wu, name: 吴, community: wenhui, role: supervisor}
+    devices:
+      - {id: czq-elev-01, type: elevator, community: changzhengqiao, grid: czq-g1}
+      - {id: czq-smoke-01, type: smoke_detector, community: changzhengqiao, grid: czq-g1}
+      - {id: wh-smoke-01, type: smoke_detector, community: wenhui, grid: wh-g1}
+    """
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-live-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Self.registryText.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        broker = try MosquittoBroker()
+    }
+
+    override func tearDown() { broker?.stop() }
+
+    func config(rules: String? = nil, capture: Bool = true) throws -> LiveConfig {
+        let rulesDir = rules ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scenarios").path
+        let text = """
+        broker:
+          host: 127.0.0.1
+          port: \(broker.port)
+          client_id: cityeye-test-engine
+          topics: ["cityeye/#"]
+          qos: 1
+          keepalive_s: 5
+        registry: registry.yaml
+        rules: \(rulesDir)
+        store: cityeye.db
+        \(capture ? "capture_dir: capture" : "")
+        """
+        try text.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        if capture { try FileManager.default.createDirectory(atPath: dir + "/capture", withIntermediateDirectories: true) }
+        return try LiveConfig.load(path: dir + "/cityeye.yaml")
+    }
+
+    func publisher() throws -> MQTTPublisher {
+        let p = try MQTTPublisher(settings: MQTTSettings(host: "127.0.0.1", port: broker.port, clientID: "gw-\(UUID().uuidString.prefix(8))",
+                                                         cleanSession: true, topics: [], qos: 1, keepalive: 5))
+        try p.connect(timeout: 10)
+        return p
+    }
+
+    func envelope(_ id: String, _ ts: Instant, _ device: String, _ type: String, _ data: String = "{}") -> [UInt8] {
+        Array("{\"id\":\"\(id)\",\"ts\":\"\(ts)\",\"device\":\"\(device)\",\"type\":\"\(type)\",\"data\":\(data)}".utf8)
+    }
+
+    /// Starts the engine in a task; returns it and the task.
+    func start(_ cfg: LiveConfig, clock: WallClock = SystemClock()) throws -> (LiveEngine, Task<Void, Error>) {
+        let engine = try LiveEngine(config: cfg, clock: clock) { _ in }
+        let task = Task { try await engine.run() }
+        return (engine, task)
+    }
+
+    func waitUntil(_ what: String, timeout: Double = 15, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        XCTFail("timed out waiting for \(what)")
+    }
+
+    func incidents() throws -> [Incident] {
+        let s = try Store(path: dir + "/cityeye.db", create: false)
+        defer { s.close() }
+        return try s.incidents()
+    }
+
+    func testEventsInIncidentsOutSpoofedAndMalformedToDeadLetters() async throws {
+        let (engine, task) = try start(try config())
+        try waitUntil("connected") { engine.stats.connected }
+        let pub = try publisher()
+        let now = SystemClock().now()
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-smoke-01", payload: envelope("a1", now, "czq-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-smoke-01", payload: Array("{broken".utf8), qos: 1)
+        // A gateway of wenhui speaking for a changzhengqiao device, and a topic naming another device.
+        try pub.publish(topic: "cityeye/wenhui/czq-smoke-01", payload: envelope("a2", now, "czq-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01", payload: envelope("a3", now, "czq-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-smoke-01", payload: envelope("a4", now + 10 * Durations.minute, "czq-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-smoke-01", payload: envelope("a1", now, "czq-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("6 messages handled") {
+            let c = engine.stats.counts
+            return c.accepted + c.duplicates + c.rejectedTotal == 6
+        }
+        let c = engine.stats.counts
+        XCTAssertEqual(c.accepted, 1)
+        XCTAssertEqual(c.duplicates, 1)
+        XCTAssertEqual(c.rejected[.badJSON], 1)
+        XCTAssertEqual(c.rejected[.identityMismatch], 2)
+        XCTAssertEqual(c.rejected[.clockSkew], 1)
+        let list = try incidents()
+        XCTAssertEqual(list.map(\.rule), ["electricity.smoke"])
+        XCTAssertEqual(list.first?.assignee, "w-li")
+        engine.stop()
+        try await task.value
+        let store = try Store(path: dir + "/cityeye.db", create: false)
+        XCTAssertEqual(try store.deadLetterCounts()[.identityMismatch], 2)
+        // The capture log holds the accepted event and replays to the same incident.
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/capture")
+        XCTAssertEqual(files.count, 1)
+        let captured = try String(contentsOfFile: dir + "/capture/" + files[0], encoding: .utf8)
+        XCTAssertEqual(captured.split(separator: "\n").count, 1)
+        XCTAssertTrue(captured.contains("\"topic\":\"cityeye/changzhengqiao/czq-smoke-01\""), captured)
+    }
+
+    func testEventsPublishedWhileTheEngineIsDownAreProcessedOnceAfterRestart() async throws {
+        let cfg = try config(capture: false)
+        var (engine, task) = try start(cfg)
+        try waitUntil("connected") { engine.stats.connected }
+        try waitUntil("subscribed") { (try? self.incidents()) != nil }
+        engine.stop()
+        try await task.value
+
+        let pub = try publisher()
+        let t0 = SystemClock().now()
+        for i in 0..<1_500 {
+            try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01",
+                            payload: envelope("hb-\(i)", t0 + Int64(i), "czq-elev-01", "elevator.heartbeat"), qos: 1)
+        }
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01",
+                        payload: envelope("alarm-1", t0 + 2_000, "czq-elev-01", "elevator.alarm", "{\"kind\":\"button\"}"), qos: 1)
+        try pub.waitForAcks(timeout: 20)
+
+        (engine, task) = try start(cfg)
+        try waitUntil("1,501 queued messages", timeout: 30) { engine.stats.counts.accepted == 1_501 }
+        // Redelivered again: nothing doubles.
+        for i in 0..<10 {
+            try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01",
+                            payload: envelope("hb-\(i)", t0 + Int64(i), "czq-elev-01", "elevator.heartbeat"), qos: 1)
+        }
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("duplicates counted") { engine.stats.counts.duplicates == 10 }
+        engine.stop()
+        try await task.value
+        XCTAssertEqual(try incidents().map(\.rule), ["elevator.alarm"])
+    }
+
+    func testBrokerRestartMidStreamLosesNothing() async throws {
+        let (engine, task) = try start(try config(capture: false))
+        try waitUntil("connected") { engine.stats.connected }
+        var pub = try publisher()
+        let t0 = SystemClock().now()
+        for i in 0..<200 {
+            try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01", payload: envelope("a-\(i)", t0 + Int64(i), "czq-elev-01", "elevator.heartbeat"), qos: 1)
+        }
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("first 200") { engine.stats.counts.accepted == 200 }
+        try broker.restart()
+        try waitUntil("reconnected", timeout: 40) { engine.stats.connected }
+        pub.disconnect()
+        pub = try publisher()
+        for i in 200..<400 {
+            try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01", payload: envelope("a-\(i)", t0 + Int64(i), "czq-elev-01", "elevator.heartbeat"), qos: 1)
+        }
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("all 400", timeout: 30) { engine.stats.counts.accepted == 400 }
+        engine.stop()
+        try await task.value
+    }
+
+    /// A held rule fires on the wall clock with no further event: a rule file with a 1 s hold, an injected clock.
+    func testHeldTimerFiresOnTheWallClockWithNoFurtherEvent() async throws {
+        let rulesDir = dir + "/rules"
+        try FileManager.default.createDirectory(atPath: rulesDir, withIntermediateDirectories: true)
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scenarios/elevator/rules.yaml")
+        // The shipped elevator rules with the entrapment hold shortened from 30 s to 1 s.
+        let text = try String(contentsOf: shipped, encoding: .utf8)
+        XCTAssertTrue(text.contains("30s"))
+        try text.replacingOccurrences(of: "30s", with: "1s").write(toFile: rulesDir + "/rules.yaml", atomically: true, encoding: .utf8)
+        let clock = ManualClock(SystemClock().now())
+        let (engine, task) = try start(try config(rules: rulesDir, capture: false), clock: clock)
+        try waitUntil("connected") { engine.stats.connected }
+        let pub = try publisher()
+        let t0 = clock.now()
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01", payload: envelope("s1", t0, "czq-elev-01", "elevator.status",
+            "{\"floor\":3,\"moving\":false,\"door\":\"closed\",\"between_floors\":true,\"occupants\":2}"), qos: 1)
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("status accepted") { engine.stats.counts.accepted == 1 }
+        XCTAssertEqual(try incidents().count, 0)
+        clock.advance(by: 1_500)
+        try waitUntil("entrapment raised by the timer") { (try self.incidents()).map(\.rule) == ["elevator.entrapment"] }
+        let i = try XCTUnwrap(try incidents().first)
+        XCTAssertEqual(i.firstSeen, t0 + 1_000, "first_seen is the hold's due time")
+        engine.stop()
+        try await task.value
+    }
+}

@@ -1,0 +1,19 @@
+# Installs the Debian packages City Eye needs when they are missing (root, or sudo if available).
+install_deps() {
+    local need=()
+    for p in mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config; do
+        dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+    done
+    [ ${#need[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing: ${need[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+    # Debian starts a system mosquitto on 1883; we never use it (tests and the demo start their own
+    # broker on a free loopback port), so leave it be.
+}
+if ! command -v swift >/dev/null 2>&1; then
+    echo "swift not found: install Swift 6 (https://www.swift.org/install/linux/) and put it on PATH" >&2
+    exit 1
+fi
