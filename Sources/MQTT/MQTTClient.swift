@@ -59,6 +59,13 @@ enum Mosquitto {
     /// `mosquitto_lib_init` once per process.
     static let initialised: Bool = { mosquitto_lib_init() == Int32(MOSQ_ERR_SUCCESS.rawValue) }()
 
+    /// Disconnects and stops the network thread. When not connected (the broker is away) the thread would keep
+    /// reconnecting and a polite stop would wait forever, so it is cancelled instead.
+    static func shutdown(_ m: OpaquePointer) {
+        let rc = mosquitto_disconnect(m)
+        _ = mosquitto_loop_stop(m, rc != ok)
+    }
+
     static func error(_ rc: Int32) -> String { String(cString: mosquitto_strerror(rc)) }
     static let ok = Int32(MOSQ_ERR_SUCCESS.rawValue)
 
@@ -170,10 +177,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
         stopped = true
         let wasStarted = started
         lock.unlock()
-        if wasStarted {
-            _ = mosquitto_disconnect(mosq)
-            _ = mosquitto_loop_stop(mosq, false)
-        }
+        if wasStarted { Mosquitto.shutdown(mosq) }
         box.continuation.finish()
     }
 
@@ -277,8 +281,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     public func disconnect() {
         guard running else { return }
         running = false
-        _ = mosquitto_disconnect(mosq)
-        _ = mosquitto_loop_stop(mosq, false)
+        Mosquitto.shutdown(mosq)
     }
 
     deinit {

@@ -102,7 +102,10 @@ public final class MosquittoBroker: @unchecked Sendable {
         lock.lock(); let p = process; process = nil; lock.unlock()
         guard let p, p.isRunning else { return }
         p.terminate()
-        p.waitUntilExit()
+        let deadline = Date().addingTimeInterval(5)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        while p.isRunning && Date() < deadline.addingTimeInterval(2) { Thread.sleep(forTimeInterval: 0.01) }
     }
 
     /// Stops and starts again on the same port with the same persistence.
