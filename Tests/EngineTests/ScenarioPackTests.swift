@@ -82,10 +82,12 @@ final class ScenarioPackTests: XCTestCase {
         let expectedLines = try String(contentsOf: dir.appendingPathComponent(base + ".expected.jsonl"), encoding: .utf8)
             .split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
         let expected = try expectedLines.map { line -> [String: String] in
-            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            var out: [String: String] = [:]
-            for k in Self.compared { if let v = obj[k] { out[k] = Self.text(v) } }
-            return out
+            let e = try JSONDecoder().decode(Expected.self, from: Data(line.utf8))
+            return ["id": String(e.id), "rule": e.rule, "scenario": e.scenario, "severity": e.severity, "key": e.key,
+                    "device": e.device, "subject": e.subject, "community": e.community, "grid": e.grid,
+                    "first_seen": e.first_seen, "last_seen": e.last_seen, "count": String(e.count),
+                    "condition": e.condition, "status": e.status, "assignee": e.assignee,
+                    "escalated": String(e.escalated), "overdue": String(e.overdue)]
         }
         let label = "\(pack)/\(base)"
         XCTAssertEqual(actual.count, expected.count, "\(label): number of incidents\nactual: \(actual)")
@@ -116,11 +118,13 @@ final class ScenarioPackTests: XCTestCase {
          "escalated": String(i.escalated), "overdue": String(i.overdue)]
     }
 
-    static func text(_ v: Any) -> String {
-        if let b = v as? Bool, type(of: v) == Bool.self { return String(b) }
-        if let i = v as? Int { return String(i) }
-        if let n = v as? NSNumber { return n.stringValue }
-        return "\(v)"
+    /// One line of `<log>.expected.jsonl`: the fields of `cityeye incidents --json` (SPEC §7).
+    struct Expected: Decodable {
+        var id: Int64
+        var rule, scenario, severity, key, device, subject, community, grid, first_seen, last_seen: String
+        var count: Int64
+        var condition, status, assignee: String
+        var escalated, overdue: Bool
     }
 }
 
