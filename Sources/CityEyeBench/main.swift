@@ -6,6 +6,7 @@ import Rules
 import Store
 import Engine
 import Simulation
+import Model
 
 // cityeye-bench replay [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--write BENCHMARKS.md]
 // Generates a realistic one-day log per size (seeded), replays it end to end into a fresh store on one core,
@@ -87,6 +88,42 @@ func replayBench(events: Int, devices: Int, seed: UInt64, dir: String) throws ->
                         stateBytesPerKey: keys > 0 ? stateBytes / Double(keys) : 0, peakRSSMiB: peakRSSMiB())
 }
 
+/// Rates of the pipeline's stages alone over one log: where the time goes.
+func stageRates(log: String, registry: String) throws -> [(String, Double)] {
+    let reg = try RegistryLoader.load(path: registry)
+    let validator = EventValidator(registry: reg)
+    func time(_ body: () throws -> Int) rethrows -> Double {
+        let t0 = Date(); let n = try body(); return Double(n) / Date().timeIntervalSince(t0)
+    }
+    let read = try time { var n = 0; try LogReader.forEachLine(path: log) { _, _ in n += 1 }; return n }
+    let decode = try time {
+        var n = 0
+        try LogReader.forEachLine(path: log) { _, line in if case .success = EnvelopeDecoder.decode(line) { n += 1 } }
+        return n
+    }
+    let validate = try time {
+        var n = 0
+        try LogReader.forEachLine(path: log) { _, line in
+            if case .success = EnvelopeDecoder.decode(line).flatMap({ validator.validate($0, topic: $0.topic) }) { n += 1 }
+        }
+        return n
+    }
+    let rules = try time {
+        let engine = RuleEngine(rules: try RuleSet.load(directory: scenariosDir()), registry: reg)
+        var out: [RuleSignal] = []
+        var n = 0
+        try LogReader.forEachLine(path: log) { _, line in
+            if case .success(let e) = EnvelopeDecoder.decode(line).flatMap({ validator.validate($0, topic: $0.topic) }) {
+                out.removeAll(keepingCapacity: true)
+                engine.ingest(e, into: &out)
+                n += 1
+            }
+        }
+        return n
+    }
+    return [("read lines", read), ("+ decode", decode), ("+ validate", validate), ("+ rules", rules)]
+}
+
 func scenariosDir() -> String {
     let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return here.appendingPathComponent("scenarios").path
@@ -114,12 +151,17 @@ case "replay":
     let dir = arg("--dir", NSTemporaryDirectory() + "cityeye-bench")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     var rows: [String] = []
+    var stages: [(String, Double)] = []
     for n in sizes {
         // Each size in its own process would give a clean peak RSS; here sizes grow, so the peak is this size's.
         let f = try replayBench(events: n, devices: devices, seed: seed, dir: dir)
         let row = "| \(f.events) | \(f.devices) | \(String(format: "%.2f", f.replaySeconds)) | \(Int(f.eventsPerSecond)) | \(f.accepted) | \(f.incidents) | \(f.trackedKeys) | \(String(format: "%.0f", f.stateBytesPerKey)) | \(String(format: "%.0f", f.peakRSSMiB)) |"
         print(row)
         rows.append(row)
+        if n == 1_000_000 || (stages.isEmpty && n == sizes.last) {
+            stages = try stageRates(log: "\(dir)/day-\(n).jsonl", registry: "\(dir)/registry-\(devices).yaml")
+            for (name, r) in stages { print("  \(name): \(Int(r)) events/s") }
+        }
     }
     let body = """
     ## Replay, end to end (issue 3)
@@ -132,6 +174,8 @@ case "replay":
     | events | devices | replay s | events/s | accepted | incidents | tracked rule keys | state bytes/key | peak RSS MiB |
     |---|---|---|---|---|---|---|---|---|
     \(rows.joined(separator: "\n"))
+
+    Stages alone, cumulative, one thread (no store): \(stages.map { "\($0.0) \(Int($0.1))/s" }.joined(separator: " · ")).
     """
     try writeSection("replay", body, to: out)
 default:

@@ -103,7 +103,8 @@ public enum EnvelopeDecoder {
         }
         if let bad { return .failure(bad) }
         guard let id else { return .failure(Rejection(.badField, "id is missing")) }
-        let idLength = id.count
+        // 1–128 bytes is always 1–128 characters; count characters only for longer ids.
+        let idLength = (1...128).contains(id.utf8.count) ? 1 : id.count
         guard idLength >= 1 && idLength <= 128 else { return .failure(Rejection(.badField, "id must be 1–128 characters, got \(idLength)")) }
         guard let ts else {
             if let tsText { return .failure(Rejection(.badField, "ts is not RFC 3339 with an offset or Z: \"\(tsText.prefix(64))\"")) }

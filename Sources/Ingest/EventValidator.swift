@@ -12,11 +12,13 @@ public struct EventValidator: Sendable {
         }
         if let topic {
             // cityeye/{community}/{device}: the last two segments, whatever the prefix.
-            let parts = topic.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count >= 3 else {
+            let u = topic.utf8
+            guard let slash = u.lastIndex(of: UInt8(ascii: "/")),
+                  let slash2 = u[..<slash].lastIndex(of: UInt8(ascii: "/")), slash2 > u.startIndex else {
                 return .failure(Rejection(.identityMismatch, "topic \(topic) is not <prefix>/{community}/{device}"))
             }
-            let topicDevice = parts[parts.count - 1], topicCommunity = parts[parts.count - 2]
+            let topicDevice = topic[topic.index(after: slash)...]
+            let topicCommunity = topic[topic.index(after: slash2)..<slash]
             guard topicDevice == e.device else {
                 return .failure(Rejection(.identityMismatch, "topic \(topic) is for device \(topicDevice), the payload says \(e.device)"))
             }

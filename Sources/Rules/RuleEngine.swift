@@ -169,8 +169,9 @@ public final class RuleEngine {
             }
             if raise == true { break }
         }
-        var s = states[ri][k] ?? KeyState(device: c.event.device)
-        let existed = states[ri][k] != nil
+        // Taken out of the table while it changes, so its window arrays are not copied on write.
+        let current = states[ri].removeValue(forKey: k)
+        var s = current ?? KeyState(device: c.event.device)
         s.device = c.event.device
         let at = c.event.ts
         func occur(_ t: Instant) { out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: t)) }
@@ -207,7 +208,8 @@ public final class RuleEngine {
                 if s.fired { s.fired = false; cleared(at) }
                 let last = max(s.last ?? ts, ts)
                 s.last = last
-                if let d = r.duration?.resolve(c.device) { schedule(ri, k, &s, at: last + d) }
+                // One pending timer per key: when it comes due it moves itself on to the latest event + D.
+                if s.due == nil, let d = r.duration?.resolve(c.device) { schedule(ri, k, &s, at: last + d) }
             }
 
         case .notFollowed:
@@ -254,11 +256,7 @@ public final class RuleEngine {
                 evaluateSumBelow(ri, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
             }
         }
-        if s.isIdle {
-            if existed { states[ri][k] = nil }
-        } else {
-            states[ri][k] = s
-        }
+        if !s.isIdle { states[ri][k] = s }
     }
 
     /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
@@ -284,11 +282,18 @@ public final class RuleEngine {
     private func fire(_ t: Timer, into out: inout [RuleSignal]) {
         let ri = Int(t.rule)
         let r = rules[ri]
-        guard var s = states[ri][t.key] else { return }
+        guard var s = states[ri].removeValue(forKey: t.key) else { return }
         let at = Instant(ms: t.due)
         s.due = nil
         switch r.kind {
-        case .held, .absence:
+        case .absence:
+            if let last = s.last, let device = registry.devices[s.device], let d = r.duration?.resolve(device), last + d > t.due {
+                schedule(ri, t.key, &s, at: last + d)
+            } else {
+                s.fired = true
+                out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
+            }
+        case .held:
             s.fired = true
             out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
         case .notFollowed:
@@ -298,7 +303,7 @@ public final class RuleEngine {
         default:
             break
         }
-        if s.isIdle { states[ri][t.key] = nil } else { states[ri][t.key] = s }
+        if !s.isIdle { states[ri][t.key] = s }
     }
 
     private func insert(_ s: inout KeyState, _ t: Int64, _ v: Double) {

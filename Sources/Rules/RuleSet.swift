@@ -57,7 +57,7 @@ struct Rule {
     var file: String
     var line: Int?
     var key: KeySpec
-    var deviceTypes: Set<String>?
+    var deviceTypes: [String]?
     var kind: RuleKind
     var triggers: [Trigger]
     var clear: Trigger?
@@ -198,7 +198,7 @@ enum RuleCompiler {
 
         var rule = Rule(ref: RuleRef(id: id, scenario: scenario, severity: severity), file: v.file, line: v.line,
                         key: key, deviceTypes: nil, kind: kind, triggers: [])
-        if let d = f["devices"] { rule.deviceTypes = Set(try d.strings("devices")) }
+        if let d = f["devices"] { rule.deviceTypes = try d.strings("devices") }
         if let any = f["any"] {
             for item in try any.items("any") { rule.triggers.append(try trigger(item)) }
         } else {
