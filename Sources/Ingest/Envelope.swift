@@ -26,8 +26,10 @@ public enum EnvelopeDecoder {
         var ts: Instant?
         var tsText: String?
         var data: JSONObject?
-        var bad: Rejection?
-        func badField(_ m: String) { if bad == nil { bad = Rejection(.badField, m) } }
+        // A repeated key keeps its last value, so a field's problem is forgotten when a later good value comes.
+        var bad: [(key: String, message: String)] = []
+        func badField(_ key: String, _ m: String) { bad.removeAll { $0.key == key }; bad.append((key, m)) }
+        func good(_ key: String) { if !bad.isEmpty { bad.removeAll { $0.key == key } } }
         do throws(JSONScanner.Failure) {
             s.skipWhitespace()
             guard s.i < bytes.count, bytes[s.i] == 0x7B else {
@@ -50,6 +52,7 @@ public enum EnvelopeDecoder {
                     case "id", "device", "type", "topic":
                         if isString {
                             let v = try s.string()
+                            good(key)
                             switch key {
                             case "id": id = v
                             case "device": device = v
@@ -58,10 +61,11 @@ public enum EnvelopeDecoder {
                             }
                         } else {
                             try s.skipValue(depth: 1)
-                            badField("\(key) must be a string")
+                            badField(key, "\(key) must be a string")
                         }
                     case "ts":
                         if isString {
+                            good(key)
                             let (r, esc, _) = try s.stringRange()
                             if esc {
                                 let text = try s.unescape(r)
@@ -77,14 +81,15 @@ public enum EnvelopeDecoder {
                             }
                         } else {
                             try s.skipValue(depth: 1)
-                            badField("ts must be an RFC 3339 string")
+                            badField(key, "ts must be an RFC 3339 string")
                         }
                     case "data":
                         if bytes[s.i] == 0x7B {
+                            good(key)
                             data = try s.object(depth: 2)
                         } else {
                             try s.skipValue(depth: 1)
-                            badField("data must be an object")
+                            badField(key, "data must be an object")
                         }
                     default:
                         try s.skipValue(depth: 1)
@@ -101,7 +106,7 @@ public enum EnvelopeDecoder {
         } catch {
             return .failure(Rejection(.badJSON, error.message))
         }
-        if let bad { return .failure(bad) }
+        if let first = bad.first { return .failure(Rejection(.badField, first.message)) }
         guard let id else { return .failure(Rejection(.badField, "id is missing")) }
         // 1–128 bytes is always 1–128 characters; count characters only for longer ids.
         let idLength = (1...128).contains(id.utf8.count) ? 1 : id.count
