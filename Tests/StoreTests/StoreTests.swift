@@ -1,0 +1,104 @@
+import XCTest
+import Foundation
+import Model
+@testable import Store
+
+final class StoreTests: XCTestCase {
+    func path() -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d.appendingPathComponent("s.db").path
+    }
+
+    static func incident(_ id: Int64, status: IncidentStatus = .dispatched, assignee: String = "w-li") -> Incident {
+        Incident(id: id, rule: "elevator.alarm", scenario: "elevator", severity: .critical, key: "k\(id)", device: "d",
+                 subject: "s", community: "czq", grid: "g1", firstSeen: Instant(ms: 1), lastSeen: Instant(ms: 2), count: 3,
+                 condition: .cleared, status: status, assignee: assignee, escalated: true, overdue: false,
+                 ackDue: Instant(ms: 300_001), resolveDue: Instant(ms: 3_600_001))
+    }
+
+    func testRoundTripFiltersAndReopen() throws {
+        let p = path()
+        var s: Store? = try Store(path: p)
+        try s!.writeTransaction { tx in
+            try tx.upsert([Self.incident(1), Self.incident(2, status: .resolved, assignee: "w-wang"), Self.incident(3, status: .closed)])
+            try tx.upsert([Self.incident(1, status: .acknowledged)])
+        }
+        XCTAssertEqual(try s!.incident(id: 1), Self.incident(1, status: .acknowledged))
+        XCTAssertEqual(try s!.incidents(IncidentFilter(assignee: "w-wang")).map(\.id), [2])
+        XCTAssertEqual(try s!.incidents(IncidentFilter(openOnly: true)).map(\.id), [1])
+        XCTAssertEqual(try s!.notClosedIncidents().map(\.id), [1, 2])
+        XCTAssertEqual(try s!.maxIncidentID(), 3)
+        s!.close()
+        s = try Store(path: p, create: false)  // migrations are idempotent
+        XCTAssertEqual(try s!.incidents().count, 3)
+    }
+
+    func testAuditIsAppendOnly() throws {
+        let s = try Store(path: path())
+        try s.writeTransaction { tx in
+            try tx.append([AuditEntry(incident: 1, at: Instant(ms: 5), actor: "engine", action: .raised, note: "x"),
+                           AuditEntry(incident: 1, at: Instant(ms: 6), actor: "w-li", action: .acknowledged)])
+        }
+        XCTAssertEqual(try s.audit(of: 1).map(\.action), [.raised, .acknowledged])
+        XCTAssertThrowsError(try s.writeTransaction { tx in try tx.conn.exec("UPDATE audit SET note = 'y'") })
+        XCTAssertThrowsError(try s.writeTransaction { tx in try tx.conn.exec("DELETE FROM audit") })
+        XCTAssertEqual(try s.allAudit().count, 2)
+        let changes = try s.writeTransaction { try $0.peopleChanges(afterAuditRow: 0) }
+        XCTAssertEqual(changes.lastRow, 2)
+    }
+
+    func testDeadLettersProcessedKeysStateAndRollback() throws {
+        let s = try Store(path: path())
+        try s.writeTransaction { tx in
+            try tx.append([DeadLetter(topic: "t", payload: Array(repeating: 7, count: 70_000), reason: .badJSON, detail: "d", receivedAt: Instant(ms: 9))])
+            try tx.appendProcessed(keys: [1, 2, 3, 4], at: Instant(ms: 100))
+            try tx.appendProcessed(keys: [5, 6], at: Instant(ms: 200))
+            try tx.setState("rules", [1, 2, 3])
+        }
+        XCTAssertEqual(try s.deadLetters().first?.payload.count, 64 * 1024)
+        XCTAssertEqual(try s.deadLetterCounts(), [.badJSON: 1])
+        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0)), [1, 2, 3, 4, 5, 6])
+        try s.writeTransaction { try $0.pruneProcessed(before: Instant(ms: 150)) }
+        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0)), [5, 6])
+        XCTAssertEqual(try s.state("rules"), [1, 2, 3])
+        struct Boom: Error {}
+        XCTAssertThrowsError(try s.writeTransaction { tx in try tx.upsert([Self.incident(9)]); throw Boom() })
+        XCTAssertNil(try s.incident(id: 9), "rolled back")
+    }
+
+    func testMissingAndForeignFilesGiveClearErrors() throws {
+        XCTAssertThrowsError(try Store(path: "/tmp/none-\(UUID().uuidString).db", create: false)) { XCTAssertTrue("\($0)".contains("no store")) }
+        XCTAssertThrowsError(try Store(path: "/nonexistent-dir/x.db")) { XCTAssertTrue("\($0)".contains("does not exist")) }
+        let p = path()
+        try "this is not sqlite, just text that is long enough to look like a header......".write(toFile: p, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Store(path: p)) { XCTAssertTrue("\($0)".contains("not a City Eye store"), "\($0)") }
+    }
+
+    func testTwoConnectionsWriteConcurrentlyWithoutLockedErrors() throws {
+        let p = path()
+        _ = try Store(path: p)
+        let group = DispatchGroup()
+        final class Errors: @unchecked Sendable { let lock = NSLock(); var list: [String] = [] }
+        let errors = Errors()
+        for worker in 0..<2 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                do {
+                    let s = try Store(path: p)
+                    for n in 0..<300 {
+                        try s.writeTransaction { tx in
+                            try tx.upsert([StoreTests.incident(Int64(worker * 1000 + n))])
+                            try tx.append([AuditEntry(incident: 1, at: Instant(ms: Int64(n)), actor: worker == 0 ? "engine" : "w-li", action: .repeated)])
+                        }
+                        _ = try s.incidents(IncidentFilter(openOnly: true))
+                    }
+                } catch { errors.lock.lock(); errors.list.append("\(error)"); errors.lock.unlock() }
+            }
+        }
+        group.wait()
+        XCTAssertEqual(errors.list, [])
+        XCTAssertEqual(try Store(path: p).allAudit().count, 600)
+    }
+}
