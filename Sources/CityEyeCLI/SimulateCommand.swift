@@ -99,3 +99,20 @@ struct Simulate: ParsableCommand {
         print("wrote \(events) events to \(path)")
     }
 }
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a generated, realistic registry (communities, grids, workers, devices of all eight scenarios).",
+        discussion: "Used for demos and benchmarks: `cityeye plan --devices 300 --seed 7 --out registry.yaml`.")
+    @Option(help: "About how many devices.") var devices = 300
+    @Option(help: "Seed: the same seed gives the same registry.") var seed: UInt64 = 7
+    @Option(help: ArgumentHelp("Where to write it.", valueName: "FILE")) var out: String
+
+    func validate() throws { guard devices > 0 else { throw ValidationError("--devices must be at least 1") } }
+
+    func run() throws {
+        let plan = DeploymentPlan.make(seed: seed, devices: devices)
+        do { try plan.yaml.write(toFile: out, atomically: true, encoding: .utf8) } catch { throw Failure("cannot write \(out): \(error.localizedDescription)") }
+        print("wrote \(plan.registry.devices.count) devices, \(plan.registry.workers.count) workers in \(plan.registry.grids.count) grids to \(out)")
+    }
+}

@@ -5,7 +5,7 @@ import Engine
 
 struct Workload: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Open incidents, escalated and overdue, per grid worker and per grid.")
+        abstract: "Open incidents, escalated and overdue, per grid worker, per grid and per scenario.")
 
     @OptionGroup var store: StoreOptions
     @Flag(help: "One JSON object per line: kind (worker|grid), id, open, escalated, overdue.") var json = false
@@ -18,6 +18,7 @@ struct Workload: ParsableCommand {
         var filter = IncidentFilter()
         filter.openOnly = true
         let open = try failing { try db.incidents(filter) }
+        let all = try failing { try db.incidents() }
         var byWorker: [String: Tally] = [:], byGrid: [String: Tally] = [:]
         for w in registry?.workers.keys.sorted() ?? [] { byWorker[w] = Tally() }
         for g in registry?.grids.keys.sorted() ?? [] { byGrid[g] = Tally() }
@@ -41,6 +42,11 @@ struct Workload: ParsableCommand {
             [k, registry?.grids[k]?.name ?? "", String(t.open), String(t.escalated), String(t.overdue)]
         }
         print(Terminal.table(["GRID", "NAME", "OPEN", "ESCALATED", "OVERDUE"], gridRows))
+        print("")
+        var byScenario: [String: (all: Int, open: Int)] = [:]
+        for i in all { byScenario[i.scenario, default: (0, 0)].all += 1; if i.status.isOpen { byScenario[i.scenario]!.open += 1 } }
+        let scenarioRows = byScenario.sorted { $0.key < $1.key }.map { [$0.key, String($0.value.all), String($0.value.open)] }
+        print(Terminal.table(["SCENARIO", "INCIDENTS", "OPEN"], scenarioRows))
     }
 
     private func line(_ kind: String, _ id: String, _ t: Tally) -> String {

@@ -53,12 +53,13 @@ public struct TrafficGenerator {
 
     public mutating func next() -> SimulatedMessage {
         precondition(!devices.isEmpty, "a registry with devices is needed")
+        // `now` is the time of the next normal event; scheduled episode events due by then go first.
         if let p = pending.peek, Double(p.ts) <= now {
             pending.pop()
             return message(p.device, Int64(p.ts), p.type, p.data)
         }
-        now += step * (0.5 + rng.unit())
         let t = Int64(now)
+        now += step * (0.5 + rng.unit())
         if faultRate > 0 && rng.chance(faultRate) {
             if rng.chance(0.5), let e = emitted.randomElement(using: &rng) {
                 return SimulatedMessage(topic: topics[e.device], payload: e.payload, ts: Instant(ms: t))
@@ -118,6 +119,7 @@ public struct TrafficGenerator {
             if rng.chance(0.3) { return ("elevator.heartbeat", "{}") }
             return ("elevator.status", "{\"floor\":\(rng.int(1...18)),\"moving\":\(rng.chance(0.5)),\"door\":\"\(rng.chance(0.5) ? "open" : "closed")\",\"between_floors\":false,\"occupants\":\(rng.int(0...4))}")
         case "footfall_cam":
+            if rng.chance(0.3) { return ("venue.visit", "{\"person\":\"p-\(rng.int(1000...9999))\",\"elderly\":\(rng.chance(0.3))}") }
             return ("venue.footfall", "{\"entered\":\(rng.int(0...6)),\"elderly\":\(rng.int(0...1))}")
         case "power_monitor":
             let rated = dev.attrs["rated_power_w"]?.double ?? 3000
@@ -145,6 +147,10 @@ public struct TrafficGenerator {
         case "pir":
             return ("motion.detected", "{}")
         case "band":
+            if rng.chance(0.02) {
+                later(d, t + 20 * Durations.second, "band.ok", "{}")  // a fall the elder gets up from
+                return ("band.fall", "{}")
+            }
             if rng.chance(0.5) { return ("band.heartbeat", "{}") }
             return ("band.vitals", "{\"heart_rate\":\(rng.int(58...95))}")
         case "spot_sensor":

@@ -1,0 +1,55 @@
+import XCTest
+import Foundation
+@testable import MQTT
+
+/// Against a real mosquitto started on a free loopback port.
+final class MQTTTests: XCTestCase {
+    func collect(_ sub: MQTTSubscriber, count: Int, timeout: Double) async -> [MQTTMessage] {
+        await withTaskGroup(of: [MQTTMessage].self) { group in
+            group.addTask {
+                var got: [MQTTMessage] = []
+                for await e in sub.events { if case .message(let m) = e { got.append(m); if got.count == count { break } } }
+                return got
+            }
+            group.addTask { try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9)); return [] }
+            var best: [MQTTMessage] = []
+            for await r in group { if r.count > best.count { best = r }; if !r.isEmpty || best.count == count { group.cancelAll(); break } }
+            group.cancelAll()
+            sub.stop()
+            return best
+        }
+    }
+
+    func testPersistentSessionReceivesWhatWasPublishedWhileAway() async throws {
+        let broker = try MosquittoBroker()
+        defer { broker.stop() }
+        let settings = MQTTSettings(port: broker.port, clientID: "engine-\(UUID().uuidString.prefix(6))", cleanSession: false, topics: ["cityeye/#"])
+        var sub = try MQTTSubscriber(settings: settings)
+        try sub.start()
+        for await e in sub.events { if case .subscribed = e { break } }
+        sub.stop()
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: broker.port, clientID: "gw", cleanSession: true, topics: []))
+        try pub.connect()
+        for i in 0..<2_000 { try pub.publish(topic: "cityeye/c/d", payload: Array("m\(i)".utf8), qos: 1) }
+        try pub.waitForAcks(timeout: 20)
+        pub.disconnect()
+        sub = try MQTTSubscriber(settings: settings)
+        try sub.start()
+        let got = await collect(sub, count: 2_000, timeout: 30)
+        XCTAssertEqual(got.count, 2_000, "more than mosquitto's default 1000 queued: needs max_queued_messages 0")
+        XCTAssertEqual(got.first.map { String(decoding: $0.payload, as: UTF8.self) }, "m0")
+        XCTAssertEqual(got.last.map { String(decoding: $0.payload, as: UTF8.self) }, "m1999")
+    }
+
+    func testPublisherToAClosedPortFailsClearly() throws {
+        let port = try MosquittoBroker.freePort()
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: port, clientID: "x", cleanSession: true, topics: []))
+        XCTAssertThrowsError(try pub.connect(timeout: 3)) { XCTAssertTrue("\($0)".contains("127.0.0.1:\(port)"), "\($0)") }
+    }
+
+    func testMissingTLSFileIsNamed() {
+        XCTAssertThrowsError(try MQTTSubscriber(settings: MQTTSettings(tls: TLSFiles(caFile: "/nonexistent/ca.crt")))) {
+            XCTAssertTrue("\($0)".contains("/nonexistent/ca.crt"))
+        }
+    }
+}
