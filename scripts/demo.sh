@@ -49,6 +49,14 @@ rules: $root/scenarios
 store: $out/cityeye.db
 capture_dir: $out/capture
 CONF
+# The last 30 minutes as recorded by the gateways, replayed first (so that slow rules — a bin full for 15 min, a car
+# overstaying — have had their time), then the engine goes live on the same store.
+start=$(date -u -d '-30 min' +%Y-%m-%dT%H:%M:%SZ)
+echo "== replaying the last 30 minutes of recorded gateway traffic"
+"$bin" simulate --registry "$root/demo/registry.yaml" --seed 7 --rate 40 --episode-rate 0.004 \
+    --log "$out/history.jsonl" --events 72000 --start "$start" >/dev/null
+"$bin" replay "$out/history.jsonl" --rules "$root/scenarios" --registry "$root/demo/registry.yaml" --db "$out/cityeye.db" --quiet
+
 "$bin" run --config "$out/cityeye.yaml" >"$out/engine.log" 2>&1 &
 engine=$!
 pids+=($engine)
@@ -56,9 +64,9 @@ for _ in $(seq 100); do grep -q "ready" "$out/engine.log" && break; sleep 0.1; d
 grep -q "ready" "$out/engine.log" || { echo "engine did not start:" >&2; cat "$out/engine.log" >&2; exit 1; }
 echo "== engine: $(grep ready "$out/engine.log")"
 
-echo "== simulated gateways: 30 min of history, then 60 s live"
-"$bin" simulate --host 127.0.0.1 --port "$port" --registry "$root/demo/registry.yaml" --seed 7 \
-    --backfill 30m --duration 60s --rate 40
+echo "== simulated gateways for all eight scenarios, live for 60 s"
+"$bin" simulate --host 127.0.0.1 --port "$port" --registry "$root/demo/registry.yaml" --seed 8 \
+    --duration 60s --rate 40 --episode-rate 0.02
 
 sleep 1
 kill -TERM "$engine"

@@ -26,9 +26,14 @@ public struct TrafficGenerator {
     private var pending = MinHeap<Pending>()
     private var seq = 0
     private var counters: [Int]
+    /// Until when a device is in the middle of a scheduled sequence: routine traffic leaves it alone meanwhile
+    /// (a spot sensor reports changes, it does not contradict a car that is still parked).
+    private var busyUntil: [Int64]
     private var topics: [String]
     private var emitted: [(device: Int, id: String, payload: String)] = []
     private let clock = LocalClock(identifier: "Asia/Shanghai")!
+    /// Ids are unique per device and per seed, so runs with different seeds never look like redeliveries.
+    private let idPrefix: String
 
     /// `episodeRate`: the share of draws that start an episode instead of a normal event.
     /// `faultRate`: the share of messages that are malformed or redelivered (dead letters and duplicates).
@@ -44,7 +49,9 @@ public struct TrafficGenerator {
         self.episodeRate = episodeRate
         self.faultRate = faultRate
         counters = Array(repeating: 0, count: devices.count)
+        busyUntil = Array(repeating: .min, count: devices.count)
         topics = devices.map { "cityeye/\($0.community)/\($0.id)" }
+        idPrefix = "s\(seed)"
     }
 
     public init(plan: DeploymentPlan, seed: UInt64, start: Instant, eventsPerSecond: Double, episodeRate: Double = 0.002) {
@@ -70,7 +77,7 @@ public struct TrafficGenerator {
         if rng.chance(episodeRate) { episode(at: t) }
         // Smoke detectors have no routine traffic: they report alarms only (in episodes).
         var d = rng.int(0...devices.count - 1)
-        for _ in 0..<8 where devices[d].type == "smoke_detector" { d = rng.int(0...devices.count - 1) }
+        for _ in 0..<8 where devices[d].type == "smoke_detector" || busyUntil[d] > t { d = rng.int(0...devices.count - 1) }
         if devices[d].type == "smoke_detector", let other = devices.indices.first(where: { devices[$0].type != "smoke_detector" }) { d = other }
         let (type, data) = normal(d, t)
         return message(d, t, type, data)
@@ -79,12 +86,13 @@ public struct TrafficGenerator {
     private mutating func later(_ d: Int, _ t: Int64, _ type: String, _ data: String) {
         seq += 1
         pending.push(Pending(ts: t, seq: seq, device: d, type: type, data: data))
+        busyUntil[d] = max(busyUntil[d], t)
     }
 
     private mutating func message(_ d: Int, _ t: Int64, _ type: String, _ data: String) -> SimulatedMessage {
         counters[d] += 1
         let dev = devices[d]
-        let id = "\(dev.id)-\(counters[d])"
+        let id = "\(dev.id)-\(idPrefix)-\(counters[d])"
         let ts = Instant(ms: t)
         let local = RFC3339.formatLocal(ts, offsetSeconds: 8 * 3600).replacingOccurrences(of: " ", with: "T")
         let millis = RFC3339.pad(Int(((t % 1000) + 1000) % 1000), 3)

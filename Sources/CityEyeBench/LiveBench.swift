@@ -1,0 +1,158 @@
+import Foundation
+import Model
+import Registry
+import MQTT
+import Live
+
+/// Live figures (issue 4): the engine's sustained rate against a do-nothing subscriber on the same broker and
+/// publisher, latency from publish to commit at a fixed rate, and what a kill -9 loses.
+enum LiveBench {
+    static func registry(dir: String, devices: Int) throws -> String {
+        let list = (1...devices).map { "  - {id: sd-\($0), type: smoke_detector, community: czq, grid: g1}" }.joined(separator: "\n")
+        let path = dir + "/live-registry.yaml"
+        try """
+        communities:
+          - {id: czq, name: 长征桥社区}
+        grids:
+          - {id: g1, community: czq, name: G1}
+        workers:
+          - {id: w-li, name: 李敏, grid: g1, role: worker}
+          - {id: s-zhao, name: 赵强, community: czq, role: supervisor}
+        devices:
+        \(list)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func payloads(_ n: Int, devices: Int, run: String) -> [(String, [UInt8])] {
+        let ts = RFC3339.format(SystemClock().now())
+        return (0..<n).map { i in
+            let d = "sd-\(i % devices + 1)"
+            return ("cityeye/czq/\(d)", Array("{\"id\":\"\(run)-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(d)\",\"type\":\"smoke.alarm\",\"data\":{}}".utf8))
+        }
+    }
+
+    static func publish(_ msgs: [(String, [UInt8])], port: Int, perSecond: Double? = nil, sentAt: UnsafeMutablePointer<Double>? = nil) throws {
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: port, clientID: "bench-pub-\(UUID().uuidString.prefix(6))", cleanSession: true, topics: []))
+        try pub.connect()
+        let start = Date().timeIntervalSince1970
+        for (i, m) in msgs.enumerated() {
+            if let perSecond {
+                let due = start + Double(i) / perSecond
+                let wait = due - Date().timeIntervalSince1970
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
+            sentAt?[i] = Date().timeIntervalSince1970
+            try pub.publish(topic: m.0, payload: m.1, qos: 1)
+        }
+        try pub.waitForAcks(timeout: 60)
+        pub.disconnect()
+    }
+
+    /// Messages/s a subscriber that does nothing receives.
+    static func rawRate(port: Int, n: Int, devices: Int) async throws -> Double {
+        let sub = try MQTTSubscriber(settings: MQTTSettings(port: port, clientID: "raw-\(UUID().uuidString.prefix(6))", cleanSession: true))
+        try sub.start()
+        for await e in sub.events { if case .subscribed = e { break } }
+        let msgs = payloads(n, devices: devices, run: "raw")
+        let t = Thread { try? publish(msgs, port: port) }
+        var count = 0
+        var first: Date?
+        t.start()
+        for await e in sub.events {
+            if case .message = e { if first == nil { first = Date() }; count += 1; if count == n { break } }
+        }
+        let secs = Date().timeIntervalSince(first!)
+        sub.stop()
+        return Double(n) / secs
+    }
+
+    static func config(dir: String, port: Int, registry: String, name: String) throws -> String {
+        let path = dir + "/\(name).yaml"
+        for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/\(name).db" + s) }
+        try """
+        broker: {host: 127.0.0.1, port: \(port), client_id: \(name)}
+        registry: \(registry)
+        rules: \(scenariosDir())
+        store: \(name).db
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    final class Box: @unchecked Sendable {
+        let lock = NSLock()
+        var committed = 0
+        var latencies: [Double] = []
+        let sent: UnsafeMutablePointer<Double>
+        init(n: Int) { sent = .allocate(capacity: n); sent.initialize(repeating: 0, count: n) }
+    }
+
+    /// The engine's sustained rate (rules and commits included), and latency at a fixed rate.
+    static func engine(dir: String, port: Int, registry: String, n: Int, devices: Int, perSecond: Double?) async throws -> (rate: Double, p50: Double, p99: Double) {
+        let cfg = try LiveConfig.load(path: try config(dir: dir, port: port, registry: registry, name: "bench-engine-\(perSecond == nil ? "max" : "fixed")"))
+        let engine = try LiveEngine(config: cfg) { _ in }
+        let box = Box(n: n)
+        engine.onCommit = { count, _ in
+            let now = Date().timeIntervalSince1970
+            box.lock.lock()
+            for i in box.committed..<min(n, box.committed + count) where box.sent[i] > 0 { box.latencies.append(now - box.sent[i]) }
+            box.committed += count
+            box.lock.unlock()
+        }
+        let run = Task { try await engine.run() }
+        while !engine.stats.connected { try await Task.sleep(nanoseconds: 10_000_000) }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let msgs = payloads(n, devices: devices, run: "eng\(perSecond ?? 0)")
+        let start = Date()
+        let t = Thread { try? publish(msgs, port: port, perSecond: perSecond, sentAt: box.sent) }
+        t.start()
+        while engine.stats.counts.accepted + engine.stats.counts.duplicates < n { try await Task.sleep(nanoseconds: 2_000_000) }
+        let secs = Date().timeIntervalSince(start)
+        engine.stop()
+        try await run.value
+        let l = box.latencies.sorted()
+        func pct(_ p: Double) -> Double { l.isEmpty ? 0 : l[min(l.count - 1, Int(Double(l.count) * p))] * 1000 }
+        return (Double(n) / secs, pct(0.5), pct(0.99))
+    }
+
+    /// kill -9 the engine (a `cityeye run` process) mid-stream, start it again, count what never made it.
+    static func killLoss(dir: String, port: Int, registry: String, n: Int, devices: Int, binary: String) throws -> (lost: Int, accepted: Int) {
+        let cfg = try config(dir: dir, port: port, registry: registry, name: "bench-kill")
+        func start() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["run", "--config", cfg]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: 1.0)
+            return p
+        }
+        var p = try start()
+        let msgs = payloads(n, devices: devices, run: "kill")
+        let t = Thread { try? publish(msgs, port: port, perSecond: 20_000) }
+        t.start()
+        Thread.sleep(forTimeInterval: Double(n) / 20_000 / 2)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        while !t.isFinished { Thread.sleep(forTimeInterval: 0.05) }
+        Thread.sleep(forTimeInterval: 1.5)
+        p = try start()
+        Thread.sleep(forTimeInterval: 3.0)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let out = Pipe()
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: binary)
+        q.arguments = ["incidents", "--db", dir + "/bench-kill.db", "--json"]
+        q.standardOutput = out
+        try q.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        q.waitUntilExit()
+        var counted = 0
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let c = o["count"] as? Int { counted += c }
+        }
+        return (n - counted, counted)
+    }
+}
