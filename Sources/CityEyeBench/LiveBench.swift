@@ -89,13 +89,15 @@ enum LiveBench {
 
     /// The engine's sustained rate (rules and commits included), and latency at a fixed rate.
     static func engine(dir: String, port: Int, registry: String, n: Int, devices: Int, perSecond: Double?) async throws -> (rate: Double, p50: Double, p99: Double) {
-        let cfg = try LiveConfig.load(path: try config(dir: dir, port: port, registry: registry, name: "bench-engine-\(perSecond == nil ? "max" : "fixed")"))
+        let cfg = try LiveConfig.load(path: try config(dir: dir, port: port, registry: registry, name: "bench-engine-\(UUID().uuidString.prefix(8))"))
         let engine = try LiveEngine(config: cfg) { _ in }
         let box = Box(n: n)
         engine.onCommit = { count, _ in
             let now = Date().timeIntervalSince1970
             box.lock.lock()
-            for i in box.committed..<min(n, box.committed + count) where box.sent[i] > 0 { box.latencies.append(now - box.sent[i]) }
+            if box.committed < n {
+                for i in box.committed..<min(n, box.committed + count) where box.sent[i] > 0 { box.latencies.append(now - box.sent[i]) }
+            }
             box.committed += count
             box.lock.unlock()
         }

@@ -10,7 +10,7 @@ import Engine
 /// How the live engine batches and paces its work.
 public struct LiveTuning: Sendable {
     /// A batch is committed at the latest this long after its first message arrived.
-    public var maxBatchDelayMs: Int = 5
+    public var maxBatchDelayMs: Int = 2
     /// …or as soon as it holds this many messages.
     public var maxBatchSize: Int = 2_000
     /// How often the rule engine's state is saved so that a restart carries on (timers, windows, holds).
@@ -74,7 +74,7 @@ public final class LiveEngine: @unchecked Sendable {
         subscriber = try MQTTSubscriber(settings: MQTTSettings(
             host: b.host, port: b.port, clientID: b.clientID, cleanSession: false, topics: b.topics, qos: b.qos,
             keepalive: b.keepaliveS, username: b.username, password: b.password,
-            tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) }))
+            tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) }), batched: true)
         (inputs, inputContinuation) = AsyncStream<Input>.makeStream(bufferingPolicy: .unbounded)
         _stats = LiveStats(counts: IngestCounts(), batches: 0, connected: false, lastCommitAt: nil)
     }
@@ -122,6 +122,7 @@ public final class LiveEngine: @unchecked Sendable {
                     setConnected(false)
                     log("disconnected from the broker (\(reason)); reconnecting")
                 case .tick:
+                    batch.append(contentsOf: subscriber.takeMessages())
                     try flush()
                 case .stop:
                     guard !stopping else { continue }
@@ -130,6 +131,7 @@ public final class LiveEngine: @unchecked Sendable {
                     ticker.cancel()
                     subscriber.stop()
                     _ = await forward.value
+                    batch.append(contentsOf: subscriber.takeMessages())
                     inputContinuation.finish()
                 }
             }

@@ -97,8 +97,20 @@ final class SubscriberBox: @unchecked Sendable {
     let continuation: AsyncStream<MQTTEvent>.Continuation
     let topics: [String]
     let qos: Int32
-    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int) {
-        self.continuation = continuation; self.topics = topics; self.qos = Int32(qos)
+    /// Batched mode: messages wait here for `takeMessages()` instead of going through the stream one by one.
+    let batched: Bool
+    let lock = NSLock()
+    var buffer: [MQTTMessage] = []
+    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool) {
+        self.continuation = continuation; self.topics = topics; self.qos = Int32(qos); self.batched = batched
+    }
+
+    func deliver(_ m: MQTTMessage) {
+        if batched {
+            lock.lock(); buffer.append(m); lock.unlock()
+        } else {
+            continuation.yield(.message(m))
+        }
     }
 }
 
@@ -114,11 +126,13 @@ public final class MQTTSubscriber: @unchecked Sendable {
     private var stopped = false
     private var started = false
 
-    public init(settings: MQTTSettings) throws(MQTTError) {
+    /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
+    /// batches takes thousands at once instead of resuming once per message.
+    public init(settings: MQTTSettings, batched: Bool = false) throws(MQTTError) {
         self.settings = settings
         let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
         events = stream
-        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos)
+        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos, batched: batched)
         opaque = Unmanaged.passRetained(box).toOpaque()
         do {
             mosq = try Mosquitto.client(settings, obj: opaque)
@@ -151,10 +165,19 @@ public final class MQTTSubscriber: @unchecked Sendable {
             let topic = m.topic.map { String(cString: $0) } ?? ""
             let payload = m.payloadlen > 0 && m.payload != nil
                 ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
-            Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue().continuation
-                .yield(.message(MQTTMessage(topic: topic, payload: payload, qos: Int(m.qos), retain: m.retain)))
+            Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue()
+                .deliver(MQTTMessage(topic: topic, payload: payload, qos: Int(m.qos), retain: m.retain))
         }
         _ = mosquitto_reconnect_delay_set(mosq, 1, 30, true)
+    }
+
+    /// The messages received since the last call (batched mode), in arrival order.
+    public func takeMessages() -> [MQTTMessage] {
+        box.lock.lock(); defer { box.lock.unlock() }
+        guard !box.buffer.isEmpty else { return [] }
+        let out = box.buffer
+        box.buffer.removeAll(keepingCapacity: true)
+        return out
     }
 
     /// Connects in the background and keeps reconnecting while the broker is away.
