@@ -1,6 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Hot-path targets skip dynamic exclusivity checks in release builds (measured: ~5 % of a replay).
+let fast: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "CityEye",
     platforms: [.macOS(.v14)],
@@ -20,11 +23,11 @@ let package = Package(
         // The deployment file (SPEC §3) and the live config (SPEC §8), from YAML.
         .target(name: "Registry", dependencies: ["Model", "YAMLSupport"]),
         // Envelope decoding and validation, dead-letter reasons, JSON Lines logs.
-        .target(name: "Ingest", dependencies: ["Model"]),
+        .target(name: "Ingest", dependencies: ["Model"], swiftSettings: fast),
         // Rule files -> compiled rules; the event-time rule engine.
-        .target(name: "Rules", dependencies: ["Model", "YAMLSupport"]),
+        .target(name: "Rules", dependencies: ["Model", "YAMLSupport"], swiftSettings: fast),
         // Incidents (closed-loop dispatch): dedup, assignment, SLA escalation, people's actions, audit.
-        .target(name: "Incidents", dependencies: ["Model"]),
+        .target(name: "Incidents", dependencies: ["Model"], swiftSettings: fast),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // SQLite: migrations, incidents, audit, dead letters, processed ids, rule state.
         .target(name: "Store", dependencies: ["Model", "CSQLite"]),
@@ -32,7 +35,7 @@ let package = Package(
         // The MQTT edge: libmosquitto bridged once into Swift concurrency.
         .target(name: "MQTT", dependencies: ["CMosquitto"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
-        .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"]),
+        .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
         .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "MQTT", "Engine"]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.

@@ -3,11 +3,16 @@ import Model
 /// The (device, id) pairs already processed, so that an at-least-once redelivery is counted as a duplicate and
 /// not evaluated again. Kept as 128-bit hashes (no strings), each with the hour it was seen, for pruning.
 public struct ProcessedIDs {
-    struct Key: Hashable { var a: UInt64; var b: UInt64 }
+    struct Key: Hashable {
+        var a: UInt64
+        var b: UInt64
+        /// `a` is already a well-mixed hash; feeding one word keeps the hasher's work small.
+        func hash(into h: inout Hasher) { h.combine(a) }
+    }
     private var seen: [Key: Int32] = [:]
     private var pending: [UInt64] = []
 
-    public init() {}
+    public init() { seen.reserveCapacity(1 << 16) }
 
     public var count: Int { seen.count }
 

@@ -18,8 +18,10 @@ struct KeyState: Codable {
     var first: Int64?
     /// absence: the latest matching event.
     var last: Int64?
+    /// An occurrence was reported and not yet cleared: only then is a clear worth reporting.
+    var open = false
 
-    var isIdle: Bool { due == nil && !fired && times.isEmpty && first == nil && last == nil }
+    var isIdle: Bool { due == nil && !fired && !open && times.isEmpty && first == nil && last == nil }
 }
 
 private struct Timer: Comparable {
@@ -44,6 +46,8 @@ public final class RuleEngine {
     public private(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
     private var clocks: [String: LocalClock] = [:]
+    /// Each device with its community's clock: one lookup per event.
+    private var deviceInfo: [String: (device: Device, clock: LocalClock)] = [:]
     private let typeIndex: [EventType: Int]
 
     public init(rules: RuleSet, registry: Registry) {
@@ -65,6 +69,8 @@ public final class RuleEngine {
         for c in registry.communities.values {
             clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
         }
+        let fallback = LocalClock(identifier: "Asia/Shanghai")!
+        for d in registry.devices.values { deviceInfo[d.id] = (d, clocks[d.community] ?? fallback) }
     }
 
     public var nextDue: Instant? {
@@ -96,8 +102,7 @@ public final class RuleEngine {
 
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
-        guard let device = registry.devices[event.device] else { return }
-        let zone = clocks[device.community] ?? clocks.values.first ?? LocalClock(identifier: "Asia/Shanghai")!
+        guard let (device, zone) = deviceInfo[event.device] else { return }
         let ctx = EvalContext(event: event, device: device, clock: zone)
         for ri in byType[typeIndex[event.type]!] {
             apply(rule: ri, ctx, into: &out)
@@ -169,13 +174,19 @@ public final class RuleEngine {
             }
             if raise == true { break }
         }
+        // Most events change nothing for most rules: no state, nothing raised.
+        if raise != true && r.unless == nil && states[ri][k] == nil { return }
         // Taken out of the table while it changes, so its window arrays are not copied on write.
         let current = states[ri].removeValue(forKey: k)
         var s = current ?? KeyState(device: c.event.device)
         s.device = c.event.device
         let at = c.event.ts
-        func occur(_ t: Instant) { out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: t)) }
-        func cleared(_ t: Instant) { out.append(.cleared(rule: r.ref, key: k, device: s.device, at: t)) }
+        func occur(_ t: Instant) { if r.clears { s.open = true }; out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: t)) }
+        func cleared(_ t: Instant) {
+            guard s.open else { return }
+            s.open = false
+            out.append(.cleared(rule: r.ref, key: k, device: s.device, at: t))
+        }
         let clearHolds: Bool = {
             if r.clearOtherwise { return raise == false }
             if let cl = r.clear { return test(cl, c) == true }
@@ -276,7 +287,11 @@ public final class RuleEngine {
         }
         var next: Int64? = s.times.first.map { $0 + w }
         if !warm { next = min(next ?? .max, first + (r.afterFirst ?? w)) }
-        if let next, next > t { schedule(ri, k, &s, at: next) } else { cancel(&s) }
+        if let next, next > t {
+            if s.due != next { schedule(ri, k, &s, at: next) }
+        } else {
+            cancel(&s)
+        }
     }
 
     private func fire(_ t: Timer, into out: inout [RuleSignal]) {
@@ -291,12 +306,15 @@ public final class RuleEngine {
                 schedule(ri, t.key, &s, at: last + d)
             } else {
                 s.fired = true
+                s.open = true
                 out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
             }
         case .held:
             s.fired = true
+            s.open = r.clears
             out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
         case .notFollowed:
+            s.open = r.clears
             out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
         case .sumBelow:
             evaluateSumBelow(ri, t.key, &s, at: t.due, into: &out)

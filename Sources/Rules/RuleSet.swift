@@ -69,6 +69,9 @@ struct Rule {
     var threshold: Double = 0
     var value: Expr?
     var afterFirst: Millis?
+
+    /// Whether the rule has a clear condition (absence always clears on the next event).
+    var clears: Bool { clear != nil || clearOtherwise || clearOnFollow || kind == .absence }
 }
 
 /// The rules loaded from every rule file under a folder.
