@@ -1,3 +1,4 @@
+import Foundation
 import Model
 import Ingest
 import Rules
@@ -89,10 +90,13 @@ public final class Pipeline {
     /// times), nil in a replay. `context` prefixes a dead letter's detail (e.g. "day1.jsonl:17").
     @discardableResult
     public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, context: String? = nil) -> Outcome {
-        let result = EnvelopeDecoder.decode(payload).flatMap { validator.validate($0, topic: topic ?? $0.topic) }
+        let decoded = EnvelopeDecoder.decode(payload)
+        let result = decoded.flatMap { validator.validate($0, topic: topic ?? $0.topic) }
         switch result {
         case .failure(let rejection):
-            reject(rejection, payload: payload, topic: topic, now: now, context: context)
+            // A log line carries its topic in the payload: keep it with the dead letter.
+            let lineTopic = (try? decoded.get())?.topic
+            reject(rejection, payload: payload, topic: topic ?? lineTopic, now: now, context: context)
             return .rejected(rejection)
         case .success(var event):
             if let now, event.ts.ms - now.ms > Self.maxClockSkew {
@@ -161,7 +165,8 @@ public final class Pipeline {
         counts.rejected[r.reason, default: 0] += 1
         pendingEvents += 1
         let detail = context.map { "\($0): \(r.detail)" } ?? r.detail
-        let at = now ?? clock ?? Instant(ms: 0)
+        // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event.
+        let at = now ?? clock ?? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
         let bytes = Array(payload.prefix(DeadLetter.maxPayloadBytes))
         pendingDeadLetters.append(DeadLetter(topic: topic ?? "", payload: bytes, reason: r.reason, detail: detail, receivedAt: at))
     }
