@@ -64,7 +64,16 @@ public final class CaptureWriter {
         handle = nil
     }
 
+    /// Whether the payload carries its own `topic` field. Gateways' MQTT payloads rarely do, so a byte search
+    /// answers most calls without decoding the message a second time.
     static func hasTopic(_ p: UnsafeRawBufferPointer) -> Bool {
+        let needle = Array("\"topic\"".utf8)
+        guard p.count >= needle.count else { return false }
+        var found = false
+        for i in 0...(p.count - needle.count) where p[i] == 0x22 {
+            if (1..<needle.count).allSatisfy({ p[i + $0] == needle[$0] }) { found = true; break }
+        }
+        guard found else { return false }
         if case .success(let e) = EnvelopeDecoder.decode(p) { return e.topic != nil }
         return false
     }
