@@ -67,6 +67,30 @@ enum LiveBench {
         return Double(n) / secs
     }
 
+    /// Publish → received latency of a do-nothing subscriber at a fixed rate: the floor the engine's latency stands on.
+    static func rawLatency(port: Int, n: Int, devices: Int, perSecond: Double) async throws -> (p50: Double, p99: Double) {
+        let sub = try MQTTSubscriber(settings: MQTTSettings(port: port, clientID: "rawlat-\(UUID().uuidString.prefix(6))", cleanSession: true))
+        try sub.start()
+        for await e in sub.events { if case .subscribed = e { break } }
+        let box = Box(n: n)
+        let msgs = payloads(n, devices: devices, run: "rawlat")
+        let t = Thread { try? publish(msgs, port: port, perSecond: perSecond, sentAt: box.sent) }
+        t.start()
+        var lat: [Double] = []
+        var i = 0
+        for await e in sub.events {
+            if case .message = e {
+                let now = Date().timeIntervalSince1970
+                if box.sent[i] > 0 { lat.append(now - box.sent[i]) }
+                i += 1
+                if i == n { break }
+            }
+        }
+        sub.stop()
+        lat.sort()
+        return (lat[lat.count / 2] * 1000, lat[min(lat.count - 1, Int(Double(lat.count) * 0.99))] * 1000)
+    }
+
     static func config(dir: String, port: Int, registry: String, name: String) throws -> String {
         let path = dir + "/\(name).yaml"
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/\(name).db" + s) }
@@ -110,6 +134,8 @@ enum LiveBench {
         t.start()
         while engine.stats.counts.accepted + engine.stats.counts.duplicates < n { try await Task.sleep(nanoseconds: 2_000_000) }
         let secs = Date().timeIntervalSince(start)
+        let st = engine.stats
+        print("  engine: \(st.batches) commits, \(String(format: "%.1f", st.commitMillis)) ms in commits, longest \(String(format: "%.1f", st.longestCommitMillis)) ms")
         engine.stop()
         try await run.value
         let l = box.latencies.sorted()

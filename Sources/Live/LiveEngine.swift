@@ -24,6 +24,9 @@ public struct LiveStats: Sendable {
     public var batches: Int
     public var connected: Bool
     public var lastCommitAt: Instant?
+    /// Time spent in batch commits (processing included) and the longest one, in milliseconds.
+    public var commitMillis: Double = 0
+    public var longestCommitMillis: Double = 0
 }
 
 /// The live engine (SPEC §8): MQTT messages through the same pipeline as replay, on the wall clock.
@@ -121,6 +124,10 @@ public final class LiveEngine: @unchecked Sendable {
                 case .mqtt(.disconnected(let reason)):
                     setConnected(false)
                     log("disconnected from the broker (\(reason)); reconnecting")
+                case .mqtt(.messagesWaiting):
+                    // Whatever has arrived since is taken too: under load a wake-up carries a whole batch.
+                    batch.append(contentsOf: subscriber.takeMessages())
+                    try flush()
                 case .tick:
                     batch.append(contentsOf: subscriber.takeMessages())
                     try flush()
@@ -155,6 +162,7 @@ public final class LiveEngine: @unchecked Sendable {
         if batch.isEmpty && !timersDue && !saveState { return }
         let messages = batch
         batch.removeAll(keepingCapacity: true)
+        let started = DispatchTime.now()
         try store.writeTransaction { tx in
             try pipeline.syncPeopleChanges(tx)
             pipeline.advance(to: now)
@@ -169,7 +177,10 @@ public final class LiveEngine: @unchecked Sendable {
         }
         if saveState { lastStateSave = now }
         if !messages.isEmpty { onCommit?(messages.count, clock.now()) }
+        let took = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         statsLock.lock()
+        _stats.commitMillis += took
+        _stats.longestCommitMillis = max(_stats.longestCommitMillis, took)
         _stats.counts = pipeline.counts
         _stats.batches += 1
         _stats.lastCommitAt = now

@@ -44,6 +44,8 @@ public struct MQTTMessage: Sendable {
 }
 
 public enum MQTTEvent: Sendable {
+    /// Batched mode: messages are waiting for `takeMessages()` (sent once each time the buffer fills from empty).
+    case messagesWaiting
     case connected
     case subscribed
     case disconnected(reason: String)
@@ -107,7 +109,11 @@ final class SubscriberBox: @unchecked Sendable {
 
     func deliver(_ m: MQTTMessage) {
         if batched {
-            lock.lock(); buffer.append(m); lock.unlock()
+            lock.lock()
+            let wasEmpty = buffer.isEmpty
+            buffer.append(m)
+            lock.unlock()
+            if wasEmpty { continuation.yield(.messagesWaiting) }
         } else {
             continuation.yield(.message(m))
         }

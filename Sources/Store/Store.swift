@@ -314,11 +314,12 @@ public final class WriteTransaction {
 
     /// Incidents that people (actor other than `engine`) changed after an audit row, and the last row id.
     public func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident]) {
-        let s = try conn.statement("SELECT DISTINCT incident FROM audit WHERE id > ? AND actor != 'engine' ORDER BY incident")
+        // A rowid range only: with DISTINCT/ORDER BY, SQLite walks the whole (incident) index on every batch.
+        let s = try conn.statement("SELECT incident FROM audit WHERE id > ? AND actor != 'engine'")
         s.bind(1, row)
-        var ids: [Int64] = []
-        while try s.step() { ids.append(s.int(0)) }
-        let incidents = try ids.compactMap { try incident(id: $0) }
+        var ids = Set<Int64>()
+        while try s.step() { ids.insert(s.int(0)) }
+        let incidents = try ids.sorted().compactMap { try incident(id: $0) }
         return (try lastAuditRow(), incidents)
     }
 
