@@ -78,7 +78,7 @@ echo "== incidents per scenario, per grid worker"
 "$bin" workload --db "$out/cityeye.db"
 echo
 echo "== the most urgent open incidents"
-"$bin" incidents --db "$out/cityeye.db" --status dispatched --severity critical | head -n 12
+"$bin" incidents --db "$out/cityeye.db" --status dispatched --severity critical | head -n 12 || true
 cat <<TXT
 
 The store is $out/cityeye.db. Try, as a grid worker and then as the supervisor:
