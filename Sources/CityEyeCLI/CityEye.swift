@@ -7,8 +7,8 @@ struct CityEye: AsyncParsableCommand {
         commandName: "cityeye",
         abstract: "City Eye: community-safety events in, incidents dispatched to grid workers, closed loop.",
         discussion: """
-        Sensor gateways publish events over MQTT; the engine evaluates the rules of eight scenarios, raises
-        incidents, dispatches each to a grid worker, escalates what nobody acknowledges, and keeps everything in
+        Sensor gateways publish events over MQTT; the engine evaluates the rules of eight scenarios, raises \
+        incidents, dispatches each to a grid worker, escalates what nobody acknowledges, and keeps everything in \
         a SQLite store. Grid workers and supervisors work the incidents from this command line.
 
         Exit codes: 0 success, 1 a refused or failed operation (stderr says why), 2 bad usage.

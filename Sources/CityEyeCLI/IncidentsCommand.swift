@@ -9,8 +9,8 @@ struct Incidents: ParsableCommand {
         commandName: "incidents",
         abstract: "List incidents, with filters.",
         discussion: """
-        Without filters every incident is listed, ordered by id. `--mine --worker W` lists what W must do now:
-        incidents assigned to W (or, for a supervisor, escalated in W's community) that are not yet resolved,
+        Without filters every incident is listed, ordered by id. `--mine --worker W` lists what W must do now: \
+        incidents assigned to W (or, for a supervisor, escalated in W's community) that are not yet resolved, \
         most urgent first (severity, then deadline). With --json: one JSON object per line, times in UTC.
         """)
 

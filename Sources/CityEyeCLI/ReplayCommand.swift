@@ -10,10 +10,10 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run recorded logs through the rules and dispatch, on event time, into a store.",
         discussion: """
-        Each LOG is JSON Lines: one event envelope per line, optionally with a `topic` field. The clock is the
-        largest event time seen; timers (held conditions, absences, SLA deadlines) fire when it reaches them.
-        At the end the clock stands at the last event's time, or at --until. Rejected lines are kept as dead
-        letters and never stop the replay. Replaying the same logs into an empty store gives the same incidents
+        Each LOG is JSON Lines: one event envelope per line, optionally with a `topic` field. The clock is the \
+        largest event time seen; timers (held conditions, absences, SLA deadlines) fire when it reaches them. \
+        At the end the clock stands at the last event's time, or at --until. Rejected lines are kept as dead \
+        letters and never stop the replay. Replaying the same logs into an empty store gives the same incidents \
         and audit trail, byte for byte.
         """)
 

@@ -8,10 +8,10 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The live engine: subscribe to the broker, evaluate rules on the wall clock, dispatch incidents.",
         discussion: """
-        The config (YAML) names the broker, registry, rules folder, store and an optional capture folder; relative
-        paths are relative to the config file. See README.md for an example. The engine prints one line when it is
-        subscribed and ready. SIGINT or SIGTERM: it stops taking messages, commits what it has taken and exits 0;
-        started again with the same config it carries on where it stopped (persistent MQTT session, rule state and
+        The config (YAML) names the broker, registry, rules folder, store and an optional capture folder; relative \
+        paths are relative to the config file. See README.md for an example. The engine prints one line when it is \
+        subscribed and ready. SIGINT or SIGTERM: it stops taking messages, commits what it has taken and exits 0; \
+        started again with the same config it carries on where it stopped (persistent MQTT session, rule state and \
         incidents in the store).
         """)
 

@@ -9,9 +9,9 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulated sensor gateways: realistic traffic for all eight scenarios, with incident-worthy episodes.",
         discussion: """
-        Publishes to a broker in real time (event time = wall clock), optionally starting with --backfill of recent
-        history published at once (as gateways do after a reconnect), so that slow rules (a bin full for 15 min, a
-        car overstaying) show up in a short demo. With --log FILE it writes a JSON Lines log instead (for replay and
+        Publishes to a broker in real time (event time = wall clock), optionally starting with --backfill of recent \
+        history published at once (as gateways do after a reconnect), so that slow rules (a bin full for 15 min, a \
+        car overstaying) show up in a short demo. With --log FILE it writes a JSON Lines log instead (for replay and \
         benchmarks): --events messages starting at --start, --rate events per second of event time.
         """)
 

@@ -137,7 +137,8 @@ enum RuleCompiler {
                                        "clear", "followed_by", "at_least", "below", "value", "unless", "after_first", "description"]
 
     static func compile(_ v: YAMLValue, scenario: String) throws(RuleError) -> Rule {
-        let f0 = try v.fields("rule", allowed: allowed)
+        let idText = (try? v.entries("rule"))?.first { $0.key == "id" }.flatMap { try? $0.value.string("rule id") }
+        let f0 = try v.fields(idText.map { "rule \($0)" } ?? "rule", allowed: allowed)
         guard let idNode = f0["id"] else { throw v.error("a rule without `id`") }
         let id = try idNode.string("rule id")
         func err(_ m: String, _ at: YAMLValue? = nil) -> RuleError { (at ?? v).error("rule \(id): \(m)") }
