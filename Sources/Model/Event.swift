@@ -31,6 +31,41 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
     private static let byName: [String: EventType] =
         Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
 
+    /// Position in `allCases`, without hashing: indexes per-type tables on the hot path.
+    public var ordinal: Int {
+        switch self {
+        case .accessPass: 0
+        case .accessDoor: 1
+        case .accessTailgate: 2
+        case .wasteLevel: 3
+        case .wasteDrop: 4
+        case .wasteDumping: 5
+        case .elevatorStatus: 6
+        case .elevatorEbike: 7
+        case .elevatorAlarm: 8
+        case .elevatorHeartbeat: 9
+        case .venueFootfall: 10
+        case .venueVisit: 11
+        case .powerReading: 12
+        case .chargingSession: 13
+        case .chargingReading: 14
+        case .ebikeCorridor: 15
+        case .smokeAlarm: 16
+        case .venueOccupancy: 17
+        case .venueMinor: 18
+        case .schoolLoitering: 19
+        case .waterUsage: 20
+        case .doorContact: 21
+        case .motionDetected: 22
+        case .bandSos: 23
+        case .bandFall: 24
+        case .bandOk: 25
+        case .bandVitals: 26
+        case .bandHeartbeat: 27
+        case .parkingSpot: 28
+        }
+    }
+
     /// Faster than `init(rawValue:)` on the hot path.
     public static func named(_ name: String) -> EventType? { byName[name] }
 }
@@ -55,7 +90,9 @@ public struct FieldSpec: Hashable, Sendable {
 /// The typed fields of each event type. Fields a shipped rule needs are required; multi-metric
 /// readings (`power.reading`, `charging.reading`) may carry any subset of their metrics.
 public enum EventSchema {
-    public static func fields(of type: EventType) -> [FieldSpec] { table[type] ?? [] }
+    public static func fields(of type: EventType) -> [FieldSpec] { byOrdinal[type.ordinal] }
+
+    private static let byOrdinal: [[FieldSpec]] = EventType.allCases.map { table[$0] ?? [] }
 
     private static func r(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: true) }
     private static func o(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: false) }

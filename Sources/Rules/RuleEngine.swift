@@ -48,13 +48,11 @@ public final class RuleEngine {
     private var clocks: [String: LocalClock] = [:]
     /// Each device with its community's clock: one lookup per event.
     private var deviceInfo: [String: (device: Device, clock: LocalClock)] = [:]
-    private let typeIndex: [EventType: Int]
 
     public init(rules: RuleSet, registry: Registry) {
         self.rules = rules.compiled
         self.registry = registry
         let all = EventType.allCases
-        typeIndex = Dictionary(uniqueKeysWithValues: all.enumerated().map { ($1, $0) })
         byType = Array(repeating: [], count: all.count)
         states = Array(repeating: [:], count: rules.compiled.count)
         for (i, r) in rules.compiled.enumerated() {
@@ -64,7 +62,7 @@ public final class RuleEngine {
             if let c = r.clear { add(c.types) }
             if let f = r.followedBy { add(f.types) }
             if let u = r.unless { add(u.0.types) }
-            for t in types ?? Set(all) { byType[typeIndex[t]!].append(i) }
+            for t in types ?? Set(all) { byType[t.ordinal].append(i) }
         }
         for c in registry.communities.values {
             clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
@@ -104,7 +102,7 @@ public final class RuleEngine {
         advance(to: event.ts, into: &out)
         guard let (device, zone) = deviceInfo[event.device] else { return }
         let ctx = EvalContext(event: event, device: device, clock: zone)
-        for ri in byType[typeIndex[event.type]!] {
+        for ri in byType[event.type.ordinal] {
             apply(rule: ri, ctx, into: &out)
         }
         // A timer started by a late event may already be due.

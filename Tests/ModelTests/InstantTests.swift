@@ -26,3 +26,10 @@ final class InstantTests: XCTestCase {
         XCTAssertEqual(l.offsetSeconds, 8 * 3600)
     }
 }
+
+final class EventTypeTests: XCTestCase {
+    func testOrdinalIsThePositionInAllCases() {
+        for (i, t) in EventType.allCases.enumerated() { XCTAssertEqual(t.ordinal, i, t.rawValue) }
+        XCTAssertEqual(EventType.allCases.count, 29)
+    }
+}
