@@ -30,6 +30,8 @@ persistence_location $out/
 max_queued_messages 0
 max_inflight_messages 1000
 CONF
+# As root, mosquitto would switch to user "mosquitto", which cannot write the persistence folder.
+if [ "$(id -u)" = 0 ]; then echo "user root" >>"$out/mosquitto.conf"; fi
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 "$mosquitto" -c "$out/mosquitto.conf" >"$out/mosquitto.log" 2>&1 &
 pids+=($!)

@@ -68,7 +68,16 @@ enum Mosquitto {
         _ = mosquitto_loop_stop(m, rc != ok)
     }
 
-    static func error(_ rc: Int32) -> String { String(cString: mosquitto_strerror(rc)) }
+    /// libmosquitto's text for an error code (for `MOSQ_ERR_ERRNO`, the current errno's text).
+    static func error(_ rc: Int32) -> String {
+        if rc == Int32(MOSQ_ERR_ERRNO.rawValue) { return String(cString: strerror(errno)) }
+        return String(cString: mosquitto_strerror(rc))
+    }
+
+    /// Errors that retrying may cure: the broker is down, the name does not resolve yet.
+    static func isTransient(_ rc: Int32) -> Bool {
+        [MOSQ_ERR_ERRNO, MOSQ_ERR_EAI, MOSQ_ERR_NO_CONN, MOSQ_ERR_CONN_LOST].contains { Int32($0.rawValue) == rc }
+    }
     static let ok = Int32(MOSQ_ERR_SUCCESS.rawValue)
 
     /// Creates a client with credentials and TLS set; `obj` is handed to every callback.
@@ -131,6 +140,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
     private var started = false
+    private var networkRunning = false
 
     /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
     /// batches takes thousands at once instead of resuming once per message.
@@ -174,7 +184,6 @@ public final class MQTTSubscriber: @unchecked Sendable {
             Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue()
                 .deliver(MQTTMessage(topic: topic, payload: payload, qos: Int(m.qos), retain: m.retain))
         }
-        _ = mosquitto_reconnect_delay_set(mosq, 1, 30, true)
     }
 
     /// The messages received since the last call (batched mode), in arrival order.
@@ -186,27 +195,60 @@ public final class MQTTSubscriber: @unchecked Sendable {
         return out
     }
 
-    /// Connects in the background and keeps reconnecting while the broker is away.
+    /// Connects in the background and keeps reconnecting while the broker is away, also when it is not up yet.
     public func start() throws(MQTTError) {
         lock.lock(); defer { lock.unlock() }
         guard !started, !stopped else { return }
         started = true
-        let rc = mosquitto_connect_async(mosq, settings.host, Int32(settings.port), Int32(settings.keepalive))
-        if rc != Mosquitto.ok {
-            box.continuation.yield(.disconnected(reason: "cannot reach \(settings.host):\(settings.port): \(Mosquitto.error(rc))"))
-        }
-        let lrc = mosquitto_loop_start(mosq)
-        guard lrc == Mosquitto.ok else { throw MQTTError("cannot start the MQTT network thread: \(Mosquitto.error(lrc))") }
+        networkRunning = true
+        // The thread holds the subscriber until it ends, so the client is never destroyed under it.
+        let thread = Thread { self.runNetwork() }
+        thread.name = "cityeye-mqtt"
+        thread.start()
     }
 
-    /// Disconnects, stops the network thread and ends `events`. Idempotent.
+    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+
+    /// The network thread. libmosquitto's own threaded loop reconnects only after a first connect got through, and
+    /// ends quietly on errors it deems fatal (TLS, a refused login); this one reports every failure and tries
+    /// again with a 1 s … 30 s backoff until `stop()`.
+    private func runNetwork() {
+        var delay = 1.0
+        while !isStopped {
+            var rc = mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepalive))
+            if rc == Mosquitto.ok {
+                delay = 1
+                repeat { rc = mosquitto_loop(mosq, 100, 1) } while rc == Mosquitto.ok && !isStopped
+            }
+            if isStopped { break }
+            box.continuation.yield(.disconnected(reason: "\(settings.host):\(settings.port): \(failure(rc)); retrying in \(Int(delay)) s"))
+            let due = Date(timeIntervalSinceNow: delay)
+            while Date() < due && !isStopped { Thread.sleep(forTimeInterval: 0.05) }
+            delay = min(delay * 2, 30)
+        }
+        mosquitto_disconnect(mosq)
+        lock.lock(); networkRunning = false; lock.unlock()
+    }
+
+    private func failure(_ rc: Int32) -> String {
+        var text = Mosquitto.error(rc)
+        if rc == Int32(MOSQ_ERR_TLS.rawValue), let tls = settings.tls {
+            text += " (is the broker's certificate signed by the CA in \(tls.caFile), and issued for \(settings.host)?)"
+        }
+        return text
+    }
+
+    /// Disconnects, waits for the network thread to end (≤ 0.1 s: no message arrives after this returns) and
+    /// ends `events`. Idempotent.
     public func stop() {
         lock.lock()
-        guard !stopped else { lock.unlock(); return }
         stopped = true
-        let wasStarted = started
         lock.unlock()
-        if wasStarted { Mosquitto.shutdown(mosq) }
+        while true {
+            lock.lock(); let running = networkRunning; lock.unlock()
+            if !running { break }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
         box.continuation.finish()
     }
 

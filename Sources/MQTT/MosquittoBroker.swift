@@ -25,6 +25,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         # Never drop queued QoS 1 messages of a persistent session (the default limit is 1000).
         max_queued_messages 0
         max_inflight_messages 1000
+        \(geteuid() == 0 ? "# As root mosquitto would switch to user mosquitto, which cannot write this folder.\nuser root" : "")
         \(extraConfig)
         """
         do { try configText.write(toFile: folder + "/mosquitto.conf", atomically: true, encoding: .utf8) } catch {
@@ -114,5 +115,8 @@ public final class MosquittoBroker: @unchecked Sendable {
         try start()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
 }
