@@ -87,9 +87,11 @@ public final class Pipeline {
 
     /// Decodes, validates and applies one message. `topic` is the MQTT topic (nil in a log: the line's own
     /// `topic` field is used if it has one). `now` is the wall clock live (for `clock_skew` and dead-letter
-    /// times), nil in a replay. `context` prefixes a dead letter's detail (e.g. "day1.jsonl:17").
+    /// times), nil in a replay. `source` and `line` prefix a dead letter's detail (e.g. "day1.jsonl:17").
     @discardableResult
-    public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, context: String? = nil) -> Outcome {
+    public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
+                       line: Int = 0) -> Outcome {
+        let context = source.map { Context(source: $0, line: line) }
         let decoded = EnvelopeDecoder.decode(payload)
         let result = decoded.flatMap { validator.validate($0, topic: topic ?? $0.topic) }
         switch result {
@@ -161,10 +163,15 @@ public final class Pipeline {
         changes.removeAll(keepingCapacity: true)
     }
 
-    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, context: String?) {
+    private struct Context {
+        var source: String
+        var line: Int
+    }
+
+    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, context: Context?) {
         counts.rejected[r.reason, default: 0] += 1
         pendingEvents += 1
-        let detail = context.map { "\($0): \(r.detail)" } ?? r.detail
+        let detail = context.map { "\($0.source):\($0.line): \(r.detail)" } ?? r.detail
         // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event.
         let at = now ?? clock ?? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
         let bytes = Array(payload.prefix(DeadLetter.maxPayloadBytes))

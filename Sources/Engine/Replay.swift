@@ -39,7 +39,7 @@ public enum Replay {
             let name = (file as NSString).lastPathComponent
             var fileBytes: Int64 = 0
             try LogReader.forEachLine(path: file) { lineNumber, line in
-                pipeline.handle(line, topic: nil, context: "\(name):\(lineNumber)")
+                pipeline.handle(line, topic: nil, source: name, line: lineNumber)
                 events += 1
                 fileBytes += Int64(line.count + 1)
                 if pipeline.pendingEvents >= batchSize { try pipeline.commit() }

@@ -7,9 +7,11 @@ public struct EventValidator: Sendable {
     public init(registry: Registry) { self.registry = registry }
 
     public func validate(_ e: Envelope, topic: String?) -> Result<Event, Rejection> {
-        guard let device = registry.devices[e.device] else {
+        guard let ref = registry.deviceRefs[e.device] else {
             return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
         }
+        // Only the community is needed: no copy of the whole device.
+        let community = registry.deviceTable[Int(ref)].community
         if let topic {
             // cityeye/{community}/{device}: the last two segments, whatever the prefix.
             let u = topic.utf8
@@ -22,8 +24,8 @@ public struct EventValidator: Sendable {
             guard topicDevice == e.device else {
                 return .failure(Rejection(.identityMismatch, "topic \(topic) is for device \(topicDevice), the payload says \(e.device)"))
             }
-            guard topicCommunity == device.community else {
-                return .failure(Rejection(.identityMismatch, "topic \(topic) is for community \(topicCommunity), device \(e.device) belongs to \(device.community)"))
+            guard topicCommunity == community else {
+                return .failure(Rejection(.identityMismatch, "topic \(topic) is for community \(topicCommunity), device \(e.device) belongs to \(community)"))
             }
         }
         guard let type = EventType.named(e.type) else {
@@ -38,7 +40,7 @@ public struct EventValidator: Sendable {
                 return .failure(Rejection(.badField, "data.\(f.name) must be \(problem), got \(Self.show(v))"))
             }
         }
-        return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data, topic: topic ?? e.topic))
+        return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data, topic: topic ?? e.topic, deviceRef: ref))
     }
 
     /// nil if `v` has the kind; else what it should have been.

@@ -6,25 +6,64 @@ public struct ProcessedIDs {
     struct Key: Hashable {
         var a: UInt64
         var b: UInt64
-        /// `a` is already a well-mixed hash; feeding one word keeps the hasher's work small.
-        func hash(into h: inout Hasher) { h.combine(a) }
     }
-    private var seen: [Key: Int32] = [:]
+    /// Open addressing with linear probing over parallel arrays (no per-entry allocation, no hashing beyond the
+    /// key's own): `a == 0` marks an empty slot, so keys never have `a == 0`. At most half full.
+    private var slotA: [UInt64]
+    private var slotB: [UInt64]
+    private var slotHour: [Int32]
+    private var mask: Int
+    public private(set) var count = 0
     private var pending: [UInt64] = []
 
-    public init() { seen.reserveCapacity(1 << 16) }
+    public init() { self.init(capacity: 1 << 16) }
 
-    public var count: Int { seen.count }
+    init(capacity: Int) {
+        var n = 16
+        while n < capacity * 2 { n <<= 1 }
+        slotA = Array(repeating: 0, count: n)
+        slotB = Array(repeating: 0, count: n)
+        slotHour = Array(repeating: 0, count: n)
+        mask = n - 1
+    }
 
     /// False if the pair was already processed.
     public mutating func insert(device: String, id: String, at: Instant) -> Bool {
         let k = Self.key(device: device, id: id)
-        let hour = Int32(clamping: at.ms / Durations.hour)
-        if seen[k] != nil { return false }
-        seen[k] = hour
+        guard put(k, hour: Int32(clamping: at.ms / Durations.hour)) else { return false }
         pending.append(k.a)
         pending.append(k.b)
         return true
+    }
+
+    /// False if `k` was there already.
+    private mutating func put(_ k: Key, hour: Int32) -> Bool {
+        if (count + 1) * 2 > slotA.count { grow(to: slotA.count * 2) }
+        var i = Int(truncatingIfNeeded: k.a) & mask
+        while true {
+            let a = slotA[i]
+            if a == 0 { break }
+            if a == k.a && slotB[i] == k.b { return false }
+            i = (i + 1) & mask
+        }
+        slotA[i] = k.a
+        slotB[i] = k.b
+        slotHour[i] = hour
+        count += 1
+        return true
+    }
+
+    private mutating func grow(to n: Int) {
+        rebuild(capacity: n) { _ in true }
+    }
+
+    private mutating func rebuild(capacity: Int, keep: (Int32) -> Bool) {
+        let (oldA, oldB, oldHour, kept) = (slotA, slotB, slotHour, pending)
+        self = ProcessedIDs(capacity: capacity / 2)
+        for i in oldA.indices where oldA[i] != 0 && keep(oldHour[i]) {
+            _ = put(Key(a: oldA[i], b: oldB[i]), hour: oldHour[i])
+        }
+        pending = kept
     }
 
     /// Keys inserted since the last call, two UInt64 per key, for the store.
@@ -35,17 +74,21 @@ public struct ProcessedIDs {
 
     public mutating func load(_ keys: [UInt64], at: Instant) {
         let hour = Int32(clamping: at.ms / Durations.hour)
-        seen.reserveCapacity(seen.count + keys.count / 2)
         var i = 0
         while i + 1 < keys.count {
-            seen[Key(a: keys[i], b: keys[i + 1])] = hour
+            _ = put(Key(a: keys[i] == 0 ? 1 : keys[i], b: keys[i + 1]), hour: hour)
             i += 2
         }
     }
 
+    /// Forgets pairs seen before `before`. The table is rebuilt only once an eighth of it has expired: keeping a
+    /// pair a little longer than asked is harmless, rebuilding a million entries every hour is not.
     public mutating func prune(before: Instant) {
         let hour = Int32(clamping: before.ms / Durations.hour)
-        seen = seen.filter { $0.value >= hour }
+        var expired = 0
+        for i in slotHour.indices where slotA[i] != 0 && slotHour[i] < hour { expired += 1 }
+        guard expired > 0, expired * 8 >= count else { return }
+        rebuild(capacity: max(1 << 16, (count - expired) * 2)) { $0 >= hour }
     }
 
     static func key(device: String, id: String) -> Key {
@@ -60,7 +103,8 @@ public struct ProcessedIDs {
         d.withUTF8 { for c in $0 { mix(c) } }
         mix(0)
         s.withUTF8 { for c in $0 { mix(c) } }
-        return Key(a: fmix(h1), b: fmix(h2 ^ 0x5851_f42d_4c95_7f2d))
+        let a = fmix(h1)
+        return Key(a: a == 0 ? 1 : a, b: fmix(h2 ^ 0x5851_f42d_4c95_7f2d))
     }
 
     @inline(__always) static func fmix(_ x: UInt64) -> UInt64 {

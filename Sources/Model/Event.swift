@@ -7,9 +7,21 @@ public struct Event: Hashable, Sendable {
     public var data: JSONObject
     /// The MQTT topic it came on, or the `topic` field of a log line; nil if none.
     public var topic: String?
+    /// The device's position in `Registry.deviceTable` (set by validation), or -1. Not part of equality.
+    public var deviceRef: Int32
 
-    public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topic: String? = nil) {
+    public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topic: String? = nil,
+                deviceRef: Int32 = -1) {
         self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data; self.topic = topic
+        self.deviceRef = deviceRef
+    }
+
+    public static func == (a: Event, b: Event) -> Bool {
+        a.id == b.id && a.ts == b.ts && a.device == b.device && a.type == b.type && a.data == b.data && a.topic == b.topic
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(id); h.combine(ts); h.combine(device); h.combine(type)
     }
 }
 

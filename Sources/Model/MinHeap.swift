@@ -1,10 +1,11 @@
-/// A binary min-heap.
+/// A binary min-heap. Inlinable so that it is specialised for its element in the module that uses it.
 public struct MinHeap<T: Comparable> {
-    public init() {}
-    private var items: [T] = []
-    public var peek: T? { items.first }
-    public var count: Int { items.count }
+    @inlinable public init() {}
+    @usableFromInline var items: [T] = []
+    @inlinable public var peek: T? { items.first }
+    @inlinable public var count: Int { items.count }
 
+    @inlinable
     public mutating func push(_ x: T) {
         items.append(x)
         var i = items.count - 1
@@ -15,6 +16,7 @@ public struct MinHeap<T: Comparable> {
         }
     }
 
+    @inlinable
     @discardableResult
     public mutating func pop() -> T? {
         guard !items.isEmpty else { return nil }

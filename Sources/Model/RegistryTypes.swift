@@ -50,6 +50,10 @@ public struct Registry: Sendable {
     public private(set) var grids: [String: Grid] = [:]
     public private(set) var workers: [String: Worker] = [:]
     public private(set) var devices: [String: Device] = [:]
+    /// Devices in id order; an accepted event carries its device's position here (`Event.deviceRef`), so later
+    /// stages index an array instead of hashing the id again.
+    public private(set) var deviceTable: [Device] = []
+    public private(set) var deviceRefs: [String: Int32] = [:]
     /// Where each id was declared, for error messages: "registry.yaml:12".
     public var sourceFile: String = ""
 
@@ -58,6 +62,8 @@ public struct Registry: Sendable {
         for g in grids { self.grids[g.id] = g }
         for w in workers { self.workers[w.id] = w }
         for d in devices { self.devices[d.id] = d }
+        deviceTable = self.devices.values.sorted { $0.id < $1.id }
+        for (i, d) in deviceTable.enumerated() { deviceRefs[d.id] = Int32(i) }
     }
 
     /// Workers with role `worker` in a grid, sorted by id.

@@ -24,12 +24,61 @@ struct KeyState: Codable {
     var isIdle: Bool { due == nil && !fired && !open && times.isEmpty && first == nil && last == nil }
 }
 
+/// The keys of one rule: each key's state in a slot, slots reused when a key goes idle. Timers and look-ups use
+/// the slot number, so a key's text is hashed once per event and never copied around.
+struct KeyTable {
+    var index: [String: Int32] = [:]
+    var names: [String] = []
+    var slots: [KeyState] = []
+    var free: [Int32] = []
+
+    var count: Int { index.count }
+
+    /// The slot of `key`, made (empty) if the key is new.
+    mutating func slot(for key: String, device: String) -> Int32 {
+        if let i = index[key] { return i }
+        let i: Int32
+        if let f = free.popLast() {
+            i = f
+            names[Int(i)] = key
+            slots[Int(i)].device = device
+        } else {
+            i = Int32(slots.count)
+            names.append(key)
+            slots.append(KeyState(device: device))
+        }
+        index[key] = i
+        return i
+    }
+
+    /// Moves a slot's state out (so its arrays are not copied on write); `put` brings it back.
+    mutating func take(_ i: Int32) -> KeyState {
+        var s = KeyState(device: "")
+        swap(&s, &slots[Int(i)])
+        return s
+    }
+
+    /// Stores a state; an idle one frees its slot. The generation carries on, so old timers never match.
+    mutating func put(_ i: Int32, _ s: KeyState) {
+        if s.isIdle {
+            index.removeValue(forKey: names[Int(i)])
+            names[Int(i)] = ""
+            var empty = KeyState(device: "")
+            empty.gen = s.gen &+ 1
+            slots[Int(i)] = empty
+            free.append(i)
+        } else {
+            slots[Int(i)] = s
+        }
+    }
+}
+
 private struct Timer: Comparable {
     var due: Int64
     var seq: UInt64
     var rule: Int32
     var gen: UInt32
-    var key: String
+    var slot: Int32
     static func < (a: Timer, b: Timer) -> Bool { a.due != b.due ? a.due < b.due : a.seq < b.seq }
     static func == (a: Timer, b: Timer) -> Bool { a.due == b.due && a.seq == b.seq }
 }
@@ -40,21 +89,21 @@ public final class RuleEngine {
     let rules: [Rule]
     private let registry: Registry
     private var byType: [[Int]]
-    private var states: [[String: KeyState]]
+    private var tables: [KeyTable]
     private var timers = MinHeap<Timer>()
     private var seq: UInt64 = 0
     public private(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
     private var clocks: [String: LocalClock] = [:]
-    /// Each device with its community's clock: one lookup per event.
-    private var deviceInfo: [String: (device: Device, clock: LocalClock)] = [:]
+    /// Each device of `registry.deviceTable` with its community's clock, by `Event.deviceRef`.
+    private var deviceInfo: [(device: Device, clock: LocalClock)] = []
 
     public init(rules: RuleSet, registry: Registry) {
         self.rules = rules.compiled
         self.registry = registry
         let all = EventType.allCases
         byType = Array(repeating: [], count: all.count)
-        states = Array(repeating: [:], count: rules.compiled.count)
+        tables = Array(repeating: KeyTable(), count: rules.compiled.count)
         for (i, r) in rules.compiled.enumerated() {
             var types: Set<EventType>? = []
             func add(_ t: Set<EventType>?) { if let t, types != nil { types!.formUnion(t) } else { types = nil } }
@@ -68,7 +117,7 @@ public final class RuleEngine {
             clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
         }
         let fallback = LocalClock(identifier: "Asia/Shanghai")!
-        for d in registry.devices.values { deviceInfo[d.id] = (d, clocks[d.community] ?? fallback) }
+        deviceInfo = registry.deviceTable.map { ($0, clocks[$0.community] ?? fallback) }
     }
 
     public var nextDue: Instant? {
@@ -76,14 +125,17 @@ public final class RuleEngine {
         return timers.peek.map { Instant(ms: $0.due) }
     }
 
-    public var trackedKeys: Int { states.reduce(0) { $0 + $1.count } }
+    public var trackedKeys: Int { tables.reduce(0) { $0 + $1.count } }
 
     /// An estimate of the memory rule state takes, for the benchmark (keys, windows, timers).
     public var stateBytes: Int {
-        var n = timers.count * 48
-        for s in states {
-            for (k, v) in s {
-                n += 96 + (k.utf8.count > 15 ? k.utf8.count : 0) + (v.times.isEmpty ? 0 : 32 + v.times.count * 8)
+        var n = timers.count * MemoryLayout<Timer>.stride
+        for t in tables {
+            // Index entry (key text + slot), name, slot, free-list entry.
+            n += t.slots.count * (MemoryLayout<KeyState>.stride + 16 + 4) + t.index.count * (16 + 4) * 2
+            for (k, i) in t.index {
+                let v = t.slots[Int(i)]
+                n += (k.utf8.count > 15 ? k.utf8.count * 2 : 0) + (v.times.isEmpty ? 0 : 32 + v.times.count * 8)
                     + (v.values.isEmpty ? 0 : 32 + v.values.count * 8)
             }
         }
@@ -100,7 +152,12 @@ public final class RuleEngine {
 
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
-        guard let (device, zone) = deviceInfo[event.device] else { return }
+        var ref = Int(event.deviceRef)
+        if ref < 0 || ref >= deviceInfo.count || deviceInfo[ref].device.id != event.device {
+            guard let r = registry.deviceRefs[event.device] else { return }
+            ref = Int(r)
+        }
+        let (device, zone) = deviceInfo[ref]
         let ctx = EvalContext(event: event, device: device, clock: zone)
         for ri in byType[event.type.ordinal] {
             apply(rule: ri, ctx, into: &out)
@@ -118,15 +175,15 @@ public final class RuleEngine {
     }
 
     private func isLive(_ t: Timer) -> Bool {
-        guard let s = states[Int(t.rule)][t.key] else { return false }
+        let s = tables[Int(t.rule)].slots[Int(t.slot)]
         return s.gen == t.gen && s.due == t.due
     }
 
-    private func schedule(_ rule: Int, _ key: String, _ s: inout KeyState, at due: Int64) {
+    private func schedule(_ rule: Int, _ slot: Int32, _ s: inout KeyState, at due: Int64) {
         s.gen &+= 1
         s.due = due
         seq += 1
-        timers.push(Timer(due: due, seq: seq, rule: Int32(rule), gen: s.gen, key: key))
+        timers.push(Timer(due: due, seq: seq, rule: Int32(rule), gen: s.gen, slot: slot))
     }
 
     private func cancel(_ s: inout KeyState) { s.gen &+= 1; s.due = nil }
@@ -173,10 +230,11 @@ public final class RuleEngine {
             if raise == true { break }
         }
         // Most events change nothing for most rules: no state, nothing raised.
-        if raise != true && r.unless == nil && states[ri][k] == nil { return }
+        let existing = tables[ri].index[k]
+        if raise != true && r.unless == nil && existing == nil { return }
+        let slot = existing ?? tables[ri].slot(for: k, device: c.event.device)
         // Taken out of the table while it changes, so its window arrays are not copied on write.
-        let current = states[ri].removeValue(forKey: k)
-        var s = current ?? KeyState(device: c.event.device)
+        var s = tables[ri].take(slot)
         s.device = c.event.device
         let at = c.event.ts
         func occur(_ t: Instant) { if r.clears { s.open = true }; out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: t)) }
@@ -205,7 +263,7 @@ public final class RuleEngine {
 
         case .held:
             if raise == true {
-                if s.due == nil && !s.fired, let d = r.duration?.resolve(c.device) { schedule(ri, k, &s, at: ts + d) }
+                if s.due == nil && !s.fired, let d = r.duration?.resolve(c.device) { schedule(ri, slot, &s, at: ts + d) }
             } else if raise == false {
                 cancel(&s)
                 s.fired = false
@@ -218,12 +276,12 @@ public final class RuleEngine {
                 let last = max(s.last ?? ts, ts)
                 s.last = last
                 // One pending timer per key: when it comes due it moves itself on to the latest event + D.
-                if s.due == nil, let d = r.duration?.resolve(c.device) { schedule(ri, k, &s, at: last + d) }
+                if s.due == nil, let d = r.duration?.resolve(c.device) { schedule(ri, slot, &s, at: last + d) }
             }
 
         case .notFollowed:
             if raise == true, let d = r.duration?.resolve(c.device) {
-                schedule(ri, k, &s, at: ts + d)
+                schedule(ri, slot, &s, at: ts + d)
             }
             if let fb = r.followedBy, test(fb, c) == true {
                 cancel(&s)
@@ -262,15 +320,15 @@ public final class RuleEngine {
                 guard case .number(let x) = r.value!.eval(c) else { break }
                 if s.first == nil { s.first = ts }
                 insert(&s, ts, x)
-                evaluateSumBelow(ri, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
+                evaluateSumBelow(ri, slot, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
             }
         }
-        if !s.isIdle { states[ri][k] = s }
+        tables[ri].put(slot, s)
     }
 
     /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
     /// whenever it can change: at events, at the end of the warm-up, and when an entry leaves the window.
-    private func evaluateSumBelow(_ ri: Int, _ k: String, _ s: inout KeyState, at t: Int64, into out: inout [RuleSignal]) {
+    private func evaluateSumBelow(_ ri: Int, _ slot: Int32, _ k: String, _ s: inout KeyState, at t: Int64, into out: inout [RuleSignal]) {
         let r = rules[ri]
         guard let w = r.duration?.fixed, let first = s.first else { return }
         prune(&s, before: t - w)
@@ -286,7 +344,7 @@ public final class RuleEngine {
         var next: Int64? = s.times.first.map { $0 + w }
         if !warm { next = min(next ?? .max, first + (r.afterFirst ?? w)) }
         if let next, next > t {
-            if s.due != next { schedule(ri, k, &s, at: next) }
+            if s.due != next { schedule(ri, slot, &s, at: next) }
         } else {
             cancel(&s)
         }
@@ -295,31 +353,32 @@ public final class RuleEngine {
     private func fire(_ t: Timer, into out: inout [RuleSignal]) {
         let ri = Int(t.rule)
         let r = rules[ri]
-        guard var s = states[ri].removeValue(forKey: t.key) else { return }
+        let key = tables[ri].names[Int(t.slot)]
+        var s = tables[ri].take(t.slot)
         let at = Instant(ms: t.due)
         s.due = nil
         switch r.kind {
         case .absence:
             if let last = s.last, let device = registry.devices[s.device], let d = r.duration?.resolve(device), last + d > t.due {
-                schedule(ri, t.key, &s, at: last + d)
+                schedule(ri, t.slot, &s, at: last + d)
             } else {
                 s.fired = true
                 s.open = true
-                out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
+                out.append(.occurrence(rule: r.ref, key: key, device: s.device, at: at))
             }
         case .held:
             s.fired = true
             s.open = r.clears
-            out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
+            out.append(.occurrence(rule: r.ref, key: key, device: s.device, at: at))
         case .notFollowed:
             s.open = r.clears
-            out.append(.occurrence(rule: r.ref, key: t.key, device: s.device, at: at))
+            out.append(.occurrence(rule: r.ref, key: key, device: s.device, at: at))
         case .sumBelow:
-            evaluateSumBelow(ri, t.key, &s, at: t.due, into: &out)
+            evaluateSumBelow(ri, t.slot, key, &s, at: t.due, into: &out)
         default:
             break
         }
-        if !s.isIdle { states[ri][t.key] = s }
+        tables[ri].put(t.slot, s)
     }
 
     private func insert(_ s: inout KeyState, _ t: Int64, _ v: Double) {
@@ -338,7 +397,7 @@ public final class RuleEngine {
 
     /// Drops window entries that have left their windows and keys with nothing pending.
     private func sweep(_ now: Int64) {
-        for ri in states.indices {
+        for ri in tables.indices {
             let r = rules[ri]
             let w: Int64
             switch r.kind {
@@ -346,13 +405,11 @@ public final class RuleEngine {
             case .match: guard let u = r.unless else { continue }; w = u.1
             default: continue
             }
-            var changed: [String: KeyState?] = [:]
-            for (k, var s) in states[ri] {
-                let before = s.times.count
+            for slot in Array(tables[ri].index.values) where !tables[ri].slots[Int(slot)].times.isEmpty {
+                var s = tables[ri].take(slot)
                 prune(&s, before: now - w)
-                if s.times.count != before { changed[k] = s.isIdle ? .some(nil) : s }
+                tables[ri].put(slot, s)
             }
-            for (k, s) in changed { states[ri][k] = s }
         }
     }
 
@@ -365,7 +422,9 @@ public final class RuleEngine {
 
     public func snapshot() throws -> [UInt8] {
         var byID: [String: [String: KeyState]] = [:]
-        for (i, r) in rules.enumerated() where !states[i].isEmpty { byID[r.ref.id] = states[i] }
+        for (i, r) in rules.enumerated() where tables[i].count > 0 {
+            byID[r.ref.id] = tables[i].index.mapValues { tables[i].slots[Int($0)] }
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys
         return Array(try enc.encode(Snapshot(clock: clock?.ms, rules: byID)))
@@ -376,11 +435,14 @@ public final class RuleEngine {
         clock = snap.clock.map(Instant.init(ms:))
         timers = MinHeap()
         for (i, r) in rules.enumerated() {
-            states[i] = snap.rules[r.ref.id] ?? [:]
-            for k in states[i].keys.sorted() {
-                guard var s = states[i][k], let due = s.due else { continue }
-                schedule(i, k, &s, at: due)
-                states[i][k] = s
+            tables[i] = KeyTable()
+            let saved = snap.rules[r.ref.id] ?? [:]
+            for k in saved.keys.sorted() {
+                guard var s = saved[k] else { continue }
+                let slot = tables[i].slot(for: k, device: s.device)
+                s.gen = tables[i].slots[Int(slot)].gen
+                if let due = s.due { schedule(i, slot, &s, at: due) }
+                tables[i].put(slot, s)
             }
         }
     }

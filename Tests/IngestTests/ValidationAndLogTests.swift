@@ -109,9 +109,23 @@ final class ValidationAndLogTests: XCTestCase {
         XCTAssertTrue(p.takePending().isEmpty)
         p.prune(before: t + Durations.hour)
         XCTAssertTrue(p.insert(device: "a", id: "1", at: t + Durations.hour * 31), "pruned after its time")
+        XCTAssertEqual(p.count, 2, "b/1 (later) and a/1 again")
         var q = ProcessedIDs()
         q.load(keys, at: t)
         XCTAssertFalse(q.insert(device: "b", id: "1", at: t))
         XCTAssertEqual(q.count, 3)
+    }
+
+    func testProcessedIDsGrowAndPruneByHour() {
+        var p = ProcessedIDs()
+        let t = Instant(ms: 500 * Durations.hour)
+        for i in 0..<200_000 { XCTAssertTrue(p.insert(device: "d\(i % 997)", id: "\(i)", at: t + Int64(i / 100_000) * Durations.hour)) }
+        XCTAssertEqual(p.count, 200_000)
+        XCTAssertEqual(p.takePending().count, 400_000)
+        for i in stride(from: 0, to: 200_000, by: 7) { XCTAssertFalse(p.insert(device: "d\(i % 997)", id: "\(i)", at: t)) }
+        p.prune(before: t + Durations.hour)
+        XCTAssertEqual(p.count, 100_000, "the first hour's keys are gone, the second hour's stay")
+        XCTAssertTrue(p.insert(device: "d0", id: "0", at: t + 2 * Durations.hour))
+        XCTAssertFalse(p.insert(device: "d\(150_000 % 997)", id: "150000", at: t + 2 * Durations.hour))
     }
 }
