@@ -94,6 +94,17 @@ struct JSONScanner {
         let start = i
         var ascii = true
         var escapes = false
+        // Eight bytes at a time while none is a quote, a backslash, a control character or non-ASCII.
+        if let base = b.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= b.count {
+                let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let quote = v ^ 0x2222_2222_2222_2222, slash = v ^ 0x5C5C_5C5C_5C5C_5C5C
+                let special = ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | ((v &- 0x2020_2020_2020_2020) & ~v) | v
+                if special & high != 0 { break }
+                i += 8
+            }
+        }
         while i < b.count {
             let c = b[i]
             if c == 0x22 { let r = start..<i; i += 1; return (r, escapes, ascii) }

@@ -9,10 +9,16 @@ public struct ProcessedIDs {
     }
     /// Open addressing with linear probing over parallel arrays (no per-entry allocation, no hashing beyond the
     /// key's own): `a == 0` marks an empty slot, so keys never have `a == 0`. At most half full.
-    private var slotA: [UInt64]
-    private var slotB: [UInt64]
-    private var slotHour: [Int32]
+    struct Slot {
+        var a: UInt64
+        var b: UInt64
+        var hour: Int32
+    }
+    /// One array of slots: a probe touches one cache line, not three.
+    private var slots: [Slot]
     private var mask: Int
+    /// How many pairs were seen in each hour, so that pruning knows what would go without a scan.
+    private var perHour: [Int32: Int] = [:]
     public private(set) var count = 0
     private var pending: [UInt64] = []
 
@@ -21,9 +27,7 @@ public struct ProcessedIDs {
     init(capacity: Int) {
         var n = 16
         while n < capacity * 2 { n <<= 1 }
-        slotA = Array(repeating: 0, count: n)
-        slotB = Array(repeating: 0, count: n)
-        slotHour = Array(repeating: 0, count: n)
+        slots = Array(repeating: Slot(a: 0, b: 0, hour: 0), count: n)
         mask = n - 1
     }
 
@@ -38,18 +42,17 @@ public struct ProcessedIDs {
 
     /// False if `k` was there already.
     private mutating func put(_ k: Key, hour: Int32) -> Bool {
-        if (count + 1) * 2 > slotA.count { grow(to: slotA.count * 2) }
+        if (count + 1) * 2 > slots.count { grow(to: slots.count * 2) }
         var i = Int(truncatingIfNeeded: k.a) & mask
         while true {
-            let a = slotA[i]
+            let a = slots[i].a
             if a == 0 { break }
-            if a == k.a && slotB[i] == k.b { return false }
+            if a == k.a && slots[i].b == k.b { return false }
             i = (i + 1) & mask
         }
-        slotA[i] = k.a
-        slotB[i] = k.b
-        slotHour[i] = hour
+        slots[i] = Slot(a: k.a, b: k.b, hour: hour)
         count += 1
+        perHour[hour, default: 0] += 1
         return true
     }
 
@@ -58,10 +61,10 @@ public struct ProcessedIDs {
     }
 
     private mutating func rebuild(capacity: Int, keep: (Int32) -> Bool) {
-        let (oldA, oldB, oldHour, kept) = (slotA, slotB, slotHour, pending)
+        let (old, kept) = (slots, pending)
         self = ProcessedIDs(capacity: capacity / 2)
-        for i in oldA.indices where oldA[i] != 0 && keep(oldHour[i]) {
-            _ = put(Key(a: oldA[i], b: oldB[i]), hour: oldHour[i])
+        for s in old where s.a != 0 && keep(s.hour) {
+            _ = put(Key(a: s.a, b: s.b), hour: s.hour)
         }
         pending = kept
     }
@@ -85,8 +88,7 @@ public struct ProcessedIDs {
     /// pair a little longer than asked is harmless, rebuilding a million entries every hour is not.
     public mutating func prune(before: Instant) {
         let hour = Int32(clamping: before.ms / Durations.hour)
-        var expired = 0
-        for i in slotHour.indices where slotA[i] != 0 && slotHour[i] < hour { expired += 1 }
+        let expired = perHour.reduce(0) { $0 + ($1.key < hour ? $1.value : 0) }
         guard expired > 0, expired * 8 >= count else { return }
         rebuild(capacity: max(1 << 16, (count - expired) * 2)) { $0 >= hour }
     }

@@ -22,9 +22,17 @@ enum Value: Equatable {
 /// What an expression can read: the event, its device, and local time in the device's community.
 struct EvalContext {
     let event: Event
+    let place: DevicePlace
+    var device: Device { _read { yield place.device } }
+    var clock: LocalClock { place.clock }
+    func localTime() -> LocalTime { clock.local(event.ts) }
+}
+
+/// A registered device with its community's clock; one per device, shared by every event of it.
+final class DevicePlace {
     let device: Device
     let clock: LocalClock
-    func localTime() -> LocalTime { clock.local(event.ts) }
+    init(device: Device, clock: LocalClock) { self.device = device; self.clock = clock }
 }
 
 /// A compiled expression.

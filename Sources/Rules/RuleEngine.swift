@@ -96,7 +96,7 @@ public final class RuleEngine {
     private var lastSweep: Int64 = Int64.min / 2
     private var clocks: [String: LocalClock] = [:]
     /// Each device of `registry.deviceTable` with its community's clock, by `Event.deviceRef`.
-    private var deviceInfo: [(device: Device, clock: LocalClock)] = []
+    private var deviceInfo: [DevicePlace] = []
 
     public init(rules: RuleSet, registry: Registry) {
         self.rules = rules.compiled
@@ -117,7 +117,7 @@ public final class RuleEngine {
             clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
         }
         let fallback = LocalClock(identifier: "Asia/Shanghai")!
-        deviceInfo = registry.deviceTable.map { ($0, clocks[$0.community] ?? fallback) }
+        deviceInfo = registry.deviceTable.map { DevicePlace(device: $0, clock: clocks[$0.community] ?? fallback) }
     }
 
     public var nextDue: Instant? {
@@ -157,8 +157,7 @@ public final class RuleEngine {
             guard let r = registry.deviceRefs[event.device] else { return }
             ref = Int(r)
         }
-        let (device, zone) = deviceInfo[ref]
-        let ctx = EvalContext(event: event, device: device, clock: zone)
+        let ctx = EvalContext(event: event, place: deviceInfo[ref])
         for ri in byType[event.type.ordinal] {
             apply(rule: ri, ctx, into: &out)
         }

@@ -51,8 +51,9 @@ enum KeySpec {
     case device, subject, data(String), deviceData(String)
 }
 
-/// One compiled rule.
-struct Rule {
+/// One compiled rule. A class: the engine looks a rule up for every event, and a struct this size would be
+/// copied (a dozen retains) each time.
+final class Rule {
     var ref: RuleRef
     var file: String
     var line: Int?
@@ -69,6 +70,11 @@ struct Rule {
     var threshold: Double = 0
     var value: Expr?
     var afterFirst: Millis?
+
+    init(ref: RuleRef, file: String, line: Int?, key: KeySpec, deviceTypes: [String]?, kind: RuleKind, triggers: [Trigger]) {
+        self.ref = ref; self.file = file; self.line = line; self.key = key; self.deviceTypes = deviceTypes
+        self.kind = kind; self.triggers = triggers
+    }
 
     /// Whether the rule has a clear condition (absence always clears on the next event).
     var clears: Bool { clear != nil || clearOtherwise || clearOnFollow || kind == .absence }
@@ -200,7 +206,7 @@ enum RuleCompiler {
             return spec
         }
 
-        var rule = Rule(ref: RuleRef(id: id, scenario: scenario, severity: severity), file: v.file, line: v.line,
+        let rule = Rule(ref: RuleRef(id: id, scenario: scenario, severity: severity), file: v.file, line: v.line,
                         key: key, deviceTypes: nil, kind: kind, triggers: [])
         if let d = f["devices"] { rule.deviceTypes = try d.strings("devices") }
         if let any = f["any"] {

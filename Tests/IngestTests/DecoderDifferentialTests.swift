@@ -93,6 +93,23 @@ final class DecoderDifferentialTests: XCTestCase {
         }
     }
 
+    /// The string scanner skips eight bytes at a time: a special byte at every offset of a long string must still be seen.
+    func testSpecialBytesAtEveryOffsetOfAString() {
+        let specials: [[UInt8]] = [[0x22], [0x5C, 0x22], [0x5C, 0x6E], [0x5C, 0x75, 0x30, 0x30, 0x34, 0x31], [0x01], [0x1F],
+                                   [0xC3, 0xA9], [0xC3], [0xFF], [0xE2, 0x82, 0xAC], [0x7F], [0x20]]
+        for length in 0..<40 {
+            for at in 0...length {
+                for sp in specials {
+                    var text = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    text.insert(contentsOf: sp, at: at)
+                    let payload = Array(#"{"id":"1","ts":"2026-11-24T08:00:00+08:00","device":"d","type":"smoke.alarm","data":{"note":""#.utf8)
+                        + text + Array(#""}}"#.utf8)
+                    guard compare(payload, "special \(sp) at \(at) of \(length)") else { return }
+                }
+            }
+        }
+    }
+
     func testTooLargeIsRejectedWithoutParsing() {
         let big = Array("{\"id\":\"1\",\"pad\":\"".utf8) + Array(repeating: 0x61, count: 256 * 1024) + Array("\"}".utf8)
         if case .failure(let r) = EnvelopeDecoder.decode(big) { XCTAssertEqual(r.reason, .tooLarge) } else { XCTFail() }
