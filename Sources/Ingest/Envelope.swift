@@ -1,4 +1,7 @@
 import Model
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A decoded message before it is checked against the registry (SPEC §2.2).
 public struct Envelope: Hashable, Sendable {
@@ -43,27 +46,28 @@ public enum EnvelopeDecoder {
                 while true {
                     s.skipWhitespace()
                     guard s.i < bytes.count, bytes[s.i] == 0x22 else { throw s.fail("expected a key") }
-                    let key = try s.string()
+                    let field = try EnvelopeField(&s)
+                    let key = field.name
                     try s.expect(0x3A)
                     s.skipWhitespace()
                     guard s.i < bytes.count else { throw s.fail("unexpected end") }
                     let isString = bytes[s.i] == 0x22
-                    switch key {
-                    case "id", "device", "type", "topic":
+                    switch field {
+                    case .id, .device, .type, .topic:
                         if isString {
                             let v = try s.string()
                             good(key)
-                            switch key {
-                            case "id": id = v
-                            case "device": device = v
-                            case "type": type = v
+                            switch field {
+                            case .id: id = v
+                            case .device: device = v
+                            case .type: type = v
                             default: topic = v
                             }
                         } else {
                             try s.skipValue(depth: 1)
                             badField(key, "\(key) must be a string")
                         }
-                    case "ts":
+                    case .ts:
                         if isString {
                             good(key)
                             let (r, esc, _) = try s.stringRange()
@@ -83,7 +87,7 @@ public enum EnvelopeDecoder {
                             try s.skipValue(depth: 1)
                             badField(key, "ts must be an RFC 3339 string")
                         }
-                    case "data":
+                    case .data:
                         if bytes[s.i] == 0x7B {
                             good(key)
                             data = try s.object(depth: 2)
@@ -91,7 +95,7 @@ public enum EnvelopeDecoder {
                             try s.skipValue(depth: 1)
                             badField(key, "data must be an object")
                         }
-                    default:
+                    case .other:
                         try s.skipValue(depth: 1)
                     }
                     s.skipWhitespace()
@@ -118,5 +122,58 @@ public enum EnvelopeDecoder {
         guard let device, !device.isEmpty else { return .failure(Rejection(.badField, "device is missing")) }
         guard let type else { return .failure(Rejection(.badField, "type is missing")) }
         return .success(Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic))
+    }
+}
+
+/// The envelope's keys, recognised from their bytes without making a String (escaped keys are decoded first).
+enum EnvelopeField {
+    case id, ts, device, type, topic, data, other
+
+    var name: String {
+        switch self {
+        case .id: "id"
+        case .ts: "ts"
+        case .device: "device"
+        case .type: "type"
+        case .topic: "topic"
+        case .data: "data"
+        case .other: ""
+        }
+    }
+
+    init(_ s: inout JSONScanner) throws(JSONScanner.Failure) {
+        let (r, esc, ascii) = try s.stringRange()
+        if esc {
+            self = Self.named(try s.unescape(r))
+            return
+        }
+        let raw = UnsafeRawBufferPointer(rebasing: s.b[r])
+        if !ascii {
+            if !UTF8Check.valid(raw) { throw s.fail("invalid UTF-8") }
+            self = .other
+            return
+        }
+        @inline(__always) func isText(_ t: StaticString) -> Bool {
+            t.utf8CodeUnitCount == raw.count && memcmp(t.utf8Start, raw.baseAddress!, raw.count) == 0
+        }
+        switch raw.count {
+        case 2: self = isText("id") ? .id : isText("ts") ? .ts : .other
+        case 4: self = isText("type") ? .type : isText("data") ? .data : .other
+        case 5: self = isText("topic") ? .topic : .other
+        case 6: self = isText("device") ? .device : .other
+        default: self = .other
+        }
+    }
+
+    static func named(_ key: String) -> EnvelopeField {
+        switch key {
+        case "id": .id
+        case "ts": .ts
+        case "device": .device
+        case "type": .type
+        case "topic": .topic
+        case "data": .data
+        default: .other
+        }
     }
 }

@@ -12,7 +12,7 @@ public struct EventValidator: Sendable {
         }
         // Only the community is needed: no copy of the whole device.
         let community = registry.deviceTable[Int(ref)].community
-        if let topic {
+        if let topic, !Self.topic(topic, names: community, device: e.device) {
             // cityeye/{community}/{device}: the last two segments, whatever the prefix.
             let u = topic.utf8
             guard let slash = u.lastIndex(of: UInt8(ascii: "/")),
@@ -41,6 +41,23 @@ public struct EventValidator: Sendable {
             }
         }
         return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data, topic: topic ?? e.topic, deviceRef: ref))
+    }
+
+    /// True if `topic` is `<prefix>/{community}/{device}` (bytes compared in place: this runs for every message).
+    static func topic(_ topic: String, names community: String, device: String) -> Bool {
+        var t = topic, c = community, d = device
+        return t.withUTF8 { tb in
+            c.withUTF8 { cb in
+                d.withUTF8 { db in
+                    let slash = UInt8(ascii: "/")
+                    let deviceAt = tb.count - db.count, communityAt = deviceAt - 1 - cb.count
+                    guard communityAt >= 2, tb[deviceAt - 1] == slash, tb[communityAt - 1] == slash,
+                          !db.contains(slash), !cb.contains(slash) else { return false }
+                    return UnsafeBufferPointer(rebasing: tb[deviceAt...]).elementsEqual(db)
+                        && UnsafeBufferPointer(rebasing: tb[communityAt..<(deviceAt - 1)]).elementsEqual(cb)
+                }
+            }
+        }
     }
 
     /// nil if `v` has the kind; else what it should have been.

@@ -110,6 +110,15 @@ final class DecoderDifferentialTests: XCTestCase {
         }
     }
 
+    /// Envelope keys are matched by their bytes; escaped or look-alike keys must decode like the reference.
+    func testEnvelopeKeysWrittenWithEscapesOrLookAlikes() {
+        let base = #""ts":"2026-11-24T08:00:00+08:00","device":"d","type":"smoke.alarm","data":{}"#
+        for key in [#""\u0069d""#, #""i\u0064""#, #""id ""#, #""Id""#, #""idx""#, #""\u0074ype""#, #""dévice""#, #""data""#] {
+            XCTAssertTrue(compare(Array("{\(key):\"7\",\(base)}".utf8), key))
+            XCTAssertTrue(compare(Array("{\(base),\(key):\"7\"}".utf8), key))
+        }
+    }
+
     func testTooLargeIsRejectedWithoutParsing() {
         let big = Array("{\"id\":\"1\",\"pad\":\"".utf8) + Array(repeating: 0x61, count: 256 * 1024) + Array("\"}".utf8)
         if case .failure(let r) = EnvelopeDecoder.decode(big) { XCTAssertEqual(r.reason, .tooLarge) } else { XCTFail() }
