@@ -83,6 +83,12 @@ func replayBench(events: Int, devices: Int, seed: UInt64, dir: String) throws ->
     let summary = try Engine.Replay.run(pipeline, files: [log])
     let secs = Date().timeIntervalSince(start)
     let keys = pipeline.trackedRuleKeys
+    if CommandLine.arguments.contains("--state-by-rule") {
+        print("    timers in the heap: \(pipeline.pendingRuleTimers)")
+        for r in pipeline.ruleStateByRule where r.keys > 0 {
+            print("    \(r.rule): \(r.keys) keys, \(r.entries) window entries, \(r.bytes / max(1, r.keys)) B/key")
+        }
+    }
     let stateBytes = Double(pipeline.ruleStateBytes)
     return ReplayFigure(events: events, devices: devices, generateSeconds: gen, replaySeconds: secs,
                         accepted: summary.counts.accepted, incidents: summary.counts.raisedTotal, trackedKeys: keys,

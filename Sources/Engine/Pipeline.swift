@@ -83,6 +83,8 @@ public final class Pipeline {
     public var trackedRuleKeys: Int { rules.trackedKeys }
     /// Estimated memory of the rule engine's state (keys, windows, timers).
     public var ruleStateBytes: Int { rules.stateBytes }
+    public var pendingRuleTimers: Int { rules.pendingTimers }
+    public var ruleStateByRule: [(rule: String, keys: Int, entries: Int, bytes: Int)] { rules.stateByRule }
     public var openIncidents: Int { desk.openCount }
 
     /// Decodes, validates and applies one message. `topic` is the MQTT topic (nil in a log: the line's own

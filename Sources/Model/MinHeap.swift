@@ -4,6 +4,8 @@ public struct MinHeap<T: Comparable> {
     @usableFromInline var items: [T] = []
     @inlinable public var peek: T? { items.first }
     @inlinable public var count: Int { items.count }
+    /// Elements the heap has room for without growing (what it takes in memory).
+    @inlinable public var capacity: Int { items.capacity }
 
     @inlinable
     public mutating func push(_ x: T) {

@@ -25,6 +25,7 @@ struct EvalContext {
     let place: DevicePlace
     var device: Device { _read { yield place.device } }
     var clock: LocalClock { place.clock }
+    var deviceRef: Int32 { place.ref }
     func localTime() -> LocalTime { clock.local(event.ts) }
 }
 
@@ -32,7 +33,9 @@ struct EvalContext {
 final class DevicePlace {
     let device: Device
     let clock: LocalClock
-    init(device: Device, clock: LocalClock) { self.device = device; self.clock = clock }
+    /// Position in `Registry.deviceTable`.
+    let ref: Int32
+    init(device: Device, clock: LocalClock, ref: Int32) { self.device = device; self.clock = clock; self.ref = ref }
 }
 
 /// A compiled expression.

@@ -1,51 +1,84 @@
 import Foundation
 import Model
 
-/// The state of one (rule, key): small, and dropped when nothing is pending.
-struct KeyState: Codable {
-    /// The device of the latest event of this key (a timer's occurrence names it).
-    var device: String
-    /// Due time of the pending timer (ms), if any.
-    var due: Int64?
+/// One entry of a key's window: when, and the value it adds (1 for count, the local day for distinct_days).
+struct WindowEntry: Equatable {
+    var t: Int64
+    var v: Double
+}
+
+/// The state of one (rule, key): small (48 bytes plus its window), and dropped when nothing is pending. Optional
+/// times are plain integers with a sentinel; the device is its index in the registry's device table.
+struct KeyState {
+    /// The device of the latest event of this key (a timer's occurrence names it), as `Event.deviceRef`.
+    var device: Int32
     var gen: UInt32 = 0
+    private var dueMs = Int64.min
+    private var markMs = Int64.min
+    /// Window entries, ascending in time.
+    var window: [WindowEntry] = []
     /// held/absence: the timer has fired; sum_below: the condition is true.
     var fired = false
-    /// Window entries' times (ms), ascending.
-    var times: [Int64] = []
-    /// Window entries' values (sum, sum_below) or local day numbers (distinct_days), parallel to `times`.
-    var values: [Double] = []
-    /// sum_below: the first event of the key.
-    var first: Int64?
-    /// absence: the latest matching event.
-    var last: Int64?
     /// An occurrence was reported and not yet cleared: only then is a clear worth reporting.
     var open = false
 
-    var isIdle: Bool { due == nil && !fired && !open && times.isEmpty && first == nil && last == nil }
+    init(device: Int32) { self.device = device }
+
+    /// Due time of the pending timer (ms), if any.
+    var due: Int64? {
+        get { dueMs == .min ? nil : dueMs }
+        set { dueMs = newValue ?? .min }
+    }
+    /// sum_below: the first event of the key. absence: the latest matching event. (No kind needs both.)
+    var mark: Int64? {
+        get { markMs == .min ? nil : markMs }
+        set { markMs = newValue ?? .min }
+    }
+
+    var isIdle: Bool { dueMs == .min && !fired && !open && window.isEmpty && markMs == .min }
+}
+
+/// The saved form of a key's state (the rule state snapshot), by device id so that it survives a registry edit.
+struct SavedKeyState: Codable {
+    var device: String
+    var due: Int64?
+    var gen: UInt32
+    var fired: Bool
+    var times: [Int64]
+    var values: [Double]
+    var first: Int64?
+    var last: Int64?
+    var open: Bool
 }
 
 /// The keys of one rule: each key's state in a slot, slots reused when a key goes idle. Timers and look-ups use
-/// the slot number, so a key's text is hashed once per event and never copied around.
+/// the slot number, so a key's text is hashed once per event and never copied around. A key that is the device's
+/// id or subject is not stored twice: it is read from the slot's device (`keepsNames` false).
 struct KeyTable {
     var index: [String: Int32] = [:]
     var names: [String] = []
     var slots: [KeyState] = []
-    var free: [Int32] = []
+    /// Free slots form a list through their `device` field.
+    var freeHead: Int32 = -1
+    let keepsNames: Bool
+
+    init(keepsNames: Bool) { self.keepsNames = keepsNames }
 
     var count: Int { index.count }
 
     /// The slot of `key`, made (empty) if the key is new.
-    mutating func slot(for key: String, device: String) -> Int32 {
+    mutating func slot(for key: String, device: Int32) -> Int32 {
         if let i = index[key] { return i }
         let i: Int32
-        if let f = free.popLast() {
-            i = f
-            names[Int(i)] = key
+        if freeHead >= 0 {
+            i = freeHead
+            freeHead = slots[Int(i)].device
             slots[Int(i)].device = device
+            if keepsNames { names[Int(i)] = key }
         } else {
             i = Int32(slots.count)
-            names.append(key)
             slots.append(KeyState(device: device))
+            if keepsNames { names.append(key) }
         }
         index[key] = i
         return i
@@ -53,32 +86,34 @@ struct KeyTable {
 
     /// Moves a slot's state out (so its arrays are not copied on write); `put` brings it back.
     mutating func take(_ i: Int32) -> KeyState {
-        var s = KeyState(device: "")
+        var s = KeyState(device: -1)
         swap(&s, &slots[Int(i)])
         return s
     }
 
-    /// Stores a state; an idle one frees its slot. The generation carries on, so old timers never match.
-    mutating func put(_ i: Int32, _ s: KeyState) {
+    /// Stores the state of `key`; an idle one frees its slot. The generation carries on, so old timers never match.
+    mutating func put(_ i: Int32, _ s: KeyState, key: String) {
         if s.isIdle {
-            index.removeValue(forKey: names[Int(i)])
-            names[Int(i)] = ""
-            var empty = KeyState(device: "")
+            index.removeValue(forKey: key)
+            if keepsNames { names[Int(i)] = "" }
+            var empty = KeyState(device: freeHead)
             empty.gen = s.gen &+ 1
             slots[Int(i)] = empty
-            free.append(i)
+            freeHead = i
         } else {
             slots[Int(i)] = s
         }
     }
 }
 
+/// 24 bytes. `seq` (creation order among timers due at the same time) wraps after 2³² timers; it only orders
+/// timers with the same due time, so a wrap could at worst swap two of those.
 private struct Timer: Comparable {
     var due: Int64
-    var seq: UInt64
-    var rule: Int32
-    var gen: UInt32
+    var seq: UInt32
     var slot: Int32
+    var gen: UInt32
+    var rule: UInt16
     static func < (a: Timer, b: Timer) -> Bool { a.due != b.due ? a.due < b.due : a.seq < b.seq }
     static func == (a: Timer, b: Timer) -> Bool { a.due == b.due && a.seq == b.seq }
 }
@@ -91,7 +126,7 @@ public final class RuleEngine {
     private var byType: [[Int]]
     private var tables: [KeyTable]
     private var timers = MinHeap<Timer>()
-    private var seq: UInt64 = 0
+    private var seq: UInt32 = 0
     public private(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
     private var clocks: [String: LocalClock] = [:]
@@ -103,7 +138,7 @@ public final class RuleEngine {
         self.registry = registry
         let all = EventType.allCases
         byType = Array(repeating: [], count: all.count)
-        tables = Array(repeating: KeyTable(), count: rules.compiled.count)
+        tables = rules.compiled.map { KeyTable(keepsNames: !Self.keyIsDevice($0.key)) }
         for (i, r) in rules.compiled.enumerated() {
             var types: Set<EventType>? = []
             func add(_ t: Set<EventType>?) { if let t, types != nil { types!.formUnion(t) } else { types = nil } }
@@ -117,7 +152,9 @@ public final class RuleEngine {
             clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
         }
         let fallback = LocalClock(identifier: "Asia/Shanghai")!
-        deviceInfo = registry.deviceTable.map { DevicePlace(device: $0, clock: clocks[$0.community] ?? fallback) }
+        deviceInfo = registry.deviceTable.enumerated().map { i, d in
+            DevicePlace(device: d, clock: clocks[d.community] ?? fallback, ref: Int32(i))
+        }
     }
 
     public var nextDue: Instant? {
@@ -128,18 +165,26 @@ public final class RuleEngine {
     public var trackedKeys: Int { tables.reduce(0) { $0 + $1.count } }
 
     /// An estimate of the memory rule state takes, for the benchmark (keys, windows, timers).
-    public var stateBytes: Int {
-        var n = timers.count * MemoryLayout<Timer>.stride
-        for t in tables {
-            // Index entry (key text + slot), name, slot, free-list entry.
-            n += t.slots.count * (MemoryLayout<KeyState>.stride + 16 + 4) + t.index.count * (16 + 4) * 2
+    public var stateBytes: Int { timers.capacity * MemoryLayout<Timer>.stride + stateByRule.reduce(0) { $0 + $1.bytes } }
+
+    /// Timers in the heap, live or not yet dropped.
+    public var pendingTimers: Int { timers.count }
+
+    /// Per rule: tracked keys, window entries held and estimated bytes (without timers).
+    public var stateByRule: [(rule: String, keys: Int, entries: Int, bytes: Int)] {
+        zip(rules, tables).map { r, t in
+            // What the tables have allocated: slots, names, free list, and the index's buckets (key, slot, 1 bit).
+            var n = t.slots.capacity * MemoryLayout<KeyState>.stride + t.names.capacity * 16
+                + t.index.capacity * (16 + 4) + t.index.capacity / 8
+            var entries = 0
             for (k, i) in t.index {
                 let v = t.slots[Int(i)]
-                n += (k.utf8.count > 15 ? k.utf8.count * 2 : 0) + (v.times.isEmpty ? 0 : 32 + v.times.count * 8)
-                    + (v.values.isEmpty ? 0 : 32 + v.values.count * 8)
+                entries += v.window.count
+                n += (k.utf8.count > 15 ? k.utf8.count * 2 : 0)
+                    + (v.window.isEmpty ? 0 : 32 + v.window.capacity * MemoryLayout<WindowEntry>.stride)
             }
+            return (r.ref.id, t.count, entries, n)
         }
-        return n
     }
 
     // MARK: time
@@ -181,8 +226,8 @@ public final class RuleEngine {
     private func schedule(_ rule: Int, _ slot: Int32, _ s: inout KeyState, at due: Int64) {
         s.gen &+= 1
         s.due = due
-        seq += 1
-        timers.push(Timer(due: due, seq: seq, rule: Int32(rule), gen: s.gen, slot: slot))
+        seq &+= 1
+        timers.push(Timer(due: due, seq: seq, slot: slot, gen: s.gen, rule: UInt16(rule)))
     }
 
     private func cancel(_ s: inout KeyState) { s.gen &+= 1; s.due = nil }
@@ -231,16 +276,17 @@ public final class RuleEngine {
         // Most events change nothing for most rules: no state, nothing raised.
         let existing = tables[ri].index[k]
         if raise != true && r.unless == nil && existing == nil { return }
-        let slot = existing ?? tables[ri].slot(for: k, device: c.event.device)
+        let slot = existing ?? tables[ri].slot(for: k, device: c.deviceRef)
         // Taken out of the table while it changes, so its window arrays are not copied on write.
         var s = tables[ri].take(slot)
-        s.device = c.event.device
+        s.device = c.deviceRef
+        let deviceID = c.event.device
         let at = c.event.ts
-        func occur(_ t: Instant) { if r.clears { s.open = true }; out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: t)) }
+        func occur(_ t: Instant) { if r.clears { s.open = true }; out.append(.occurrence(rule: r.ref, key: k, device: deviceID, at: t)) }
         func cleared(_ t: Instant) {
             guard s.open else { return }
             s.open = false
-            out.append(.cleared(rule: r.ref, key: k, device: s.device, at: t))
+            out.append(.cleared(rule: r.ref, key: k, device: deviceID, at: t))
         }
         let clearHolds: Bool = {
             if r.clearOtherwise { return raise == false }
@@ -254,7 +300,7 @@ public final class RuleEngine {
                 insert(&s, ts, 0)
             }
             if raise == true, let (_, w) = r.unless {
-                if s.times.contains(where: { $0 > ts - w && $0 <= ts }) { raise = false }
+                if s.window.contains(where: { $0.t > ts - w && $0.t <= ts }) { raise = false }
             }
             if raise == true { occur(at) }
             if clearHolds { cleared(at) }
@@ -272,8 +318,8 @@ public final class RuleEngine {
         case .absence:
             if raise == true {
                 if s.fired { s.fired = false; cleared(at) }
-                let last = max(s.last ?? ts, ts)
-                s.last = last
+                let last = max(s.mark ?? ts, ts)
+                s.mark = last
                 // One pending timer per key: when it comes due it moves itself on to the latest event + D.
                 if s.due == nil, let d = r.duration?.resolve(c.device) { schedule(ri, slot, &s, at: last + d) }
             }
@@ -302,11 +348,11 @@ public final class RuleEngine {
                 prune(&s, before: max(clock?.ms ?? ts, ts) - w)
                 var total = 0.0
                 var days = Set<Double>()
-                for (i, t) in s.times.enumerated() where t > ts - w && t <= ts {
+                for e in s.window where e.t > ts - w && e.t <= ts {
                     switch r.kind {
                     case .count: total += 1
-                    case .sum: total += s.values[i]
-                    default: days.insert(s.values[i])
+                    case .sum: total += e.v
+                    default: days.insert(e.v)
                     }
                 }
                 if r.kind == .distinctDays { total = Double(days.count) }
@@ -317,33 +363,36 @@ public final class RuleEngine {
         case .sumBelow:
             if raise == true {
                 guard case .number(let x) = r.value!.eval(c) else { break }
-                if s.first == nil { s.first = ts }
+                if s.mark == nil { s.mark = ts }
                 insert(&s, ts, x)
+                keepNewestReaching(r.threshold, &s)
                 evaluateSumBelow(ri, slot, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
             }
         }
-        tables[ri].put(slot, s)
+        tables[ri].put(slot, s, key: k)
     }
 
     /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
     /// whenever it can change: at events, at the end of the warm-up, and when an entry leaves the window.
     private func evaluateSumBelow(_ ri: Int, _ slot: Int32, _ k: String, _ s: inout KeyState, at t: Int64, into out: inout [RuleSignal]) {
         let r = rules[ri]
-        guard let w = r.duration?.fixed, let first = s.first else { return }
+        guard let w = r.duration?.fixed, let first = s.mark else { return }
         prune(&s, before: t - w)
-        let sum = s.values.reduce(0, +)
+        let sum = s.window.reduce(0) { $0 + $1.v }
         let warm = t >= first + (r.afterFirst ?? w)
         if warm && sum < r.threshold && !s.fired {
             s.fired = true
-            out.append(.occurrence(rule: r.ref, key: k, device: s.device, at: Instant(ms: t)))
+            out.append(.occurrence(rule: r.ref, key: k, device: deviceID(s), at: Instant(ms: t)))
         } else if sum >= r.threshold && s.fired {
             s.fired = false
-            out.append(.cleared(rule: r.ref, key: k, device: s.device, at: Instant(ms: t)))
+            out.append(.cleared(rule: r.ref, key: k, device: deviceID(s), at: Instant(ms: t)))
         }
-        var next: Int64? = s.times.first.map { $0 + w }
+        var next: Int64? = s.window.first.map { $0.t + w }
         if !warm { next = min(next ?? .max, first + (r.afterFirst ?? w)) }
         if let next, next > t {
-            if s.due != next { schedule(ri, slot, &s, at: next) }
+            // A pending earlier check stays: it re-evaluates and moves itself on. Replacing it at every reading
+            // would leave the heap full of dead timers.
+            if s.due.map({ next < $0 }) ?? true { schedule(ri, slot, &s, at: next) }
         } else {
             cancel(&s)
         }
@@ -352,46 +401,64 @@ public final class RuleEngine {
     private func fire(_ t: Timer, into out: inout [RuleSignal]) {
         let ri = Int(t.rule)
         let r = rules[ri]
-        let key = tables[ri].names[Int(t.slot)]
+        let key = keyName(ri, t.slot)
         var s = tables[ri].take(t.slot)
         let at = Instant(ms: t.due)
         s.due = nil
         switch r.kind {
         case .absence:
-            if let last = s.last, let device = registry.devices[s.device], let d = r.duration?.resolve(device), last + d > t.due {
+            if let last = s.mark, let d = r.duration?.resolve(deviceInfo[Int(s.device)].device), last + d > t.due {
                 schedule(ri, t.slot, &s, at: last + d)
             } else {
                 s.fired = true
                 s.open = true
-                out.append(.occurrence(rule: r.ref, key: key, device: s.device, at: at))
+                out.append(.occurrence(rule: r.ref, key: key, device: deviceID(s), at: at))
             }
         case .held:
             s.fired = true
             s.open = r.clears
-            out.append(.occurrence(rule: r.ref, key: key, device: s.device, at: at))
+            out.append(.occurrence(rule: r.ref, key: key, device: deviceID(s), at: at))
         case .notFollowed:
             s.open = r.clears
-            out.append(.occurrence(rule: r.ref, key: key, device: s.device, at: at))
+            out.append(.occurrence(rule: r.ref, key: key, device: deviceID(s), at: at))
         case .sumBelow:
             evaluateSumBelow(ri, t.slot, key, &s, at: t.due, into: &out)
         default:
             break
         }
-        tables[ri].put(t.slot, s)
+        tables[ri].put(t.slot, s, key: key)
     }
 
     private func insert(_ s: inout KeyState, _ t: Int64, _ v: Double) {
-        var i = s.times.count
-        while i > 0 && s.times[i - 1] > t { i -= 1 }
-        s.times.insert(t, at: i)
-        s.values.insert(v, at: i)
+        var i = s.window.count
+        while i > 0 && s.window[i - 1].t > t { i -= 1 }
+        s.window.insert(WindowEntry(t: t, v: v), at: i)
+    }
+
+    /// sum_below is only ever evaluated at the clock, so of its entries only the newest ones whose sum reaches the
+    /// threshold matter: while they are all in the window the sum is not below it, and every older entry leaves
+    /// the window before them. Dropping the rest keeps a household's state small however often its meter
+    /// reports. Only done while the kept values are ≥ 0 (a negative one could bring the sum back down).
+    private func keepNewestReaching(_ threshold: Double, _ s: inout KeyState) {
+        var sum = 0.0
+        var i = s.window.count - 1
+        while i > 0 {
+            let v = s.window[i].v
+            if v < 0 { return }
+            sum += v
+            if sum >= threshold { break }
+            i -= 1
+        }
+        if i > 0 {
+            s.window.removeFirst(i)
+        }
     }
 
     /// Drops window entries at or before `t` (they have left a window ending now).
     private func prune(_ s: inout KeyState, before t: Int64) {
         var n = 0
-        while n < s.times.count && s.times[n] <= t { n += 1 }
-        if n > 0 { s.times.removeFirst(n); s.values.removeFirst(n) }
+        while n < s.window.count && s.window[n].t <= t { n += 1 }
+        if n > 0 { s.window.removeFirst(n) }
     }
 
     /// Drops window entries that have left their windows and keys with nothing pending.
@@ -404,10 +471,11 @@ public final class RuleEngine {
             case .match: guard let u = r.unless else { continue }; w = u.1
             default: continue
             }
-            for slot in Array(tables[ri].index.values) where !tables[ri].slots[Int(slot)].times.isEmpty {
+            for slot in Array(tables[ri].index.values) where !tables[ri].slots[Int(slot)].window.isEmpty {
+                let key = keyName(ri, slot)
                 var s = tables[ri].take(slot)
                 prune(&s, before: now - w)
-                tables[ri].put(slot, s)
+                tables[ri].put(slot, s, key: key)
             }
         }
     }
@@ -416,32 +484,60 @@ public final class RuleEngine {
 
     struct Snapshot: Codable {
         var clock: Int64?
-        var rules: [String: [String: KeyState]]
+        var rules: [String: [String: SavedKeyState]]
     }
 
+    static func keyIsDevice(_ k: KeySpec) -> Bool {
+        switch k {
+        case .device, .subject: return true
+        case .data, .deviceData: return false
+        }
+    }
+
+    /// The key text of a used slot (read before the slot's state is taken out).
+    private func keyName(_ ri: Int, _ slot: Int32) -> String {
+        if tables[ri].keepsNames { return tables[ri].names[Int(slot)] }
+        let device = deviceInfo[Int(tables[ri].slots[Int(slot)].device)].device
+        if case .subject = rules[ri].key { return device.subject }
+        return device.id
+    }
+
+    private func deviceID(_ s: KeyState) -> String { s.device >= 0 ? deviceInfo[Int(s.device)].device.id : "" }
+
     public func snapshot() throws -> [UInt8] {
-        var byID: [String: [String: KeyState]] = [:]
+        var byID: [String: [String: SavedKeyState]] = [:]
         for (i, r) in rules.enumerated() where tables[i].count > 0 {
-            byID[r.ref.id] = tables[i].index.mapValues { tables[i].slots[Int($0)] }
+            let usesMark: (first: Bool, last: Bool) = (r.kind == .sumBelow, r.kind == .absence)
+            byID[r.ref.id] = tables[i].index.mapValues { slot in
+                let k = tables[i].slots[Int(slot)]
+                return SavedKeyState(device: deviceID(k), due: k.due, gen: k.gen, fired: k.fired, times: k.window.map(\.t),
+                                     values: k.window.map(\.v), first: usesMark.first ? k.mark : nil,
+                                     last: usesMark.last ? k.mark : nil, open: k.open)
+            }
         }
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys
         return Array(try enc.encode(Snapshot(clock: clock?.ms, rules: byID)))
     }
 
+    /// Restores a snapshot. A key whose device has left the registry is dropped: no incident can name it.
     public func restore(_ bytes: [UInt8]) throws {
         let snap = try JSONDecoder().decode(Snapshot.self, from: Data(bytes))
         clock = snap.clock.map(Instant.init(ms:))
         timers = MinHeap()
         for (i, r) in rules.enumerated() {
-            tables[i] = KeyTable()
+            tables[i] = KeyTable(keepsNames: tables[i].keepsNames)
             let saved = snap.rules[r.ref.id] ?? [:]
             for k in saved.keys.sorted() {
-                guard var s = saved[k] else { continue }
-                let slot = tables[i].slot(for: k, device: s.device)
-                s.gen = tables[i].slots[Int(slot)].gen
-                if let due = s.due { schedule(i, slot, &s, at: due) }
-                tables[i].put(slot, s)
+                guard let v = saved[k], let ref = registry.deviceRefs[v.device] else { continue }
+                let slot = tables[i].slot(for: k, device: ref)
+                var s = tables[i].slots[Int(slot)]
+                s.fired = v.fired
+                s.open = v.open
+                s.mark = v.first ?? v.last
+                s.window = zip(v.times, v.values).map { WindowEntry(t: $0, v: $1) }
+                if let due = v.due { schedule(i, slot, &s, at: due) }
+                tables[i].put(slot, s, key: k)
             }
         }
     }

@@ -133,6 +133,10 @@ public struct RuleSet: @unchecked Sendable {
                 }
             } catch { problems.append(error) }
         }
+        if rules.count > Int(UInt16.max) {
+            problems.append(RuleProblem(file: directory, line: nil, "\(rules.count) rules: at most \(UInt16.max) are supported"))
+            rules.removeAll()
+        }
         return RuleSet(compiled: rules, files: files)
     }
 }

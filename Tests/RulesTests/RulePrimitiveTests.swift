@@ -171,6 +171,22 @@ final class RulePrimitiveTests: XCTestCase {
         XCTAssertEqual(h.occurrences("elderly.no-water").map(\.1), [H.t("18:00:00"), H.t("11:59:30", day: 25)])
     }
 
+    func testNoWaterStateStaysSmallForAChattyMeterAndTheTimeIsExact() throws {
+        let h = try H()
+        // 0.5 L every 2 min from 00:00 to 11:58 (360 readings, 180 L), then 1 L at 11:59 and silence.
+        var t = H.t("00:00:00")
+        for _ in 0..<360 {
+            h.send("wm-1", .waterUsage, t, ["liters": 0.5])
+            t = t + 2 * Durations.minute
+        }
+        h.send("wm-1", .waterUsage, H.t("11:59:00"), ["liters": 1])
+        let held = h.engine.stateByRule.first { $0.rule == "elderly.no-water" }!
+        XCTAssertLessThanOrEqual(held.entries, 20, "only the newest readings that reach 10 L are kept")
+        h.advance(H.t("23:59:59"))
+        // The last 10 L: 11:59 (1 L) and the 18 readings 11:24…11:58 (9 L). Below 10 L when 11:24 leaves: 23:24.
+        XCTAssertEqual(h.occurrences("elderly.no-water").map(\.1), [H.t("23:24:00")])
+    }
+
     func testHeldDurationFromAnAttributeWithDefault() throws {
         let h = try H()
         h.send("spot-1", .parkingSpot, H.t("08:00:00"), ["occupied": true, "plate": "浙A12345"])
