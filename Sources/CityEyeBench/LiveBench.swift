@@ -50,21 +50,22 @@ enum LiveBench {
     }
 
     /// Messages/s a subscriber that does nothing receives.
+    /// The do-nothing subscriber the issue names: `mosquitto_sub -q 1 > /dev/null`, timed like the engine, from the
+    /// start of publishing until it has received all `n` messages (`-C n` makes it exit then).
     static func rawRate(port: Int, n: Int, devices: Int) async throws -> Double {
-        let sub = try MQTTSubscriber(settings: MQTTSettings(port: port, clientID: "raw-\(UUID().uuidString.prefix(6))", cleanSession: true))
-        try sub.start()
-        for await e in sub.events { if case .subscribed = e { break } }
-        let msgs = payloads(n, devices: devices, run: "raw")
+        let sub = Process()
+        sub.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+        sub.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-q", "1", "-t", "cityeye/#", "-C", "\(n)",
+                         "-i", "raw-\(UUID().uuidString.prefix(6))"]
+        sub.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try sub.run()
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let msgs = payloads(n, devices: devices, run: "raw\(UUID().uuidString.prefix(4))")
+        let start = Date()
         let t = Thread { try? publish(msgs, port: port) }
-        var count = 0
-        var first: Date?
         t.start()
-        for await e in sub.events {
-            if case .message = e { if first == nil { first = Date() }; count += 1; if count == n { break } }
-        }
-        let secs = Date().timeIntervalSince(first!)
-        sub.stop()
-        return Double(n) / secs
+        while sub.isRunning { try await Task.sleep(nanoseconds: 1_000_000) }
+        return Double(n) / Date().timeIntervalSince(start)
     }
 
     /// Publish → received latency of a do-nothing subscriber at a fixed rate: the floor the engine's latency stands on.
@@ -89,6 +90,13 @@ enum LiveBench {
         sub.stop()
         lat.sort()
         return (lat[lat.count / 2] * 1000, lat[min(lat.count - 1, Int(Double(lat.count) * 0.99))] * 1000)
+    }
+
+    /// Ends a persistent session: otherwise the broker keeps queueing every later message for a client that is gone.
+    static func forgetSession(port: Int, clientID: String) {
+        guard let c = try? MQTTPublisher(settings: MQTTSettings(port: port, clientID: clientID, cleanSession: true, topics: [])) else { return }
+        try? c.connect(timeout: 5)
+        c.disconnect()
     }
 
     static func config(dir: String, port: Int, registry: String, name: String) throws -> String {
@@ -138,12 +146,31 @@ enum LiveBench {
         print("  engine: \(st.batches) commits, \(String(format: "%.1f", st.commitMillis)) ms in commits, longest \(String(format: "%.1f", st.longestCommitMillis)) ms")
         engine.stop()
         try await run.value
+        forgetSession(port: port, clientID: cfg.broker.clientID)
         let l = box.latencies.sorted()
         func pct(_ p: Double) -> Double { l.isEmpty ? 0 : l[min(l.count - 1, Int(Double(l.count) * p))] * 1000 }
         return (Double(n) / secs, pct(0.5), pct(0.99))
     }
 
     /// kill -9 the engine (a `cityeye run` process) mid-stream, start it again, count what never made it.
+    /// Events counted by the incidents of a store (every bench message raises or repeats a smoke incident).
+    static func countEvents(binary: String, db: String) throws -> Int {
+        let out = Pipe()
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: binary)
+        q.arguments = ["incidents", "--db", db, "--json"]
+        q.standardOutput = out
+        q.standardError = FileHandle.nullDevice
+        try q.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        q.waitUntilExit()
+        var counted = 0
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let c = o["count"] as? Int { counted += c }
+        }
+        return counted
+    }
+
     static func killLoss(dir: String, port: Int, registry: String, n: Int, devices: Int, binary: String) throws -> (lost: Int, accepted: Int) {
         let cfg = try config(dir: dir, port: port, registry: registry, name: "bench-kill")
         func start() throws -> Process {
@@ -166,21 +193,18 @@ enum LiveBench {
         while !t.isFinished { Thread.sleep(forTimeInterval: 0.05) }
         Thread.sleep(forTimeInterval: 1.5)
         p = try start()
-        Thread.sleep(forTimeInterval: 3.0)
+        // What the broker kept arrives after the restart; wait until the count has stopped growing.
+        var counted = -1, stableSince = Date()
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.5)
+            let now = try countEvents(binary: binary, db: dir + "/bench-kill.db")
+            if now != counted { counted = now; stableSince = Date() } else if Date().timeIntervalSince(stableSince) >= 2 { break }
+        }
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
-        let out = Pipe()
-        let q = Process()
-        q.executableURL = URL(fileURLWithPath: binary)
-        q.arguments = ["incidents", "--db", dir + "/bench-kill.db", "--json"]
-        q.standardOutput = out
-        try q.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        q.waitUntilExit()
-        var counted = 0
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let c = o["count"] as? Int { counted += c }
-        }
+        counted = try countEvents(binary: binary, db: dir + "/bench-kill.db")
+        forgetSession(port: port, clientID: "bench-kill")
         return (n - counted, counted)
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 
 /// A private mosquitto on a free loopback port, for tests, demos and benchmarks. Its config never drops queued
 /// QoS 1 messages (`max_queued_messages 0`: mosquitto's default of 1000 silently drops the rest) and keeps
-/// sessions across a restart (persistence in its own folder).
+/// sessions across a restart (persistence in its own folder, written when it stops: a save every second would
+/// stall the broker once queues are long).
 public final class MosquittoBroker: @unchecked Sendable {
     public let port: Int
     public let folder: String
@@ -21,7 +22,6 @@ public final class MosquittoBroker: @unchecked Sendable {
         allow_anonymous true
         persistence true
         persistence_location \(folder)/
-        autosave_interval 1
         # Never drop queued QoS 1 messages of a persistent session (the default limit is 1000).
         max_queued_messages 0
         max_inflight_messages 1000
