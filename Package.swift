@@ -23,7 +23,9 @@ let package = Package(
         // The deployment file (SPEC §3) and the live config (SPEC §8), from YAML.
         .target(name: "Registry", dependencies: ["Model", "YAMLSupport"]),
         // Envelope decoding and validation, dead-letter reasons, JSON Lines logs.
-        .target(name: "Ingest", dependencies: ["Model"], swiftSettings: fast),
+        // __builtin_prefetch, which Swift cannot call directly: the dedup table is far bigger than the caches.
+        .target(name: "CPrefetch"),
+        .target(name: "Ingest", dependencies: ["Model", "CPrefetch"], swiftSettings: fast),
         // Rule files -> compiled rules; the event-time rule engine.
         .target(name: "Rules", dependencies: ["Model", "YAMLSupport"], swiftSettings: fast),
         // Incidents (closed-loop dispatch): dedup, assignment, SLA escalation, people's actions, audit.

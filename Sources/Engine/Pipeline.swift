@@ -95,6 +95,11 @@ public final class Pipeline {
                        line: Int = 0) -> Outcome {
         let context = source.map { Context(source: $0, line: line) }
         let decoded = EnvelopeDecoder.decode(payload)
+        var dedupKey: ProcessedIDs.Key?
+        if case .success(let e) = decoded {
+            dedupKey = ProcessedIDs.key(device: e.device, id: e.id)
+            processed.prefetch(dedupKey!)
+        }
         let result = decoded.flatMap { validator.validate($0, topic: topic ?? $0.topic) }
         switch result {
         case .failure(let rejection):
@@ -109,7 +114,8 @@ public final class Pipeline {
                 return .rejected(r)
             }
             if topic != nil { event.topic = topic }
-            guard processed.insert(device: event.device, id: event.id, at: max(event.ts, clock ?? event.ts)) else {
+            let key = dedupKey ?? ProcessedIDs.key(device: event.device, id: event.id)
+            guard processed.insert(key, at: max(event.ts, clock ?? event.ts)) else {
                 counts.duplicates += 1
                 return .duplicate
             }

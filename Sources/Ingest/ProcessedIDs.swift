@@ -1,9 +1,10 @@
 import Model
+import CPrefetch
 
 /// The (device, id) pairs already processed, so that an at-least-once redelivery is counted as a duplicate and
 /// not evaluated again. Kept as 128-bit hashes (no strings), each with the hour it was seen, for pruning.
 public struct ProcessedIDs {
-    struct Key: Hashable {
+    public struct Key: Hashable, Sendable {
         var a: UInt64
         var b: UInt64
     }
@@ -33,7 +34,33 @@ public struct ProcessedIDs {
 
     /// False if the pair was already processed.
     public mutating func insert(device: String, id: String, at: Instant) -> Bool {
-        let k = Self.key(device: device, id: id)
+        insert(Self.key(device: device, id: id), at: at)
+    }
+
+    /// The key of a pair, to `prefetch` early and `insert` later.
+    public static func key(device: String, id: String) -> Key {
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h2: UInt64 = 0x9e37_79b9_7f4a_7c15
+        @inline(__always) func mix(_ byte: UInt8) {
+            h1 = (h1 ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+            h2 = (h2 ^ UInt64(byte)) &* 0xff51_afd7_ed55_8ccd
+            h2 ^= h2 >> 29
+        }
+        var d = device, s = id
+        d.withUTF8 { for c in $0 { mix(c) } }
+        mix(0)
+        s.withUTF8 { for c in $0 { mix(c) } }
+        let a = fmix(h1)
+        return Key(a: a == 0 ? 1 : a, b: fmix(h2 ^ 0x5851_f42d_4c95_7f2d))
+    }
+
+    /// Starts loading the slot where `k` would go: the table is far bigger than the caches, and an insert that
+    /// waits for memory costs more than the rest of a small event's work.
+    public func prefetch(_ k: Key) {
+        slots.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: k.a) & mask)) }
+    }
+
+    public mutating func insert(_ k: Key, at: Instant) -> Bool {
         guard put(k, hour: Int32(clamping: at.ms / Durations.hour)) else { return false }
         pending.append(k.a)
         pending.append(k.b)
@@ -91,22 +118,6 @@ public struct ProcessedIDs {
         let expired = perHour.reduce(0) { $0 + ($1.key < hour ? $1.value : 0) }
         guard expired > 0, expired * 8 >= count else { return }
         rebuild(capacity: max(1 << 16, (count - expired) * 2)) { $0 >= hour }
-    }
-
-    static func key(device: String, id: String) -> Key {
-        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
-        var h2: UInt64 = 0x9e37_79b9_7f4a_7c15
-        @inline(__always) func mix(_ byte: UInt8) {
-            h1 = (h1 ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-            h2 = (h2 ^ UInt64(byte)) &* 0xff51_afd7_ed55_8ccd
-            h2 ^= h2 >> 29
-        }
-        var d = device, s = id
-        d.withUTF8 { for c in $0 { mix(c) } }
-        mix(0)
-        s.withUTF8 { for c in $0 { mix(c) } }
-        let a = fmix(h1)
-        return Key(a: a == 0 ? 1 : a, b: fmix(h2 ^ 0x5851_f42d_4c95_7f2d))
     }
 
     @inline(__always) static func fmix(_ x: UInt64) -> UInt64 {
