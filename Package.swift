@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
         .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry"]),
         .testTarget(name: "CLITests", dependencies: ["Model"]),

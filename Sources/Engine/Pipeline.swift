@@ -190,7 +190,11 @@ public final class Pipeline {
     /// dedup and workload follow them. Call first inside the write transaction of a batch.
     public func syncPeopleChanges(_ tx: WriteTransaction) throws {
         let (last, incidents) = try tx.peopleChanges(afterAuditRow: lastAuditRow)
-        for i in incidents { desk.refresh(i) }
+        for i in incidents {
+            let merged = desk.refresh(i)
+            // A replay stages its changes before this sync: written as staged, they would undo what people did.
+            for p in pendingIncidents.indices where pendingIncidents[p].id == i.id { pendingIncidents[p] = merged }
+        }
         lastAuditRow = max(lastAuditRow, last)
     }
 

@@ -50,20 +50,45 @@ public final class IncidentDesk {
     /// Incidents not yet resolved assigned to a worker.
     public func load(ofWorker id: String) -> Int { loads[id] ?? 0 }
 
-    /// Replaces the desk's copy of an incident changed elsewhere (a person's action committed by the CLI).
-    public func refresh(_ incident: Incident) {
-        if let old = open[incident.id], old.status.isOpen { loads[old.assignee, default: 0] -= 1 }
+    /// Takes in an incident people changed elsewhere (an acknowledge, resolve, close or reopen committed by the CLI)
+    /// and returns what it now is: people own status, assignee and deadlines; the engine's own fields (count, last
+    /// seen, condition, and escalated/overdue unless a reopen reset the deadlines) keep the desk's newer value, which
+    /// a replay may not have committed yet. A closed incident leaves the desk (the next occurrence raises a new one).
+    @discardableResult
+    public func refresh(_ people: Incident) -> Incident {
+        let known = open[people.id]
+        let incident = known.map { Self.merge(engine: $0, people: people) } ?? people
+        if let known, known.status.isOpen { loads[known.assignee, default: 0] -= 1 }
         let k = RuleKey(rule: incident.rule, key: incident.key)
+        nextID = max(nextID, incident.id + 1)
         if incident.status == .closed {
             open[incident.id] = nil
             if byKey[k] == incident.id { byKey[k] = nil }
-            return
+            return incident
         }
         open[incident.id] = incident
         if (byKey[k] ?? 0) <= incident.id { byKey[k] = incident.id }
         if incident.status.isOpen { loads[incident.assignee, default: 0] += 1 }
         schedule(incident)
-        nextID = max(nextID, incident.id + 1)
+        return incident
+    }
+
+    static func merge(engine: Incident, people: Incident) -> Incident {
+        var m = engine
+        m.status = people.status
+        m.assignee = people.assignee
+        m.count = max(engine.count, people.count)
+        m.lastSeen = max(engine.lastSeen, people.lastSeen)
+        if people.ackDue != engine.ackDue || people.resolveDue != engine.resolveDue {
+            m.ackDue = people.ackDue
+            m.resolveDue = people.resolveDue
+            m.escalated = people.escalated
+            m.overdue = people.overdue
+        } else {
+            m.escalated = engine.escalated || people.escalated
+            m.overdue = engine.overdue || people.overdue
+        }
+        return m
     }
 
     public func apply(_ signal: RuleSignal, into changes: inout [IncidentChange]) {

@@ -4,6 +4,7 @@ import Model
 import Registry
 import Rules
 import Store
+import Incidents
 @testable import Engine
 
 /// Replays every log under `scenarios/<scenario>/` and compares the incidents with `<log>.expected.jsonl`,
@@ -67,6 +68,34 @@ final class ScenarioPackTests: XCTestCase {
         XCTAssertEqual(second.counts.accepted, 0)
         XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
         XCTAssertEqual(try Store(path: path).incidents(), before)
+    }
+
+    /// A replay stages a batch before it commits; a worker acknowledging in between must keep the acknowledgement,
+    /// and the replay must keep its newer count.
+    func testAWorkerActingWhileAReplayStagesABatchKeepsBothChanges() throws {
+        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
+        let store = try Store(path: tempDB())
+        let pipeline = try Pipeline(registry: registry, rules: try RuleSet.load(directory: Self.scenarios.path), store: store)
+        func alarm(_ n: Int, _ time: String) {
+            let line = #"{"id":"a\#(n)","ts":"2026-11-24T\#(time)+08:00","device":"czq-elev-01","type":"elevator.alarm","data":{}}"#
+            Array(line.utf8).withUnsafeBytes { _ = pipeline.handle($0, topic: "cityeye/changzhengqiao/czq-elev-01") }
+        }
+        alarm(1, "08:00:00")
+        try pipeline.commit()
+        let raised = try XCTUnwrap(try store.incidents().first { $0.rule == "elevator.alarm" })
+        alarm(2, "08:01:00")  // staged: count 2, not yet committed
+        try store.writeTransaction { tx in
+            let current = try XCTUnwrap(try tx.incident(id: raised.id))
+            let (acked, entry) = try IncidentDesk.apply(.acknowledge, to: current, by: raised.assignee, registry: registry,
+                                                        at: RFC3339.parse("2026-11-24T08:00:30+08:00")!)
+            try tx.upsert([acked])
+            try tx.append([entry])
+        }
+        try pipeline.commit()
+        let after = try XCTUnwrap(try store.incidents().first { $0.id == raised.id })
+        XCTAssertEqual(after.status, .acknowledged, "the worker's acknowledgement survives the replay's commit")
+        XCTAssertEqual(after.count, 2, "and the replay's repeat is kept")
     }
 
     private func check(pack: String, dir: URL, base: String) throws {
