@@ -74,10 +74,6 @@ enum Mosquitto {
         return String(cString: mosquitto_strerror(rc))
     }
 
-    /// Errors that retrying may cure: the broker is down, the name does not resolve yet.
-    static func isTransient(_ rc: Int32) -> Bool {
-        [MOSQ_ERR_ERRNO, MOSQ_ERR_EAI, MOSQ_ERR_NO_CONN, MOSQ_ERR_CONN_LOST].contains { Int32($0.rawValue) == rc }
-    }
     static let ok = Int32(MOSQ_ERR_SUCCESS.rawValue)
 
     /// Creates a client with credentials and TLS set; `obj` is handed to every callback.
