@@ -35,7 +35,11 @@ final class DevicePlace {
     let clock: LocalClock
     /// Position in `Registry.deviceTable`.
     let ref: Int32
-    init(device: Device, clock: LocalClock, ref: Int32) { self.device = device; self.clock = clock; self.ref = ref }
+    /// Position of the device's type among the registry's device types (indexes the engine's rule table).
+    let typeIndex: Int
+    init(device: Device, clock: LocalClock, ref: Int32, typeIndex: Int) {
+        self.device = device; self.clock = clock; self.ref = ref; self.typeIndex = typeIndex
+    }
 }
 
 /// A compiled expression.

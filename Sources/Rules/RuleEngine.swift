@@ -123,7 +123,9 @@ private struct Timer: Comparable {
 public final class RuleEngine {
     let rules: [Rule]
     private let registry: Registry
-    private var byType: [[Int]]
+    /// The rules an event can concern, by (event type, device type): `ruleIndex[type.ordinal * deviceTypes + place.typeIndex]`.
+    private var ruleIndex: [[Int]] = []
+    private var deviceTypeCount = 1
     private var tables: [KeyTable]
     private var timers = MinHeap<Timer>()
     private var seq: UInt32 = 0
@@ -137,7 +139,7 @@ public final class RuleEngine {
         self.rules = rules.compiled
         self.registry = registry
         let all = EventType.allCases
-        byType = Array(repeating: [], count: all.count)
+        var byType: [[Int]] = Array(repeating: [], count: all.count)
         tables = rules.compiled.map { KeyTable(keepsNames: !Self.keyIsDevice($0.key)) }
         for (i, r) in rules.compiled.enumerated() {
             var types: Set<EventType>? = []
@@ -152,8 +154,19 @@ public final class RuleEngine {
             clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
         }
         let fallback = LocalClock(identifier: "Asia/Shanghai")!
+        let deviceTypes = Array(Set(registry.deviceTable.map(\.type))).sorted()
+        let typeIndex = Dictionary(uniqueKeysWithValues: deviceTypes.enumerated().map { ($1, $0) })
+        deviceTypeCount = max(1, deviceTypes.count)
         deviceInfo = registry.deviceTable.enumerated().map { i, d in
-            DevicePlace(device: d, clock: clocks[d.community] ?? fallback, ref: Int32(i))
+            DevicePlace(device: d, clock: clocks[d.community] ?? fallback, ref: Int32(i), typeIndex: typeIndex[d.type] ?? 0)
+        }
+        ruleIndex = Array(repeating: [], count: all.count * deviceTypeCount)
+        for t in all {
+            for (d, name) in deviceTypes.enumerated() {
+                ruleIndex[t.ordinal * deviceTypeCount + d] = byType[t.ordinal].filter {
+                    self.rules[$0].deviceTypes.map { $0.contains(name) } ?? true
+                }
+            }
         }
     }
 
@@ -203,7 +216,7 @@ public final class RuleEngine {
             ref = Int(r)
         }
         let ctx = EvalContext(event: event, place: deviceInfo[ref])
-        for ri in byType[event.type.ordinal] {
+        for ri in ruleIndex[event.type.ordinal * deviceTypeCount + ctx.place.typeIndex] {
             apply(rule: ri, ctx, into: &out)
         }
         // A timer started by a late event may already be due.
@@ -261,7 +274,6 @@ public final class RuleEngine {
 
     private func apply(rule ri: Int, _ c: EvalContext, into out: inout [RuleSignal]) {
         let r = rules[ri]
-        if let dt = r.deviceTypes, !dt.contains(c.device.type) { return }
         guard let k = key(r, c) else { return }
         let ts = c.event.ts.ms
         var raise: Bool? = nil
