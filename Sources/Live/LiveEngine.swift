@@ -123,7 +123,9 @@ public final class LiveEngine: @unchecked Sendable {
                     }
                 case .mqtt(.disconnected(let reason)):
                     setConnected(false)
-                    log("disconnected from the broker (\(reason)); reconnecting")
+                    if stopping { break }
+                    // The edge's own retries already say when the next attempt is.
+                    log(reason.contains("retrying") ? "broker \(reason)" : "disconnected from the broker (\(reason)); reconnecting")
                 case .mqtt(.messagesWaiting):
                     // Whatever has arrived since is taken too: under load a wake-up carries a whole batch.
                     batch.append(contentsOf: subscriber.takeMessages())

@@ -228,6 +228,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
 
     private func failure(_ rc: Int32) -> String {
         var text = Mosquitto.error(rc)
+        while text.hasSuffix(".") { text.removeLast() }
         if rc == Int32(MOSQ_ERR_TLS.rawValue), let tls = settings.tls {
             text += " (is the broker's certificate signed by the CA in \(tls.caFile), and issued for \(settings.host)?)"
         }
