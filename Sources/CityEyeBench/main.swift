@@ -9,7 +9,7 @@ import Simulation
 import Model
 import MQTT
 
-// cityeye-bench replay [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--write BENCHMARKS.md]
+// cityeye-bench replay [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--write BENCHMARKS.md] [--state-by-rule]
 // Generates a realistic one-day log per size (seeded), replays it end to end into a fresh store on one core,
 // and reports events/s, peak RSS and rule state per tracked key.
 

@@ -8,8 +8,8 @@ public struct ProcessedIDs {
         var a: UInt64
         var b: UInt64
     }
-    /// Open addressing with linear probing over parallel arrays (no per-entry allocation, no hashing beyond the
-    /// key's own): `a == 0` marks an empty slot, so keys never have `a == 0`. At most half full.
+    /// Open addressing with linear probing (no per-entry allocation, no hashing beyond the key's own): `a == 0`
+    /// marks an empty slot, so keys never have `a == 0`. At most half full.
     struct Slot {
         var a: UInt64
         var b: UInt64
