@@ -214,7 +214,8 @@ public final class MQTTSubscriber: @unchecked Sendable {
             var rc = mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepalive))
             if rc == Mosquitto.ok {
                 delay = 1
-                repeat { rc = mosquitto_loop(mosq, 100, 1) } while rc == Mosquitto.ok && !isStopped
+                // Not once more after stop(): a message read now would be acknowledged and never processed.
+                while rc == Mosquitto.ok && !isStopped { rc = mosquitto_loop(mosq, 100, 1) }
             }
             if isStopped { break }
             box.continuation.yield(.disconnected(reason: "\(settings.host):\(settings.port): \(failure(rc)); retrying in \(Int(delay)) s"))
@@ -235,13 +236,16 @@ public final class MQTTSubscriber: @unchecked Sendable {
         return text
     }
 
-    /// Disconnects, waits for the network thread to end (≤ 0.1 s: no message arrives after this returns) and
-    /// ends `events`. Idempotent.
+    /// Disconnects, waits for the network thread to end (≤ 0.1 s when connected: no message arrives after this
+    /// returns) and ends `events`. Idempotent. A connect attempt that blocks (a broker address that does not answer)
+    /// is not waited for beyond 2 s: nothing can arrive on a connection that is not there, and the thread ends by
+    /// itself when the attempt gives up.
     public func stop() {
         lock.lock()
         stopped = true
         lock.unlock()
-        while true {
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
             lock.lock(); let running = networkRunning; lock.unlock()
             if !running { break }
             Thread.sleep(forTimeInterval: 0.005)
