@@ -53,24 +53,6 @@ final class MQTTTests: XCTestCase {
         }
     }
 
-    /// Waits for `.subscribed` (or gives up after `timeout`); returns the events seen on the way.
-    func waitSubscribed(_ sub: MQTTSubscriber, timeout: Double) async -> (Bool, [String]) {
-        await withTaskGroup(of: (Bool, [String]).self) { group in
-            group.addTask {
-                var seen: [String] = []
-                for await e in sub.events {
-                    seen.append("\(e)")
-                    if case .subscribed = e { return (true, seen) }
-                }
-                return (false, seen)
-            }
-            group.addTask { try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9)); return (false, []) }
-            let first = await group.next() ?? (false, [])
-            group.cancelAll()
-            return first
-        }
-    }
-
     func testEngineStartedBeforeTheBrokerConnectsWhenItComesUp() async throws {
         let port = try MosquittoBroker.freePort()
         let sub = try MQTTSubscriber(settings: MQTTSettings(port: port, clientID: "early", cleanSession: false), batched: true)
@@ -85,9 +67,8 @@ final class MQTTTests: XCTestCase {
         try pub.publish(topic: "cityeye/c/d", payload: Array("hi".utf8), qos: 1)
         try pub.waitForAcks(timeout: 10)
         pub.disconnect()
-        var got: [MQTTMessage] = []
-        for _ in 0..<200 where got.isEmpty { got = sub.takeMessages(); if got.isEmpty { try await Task.sleep(nanoseconds: 20_000_000) } }
+        let got = try await firstPayloads(sub, timeout: 4)
         sub.stop()
-        XCTAssertEqual(got.map { String(decoding: $0.payload, as: UTF8.self) }, ["hi"])
+        XCTAssertEqual(got, ["hi"])
     }
 }

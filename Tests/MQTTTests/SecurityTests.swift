@@ -34,28 +34,15 @@ final class SecurityTests: XCTestCase {
         let sub = try MQTTSubscriber(settings: settings, batched: true)
         defer { sub.stop() }
         try sub.start()
-        let events = Task { () -> [String] in
-            var seen: [String] = []
-            for await e in sub.events { seen.append("\(e)"); if case .subscribed = e { break } }
-            return seen
-        }
         // Nothing is published until the engine is subscribed; give up after 8 s (a refused login never is).
-        let timeout = Task { if (try? await Task.sleep(nanoseconds: 8_000_000_000)) != nil { sub.stop() } }
-        let seen = await events.value
-        timeout.cancel()
-        guard seen.last == "subscribed" else { return ([], seen) }
-        let deadline = Date().addingTimeInterval(10)
+        let (subscribed, seen) = await waitSubscribed(sub, timeout: 8)
+        guard subscribed else { return ([], seen) }
         let pub = try MQTTPublisher(settings: publisher)
         try pub.connect(timeout: 5)
         try pub.publish(topic: "cityeye/czq/gate-1", payload: Array("hello".utf8), qos: 1)
         try pub.waitForAcks(timeout: 10)
         pub.disconnect()
-        var got: [MQTTMessage] = []
-        while got.isEmpty && Date() < deadline {
-            got = sub.takeMessages()
-            if got.isEmpty { try await Task.sleep(nanoseconds: 20_000_000) }
-        }
-        return (got.map { String(decoding: $0.payload, as: UTF8.self) }, seen)
+        return (try await firstPayloads(sub, timeout: 10), seen)
     }
 
     func testPasswordBrokerTakesTheEngineWithCredentialsAndRefusesOthers() async throws {
