@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
-        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry", "Simulation"]),
         .testTarget(name: "CLITests", dependencies: ["Model"]),
     ]
 )

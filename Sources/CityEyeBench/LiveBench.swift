@@ -3,24 +3,14 @@ import Model
 import Registry
 import MQTT
 import Live
+import Simulation
 
 /// Live figures (issue 4): the engine's sustained rate against a do-nothing subscriber on the same broker and
 /// publisher, latency from publish to commit at a fixed rate, and what a kill -9 loses.
 enum LiveBench {
     static func registry(dir: String, devices: Int) throws -> String {
-        let list = (1...devices).map { "  - {id: sd-\($0), type: smoke_detector, community: czq, grid: g1}" }.joined(separator: "\n")
         let path = dir + "/live-registry.yaml"
-        try """
-        communities:
-          - {id: czq, name: 长征桥社区}
-        grids:
-          - {id: g1, community: czq, name: G1}
-        workers:
-          - {id: w-li, name: 李敏, grid: g1, role: worker}
-          - {id: s-zhao, name: 赵强, community: czq, role: supervisor}
-        devices:
-        \(list)
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+        try DeploymentPlan.smokeDetectorsYAML(count: devices).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 

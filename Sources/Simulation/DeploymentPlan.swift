@@ -138,3 +138,22 @@ public struct DeploymentPlan: Sendable {
         return o
     }
 }
+
+extension DeploymentPlan {
+    /// The smallest deployment where every message is an alarm: community `czq`, grid `g1` with one worker (`w-li`)
+    /// and a supervisor (`s-zhao`), and `count` smoke detectors `sd-1`… . For load tests and benchmarks.
+    public static func smokeDetectorsYAML(count: Int) -> String {
+        let devices = (1...max(1, count)).map { "  - {id: sd-\($0), type: smoke_detector, community: czq, grid: g1}" }
+        return """
+        communities:
+          - {id: czq, name: 长征桥社区}
+        grids:
+          - {id: g1, community: czq, name: G1}
+        workers:
+          - {id: w-li, name: 李敏, grid: g1, role: worker}
+          - {id: s-zhao, name: 赵强, community: czq, role: supervisor}
+        devices:
+        \(devices.joined(separator: "\n"))
+        """
+    }
+}

@@ -4,6 +4,7 @@ import Model
 import MQTT
 import Store
 import Registry
+import Simulation
 @testable import Live
 
 /// The CLI and the live engine on one SQLite file at once: a second process acknowledges, resolves and closes
@@ -36,18 +37,7 @@ final class ConcurrentPeopleTests: XCTestCase {
     func testWorkersActWhileTheEngineIngests() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-conc-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let devices = (1...20).map { "  - {id: sd-\($0), type: smoke_detector, community: czq, grid: g1}" }.joined(separator: "\n")
-        try """
-        communities:
-          - {id: czq, name: 长征桥社区}
-        grids:
-          - {id: g1, community: czq, name: G1}
-        workers:
-          - {id: w-li, name: 李敏, grid: g1, role: worker}
-          - {id: s-zhao, name: 赵强, community: czq, role: supervisor}
-        devices:
-        \(devices)
-        """.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        try DeploymentPlan.smokeDetectorsYAML(count: 20).write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker()
         defer { broker.stop() }
         let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
