@@ -35,16 +35,28 @@ final class DevicePlace {
     let clock: LocalClock
     /// Position in `Registry.deviceTable`.
     let ref: Int32
+    /// The number of the device's subject among the registry's subjects (keys subject-keyed rules).
+    let subjectRef: Int32
     /// Position of the device's type among the registry's device types (indexes the engine's rule table).
     let typeIndex: Int
-    init(device: Device, clock: LocalClock, ref: Int32, typeIndex: Int) {
-        self.device = device; self.clock = clock; self.ref = ref; self.typeIndex = typeIndex
+    init(device: Device, clock: LocalClock, ref: Int32, subjectRef: Int32, typeIndex: Int) {
+        self.device = device; self.clock = clock; self.ref = ref; self.subjectRef = subjectRef; self.typeIndex = typeIndex
     }
 }
 
 /// A compiled expression.
 struct Expr {
     let eval: (EvalContext) -> Value
+    /// The value, when it does not depend on the event (a literal, a list of literals): known when compiled.
+    var constant: Value? = nil
+
+    init(_ eval: @escaping (EvalContext) -> Value) { self.eval = eval }
+
+    static func literal(_ v: Value) -> Expr {
+        var e = Expr { _ in v }
+        e.constant = v
+        return e
+    }
 
     /// true / false, or nil when not applicable (a field it needs is missing, or it is not a boolean).
     func test(_ c: EvalContext) -> Bool? {
@@ -199,6 +211,19 @@ struct ExprParser {
                 return .bool((a == b) != negate)
             }
         case "in":
+            // A literal right side is the usual case: parse its time range or take its list once, not per event.
+            if case .string(let s)? = r.constant, let range = TimeRange(s) {
+                return Expr { c in
+                    guard case .number(let minute) = l.eval(c) else { return .missing }
+                    return .bool(range.contains(minuteOfDay: Int(minute)))
+                }
+            }
+            if case .list(let items)? = r.constant {
+                return Expr { c in
+                    let a = l.eval(c)
+                    return a == .missing ? .missing : .bool(items.contains(a))
+                }
+            }
             return Expr { c in
                 let a = l.eval(c), b = r.eval(c)
                 if a == .missing || b == .missing { return .missing }
@@ -259,8 +284,8 @@ struct ExprParser {
     mutating func primary() throws -> Expr {
         let (t, _) = tokens[k]
         switch t {
-        case .num(let d): k += 1; return Expr { _ in .number(d) }
-        case .str(let s): k += 1; return Expr { _ in .string(s) }
+        case .num(let d): k += 1; return .literal(.number(d))
+        case .str(let s): k += 1; return .literal(.string(s))
         case .op("("):
             k += 1
             let e = try or()
@@ -273,6 +298,8 @@ struct ExprParser {
                 repeat { items.append(try or()) } while accept(",") != nil
                 guard accept("]") != nil else { throw error("expected `]`") }
             }
+            let constants = items.compactMap(\.constant)
+            if constants.count == items.count { return .literal(.list(constants)) }
             return Expr { c in .list(items.map { $0.eval(c) }) }
         case .ident(let name):
             k += 1
@@ -284,21 +311,21 @@ struct ExprParser {
 
     func identifier(_ name: String) throws -> Expr {
         switch name {
-        case "true": return Expr { _ in .bool(true) }
-        case "false": return Expr { _ in .bool(false) }
-        case "null": return Expr { _ in .null }
+        case "true": return .literal(.bool(true))
+        case "false": return .literal(.bool(false))
+        case "null": return .literal(.null)
         case "local_time": return Expr { c in .number(Double(c.localTime().minuteOfDay)) }
         case "weekday": return Expr { c in .number(Double(c.localTime().weekday)) }
         case "device.type": return Expr { c in .string(c.device.type) }
         case "device.id": return Expr { c in .string(c.device.id) }
         case "device.subject": return Expr { c in .string(c.device.subject) }
-        case "mon": return Expr { _ in .number(1) }
-        case "tue": return Expr { _ in .number(2) }
-        case "wed": return Expr { _ in .number(3) }
-        case "thu": return Expr { _ in .number(4) }
-        case "fri": return Expr { _ in .number(5) }
-        case "sat": return Expr { _ in .number(6) }
-        case "sun": return Expr { _ in .number(7) }
+        case "mon": return .literal(.number(1))
+        case "tue": return .literal(.number(2))
+        case "wed": return .literal(.number(3))
+        case "thu": return .literal(.number(4))
+        case "fri": return .literal(.number(5))
+        case "sat": return .literal(.number(6))
+        case "sun": return .literal(.number(7))
         default: break
         }
         if name.hasPrefix("data."), name.count > 5 {

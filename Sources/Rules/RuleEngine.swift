@@ -52,23 +52,33 @@ struct SavedKeyState: Codable {
 }
 
 /// The keys of one rule: each key's state in a slot, slots reused when a key goes idle. Timers and look-ups use
-/// the slot number, so a key's text is hashed once per event and never copied around. A key that is the device's
-/// id or subject is not stored twice: it is read from the slot's device (`keepsNames` false).
+/// the slot number, so a key is looked up once per event and never copied around. A key that is the device's id or
+/// subject is looked up by the device's (subject's) number and not stored: it is read from the slot's device.
 struct KeyTable {
+    enum Keying { case text, device, subject }
+    let keying: Keying
     var index: [String: Int32] = [:]
+    var refs = RefIndex()
     var names: [String] = []
     var slots: [KeyState] = []
     /// Free slots form a list through their `device` field.
     var freeHead: Int32 = -1
-    let keepsNames: Bool
 
-    init(keepsNames: Bool) { self.keepsNames = keepsNames }
+    init(keying: Keying) { self.keying = keying }
 
-    var count: Int { index.count }
+    var keepsNames: Bool { keying == .text }
+    var count: Int { keying == .text ? index.count : refs.count }
+    /// The slots in use.
+    var used: [Int32] { keying == .text ? Array(index.values) : refs.entries.map(\.slot) }
 
-    /// The slot of `key`, made (empty) if the key is new.
-    mutating func slot(for key: String, device: Int32) -> Int32 {
-        if let i = index[key] { return i }
+    /// The slot of a key: by its text, or by `ref` (the device's or subject's number) for device and subject keys.
+    @inline(__always) func lookup(_ key: String, ref: Int32) -> Int32? {
+        keying == .text ? index[key] : refs[ref]
+    }
+
+    /// The slot of the key, made (empty) if the key is new.
+    mutating func slot(for key: String, ref: Int32, device: Int32) -> Int32 {
+        if let i = lookup(key, ref: ref) { return i }
         let i: Int32
         if freeHead >= 0 {
             i = freeHead
@@ -80,7 +90,7 @@ struct KeyTable {
             slots.append(KeyState(device: device))
             if keepsNames { names.append(key) }
         }
-        index[key] = i
+        if keying == .text { index[key] = i } else { refs.set(ref, i) }
         return i
     }
 
@@ -91,10 +101,10 @@ struct KeyTable {
         return s
     }
 
-    /// Stores the state of `key`; an idle one frees its slot. The generation carries on, so old timers never match.
-    mutating func put(_ i: Int32, _ s: KeyState, key: String) {
+    /// Stores the state of the key; an idle one frees its slot. The generation carries on, so old timers never match.
+    mutating func put(_ i: Int32, _ s: KeyState, key: String, ref: Int32) {
         if s.isIdle {
-            index.removeValue(forKey: key)
+            if keying == .text { index.removeValue(forKey: key) } else { refs.remove(ref) }
             if keepsNames { names[Int(i)] = "" }
             var empty = KeyState(device: freeHead)
             empty.gen = s.gen &+ 1
@@ -140,7 +150,7 @@ public final class RuleEngine {
         self.registry = registry
         let all = EventType.allCases
         var byType: [[Int]] = Array(repeating: [], count: all.count)
-        tables = rules.compiled.map { KeyTable(keepsNames: !Self.keyIsDevice($0.key)) }
+        tables = rules.compiled.map { KeyTable(keying: Self.keying($0.key)) }
         for (i, r) in rules.compiled.enumerated() {
             var types: Set<EventType>? = []
             func add(_ t: Set<EventType>?) { if let t, types != nil { types!.formUnion(t) } else { types = nil } }
@@ -157,8 +167,12 @@ public final class RuleEngine {
         let deviceTypes = Array(Set(registry.deviceTable.map(\.type))).sorted()
         let typeIndex = Dictionary(uniqueKeysWithValues: deviceTypes.enumerated().map { ($1, $0) })
         deviceTypeCount = max(1, deviceTypes.count)
+        var subjects: [String: Int32] = [:]
         deviceInfo = registry.deviceTable.enumerated().map { i, d in
-            DevicePlace(device: d, clock: clocks[d.community] ?? fallback, ref: Int32(i), typeIndex: typeIndex[d.type] ?? 0)
+            let subject = subjects[d.subject] ?? Int32(subjects.count)
+            subjects[d.subject] = subject
+            return DevicePlace(device: d, clock: clocks[d.community] ?? fallback, ref: Int32(i),
+                               subjectRef: subject, typeIndex: typeIndex[d.type] ?? 0)
         }
         ruleIndex = Array(repeating: [], count: all.count * deviceTypeCount)
         for t in all {
@@ -188,13 +202,13 @@ public final class RuleEngine {
         zip(rules, tables).map { r, t in
             // What the tables have allocated: slots, names, free list, and the index's buckets (key, slot, 1 bit).
             var n = t.slots.capacity * MemoryLayout<KeyState>.stride + t.names.capacity * 16
-                + t.index.capacity * (16 + 4) + t.index.capacity / 8
+                + t.index.capacity * (16 + 4) + t.index.capacity / 8 + t.refs.bytes
             var entries = 0
-            for (k, i) in t.index {
+            for (k, _) in t.index where k.utf8.count > 15 { n += k.utf8.count * 2 }
+            for i in t.used {
                 let v = t.slots[Int(i)]
                 entries += v.window.count
-                n += (k.utf8.count > 15 ? k.utf8.count * 2 : 0)
-                    + (v.window.isEmpty ? 0 : 32 + v.window.capacity * MemoryLayout<WindowEntry>.stride)
+                n += v.window.isEmpty ? 0 : 32 + v.window.capacity * MemoryLayout<WindowEntry>.stride
             }
             return (r.ref.id, t.count, entries, n)
         }
@@ -267,7 +281,7 @@ public final class RuleEngine {
 
     /// true/false when the trigger listens to this event type and its condition could be evaluated; nil otherwise.
     private func test(_ t: Trigger, _ c: EvalContext) -> Bool? {
-        if let types = t.types, !types.contains(c.event.type) { return nil }
+        if !t.listens(to: c.event.type) { return nil }
         guard let when = t.when else { return true }
         return when.test(c)
     }
@@ -286,9 +300,10 @@ public final class RuleEngine {
             if raise == true { break }
         }
         // Most events change nothing for most rules: no state, nothing raised.
-        let existing = tables[ri].index[k]
+        let ref = keyRef(ri, c.place)
+        let existing = tables[ri].lookup(k, ref: ref)
         if raise != true && r.unless == nil && existing == nil { return }
-        let slot = existing ?? tables[ri].slot(for: k, device: c.deviceRef)
+        let slot = existing ?? tables[ri].slot(for: k, ref: ref, device: c.deviceRef)
         // Taken out of the table while it changes, so its window arrays are not copied on write.
         var s = tables[ri].take(slot)
         s.device = c.deviceRef
@@ -381,7 +396,7 @@ public final class RuleEngine {
                 evaluateSumBelow(ri, slot, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
             }
         }
-        tables[ri].put(slot, s, key: k)
+        tables[ri].put(slot, s, key: k, ref: ref)
     }
 
     /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
@@ -414,6 +429,7 @@ public final class RuleEngine {
         let ri = Int(t.rule)
         let r = rules[ri]
         let key = keyName(ri, t.slot)
+        let ref = keyRef(ri, t.slot)
         var s = tables[ri].take(t.slot)
         let at = Instant(ms: t.due)
         s.due = nil
@@ -438,7 +454,7 @@ public final class RuleEngine {
         default:
             break
         }
-        tables[ri].put(t.slot, s, key: key)
+        tables[ri].put(t.slot, s, key: key, ref: ref)
     }
 
     private func insert(_ s: inout KeyState, _ t: Int64, _ v: Double) {
@@ -483,11 +499,12 @@ public final class RuleEngine {
             case .match: guard let u = r.unless else { continue }; w = u.1
             default: continue
             }
-            for slot in Array(tables[ri].index.values) where !tables[ri].slots[Int(slot)].window.isEmpty {
+            for slot in tables[ri].used where !tables[ri].slots[Int(slot)].window.isEmpty {
                 let key = keyName(ri, slot)
+                let ref = keyRef(ri, slot)
                 var s = tables[ri].take(slot)
                 prune(&s, before: now - w)
-                tables[ri].put(slot, s, key: key)
+                tables[ri].put(slot, s, key: key, ref: ref)
             }
         }
     }
@@ -499,11 +516,27 @@ public final class RuleEngine {
         var rules: [String: [String: SavedKeyState]]
     }
 
-    static func keyIsDevice(_ k: KeySpec) -> Bool {
+    static func keying(_ k: KeySpec) -> KeyTable.Keying {
         switch k {
-        case .device, .subject: return true
-        case .data, .deviceData: return false
+        case .device: return .device
+        case .subject: return .subject
+        case .data, .deviceData: return .text
         }
+    }
+
+    /// The number a device- or subject-keyed table looks the key up by (-1 for text keys).
+    @inline(__always) private func keyRef(_ ri: Int, _ place: DevicePlace) -> Int32 {
+        switch tables[ri].keying {
+        case .device: return place.ref
+        case .subject: return place.subjectRef
+        case .text: return -1
+        }
+    }
+
+    /// The same, for a used slot (read before the slot's state is taken out).
+    private func keyRef(_ ri: Int, _ slot: Int32) -> Int32 {
+        let device = tables[ri].slots[Int(slot)].device
+        return tables[ri].keying == .text || device < 0 ? -1 : keyRef(ri, deviceInfo[Int(device)])
     }
 
     /// The key text of a used slot (read before the slot's state is taken out).
@@ -520,12 +553,12 @@ public final class RuleEngine {
         var byID: [String: [String: SavedKeyState]] = [:]
         for (i, r) in rules.enumerated() where tables[i].count > 0 {
             let usesMark: (first: Bool, last: Bool) = (r.kind == .sumBelow, r.kind == .absence)
-            byID[r.ref.id] = tables[i].index.mapValues { slot in
+            byID[r.ref.id] = Dictionary(uniqueKeysWithValues: tables[i].used.map { slot in
                 let k = tables[i].slots[Int(slot)]
-                return SavedKeyState(device: deviceID(k), due: k.due, gen: k.gen, fired: k.fired, times: k.window.map(\.t),
+                return (keyName(i, slot), SavedKeyState(device: deviceID(k), due: k.due, gen: k.gen, fired: k.fired, times: k.window.map(\.t),
                                      values: k.window.map(\.v), first: usesMark.first ? k.mark : nil,
-                                     last: usesMark.last ? k.mark : nil, open: k.open)
-            }
+                                     last: usesMark.last ? k.mark : nil, open: k.open))
+            })
         }
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys
@@ -538,18 +571,19 @@ public final class RuleEngine {
         clock = snap.clock.map(Instant.init(ms:))
         timers = MinHeap()
         for (i, r) in rules.enumerated() {
-            tables[i] = KeyTable(keepsNames: tables[i].keepsNames)
+            tables[i] = KeyTable(keying: tables[i].keying)
             let saved = snap.rules[r.ref.id] ?? [:]
             for k in saved.keys.sorted() {
-                guard let v = saved[k], let ref = registry.deviceRefs[v.device] else { continue }
-                let slot = tables[i].slot(for: k, device: ref)
+                guard let v = saved[k], let device = registry.deviceRefs[v.device] else { continue }
+                let ref = keyRef(i, deviceInfo[Int(device)])
+                let slot = tables[i].slot(for: k, ref: ref, device: device)
                 var s = tables[i].slots[Int(slot)]
                 s.fired = v.fired
                 s.open = v.open
                 s.mark = v.first ?? v.last
                 s.window = zip(v.times, v.values).map { WindowEntry(t: $0, v: $1) }
                 if let due = v.due { schedule(i, slot, &s, at: due) }
-                tables[i].put(slot, s, key: k)
+                tables[i].put(slot, s, key: k, ref: ref)
             }
         }
     }

@@ -16,8 +16,21 @@ enum RuleKind: String, CaseIterable {
 
 /// Which events a rule part listens to (nil types: every event of the rule's devices) and on which condition.
 struct Trigger {
-    var types: Set<EventType>?
+    var types: Set<EventType>? { didSet { typeMask = Self.mask(types) } }
     var when: Expr?
+    /// `types` as bits by `EventType.ordinal` (all bits when nil): tested for every rule of every event.
+    private(set) var typeMask: UInt64
+
+    init(types: Set<EventType>?, when: Expr?) {
+        self.types = types; self.when = when; self.typeMask = Self.mask(types)
+    }
+
+    func listens(to type: EventType) -> Bool { typeMask & (1 << UInt64(type.ordinal)) != 0 }
+
+    private static func mask(_ types: Set<EventType>?) -> UInt64 {
+        guard let types else { return .max }
+        return types.reduce(0) { $0 | 1 << UInt64($1.ordinal) }
+    }
 }
 
 /// A duration in the file (`30s`, `10m`, `12h`, `7d`) or from a device attribute (`{attr: max_minutes, unit: 1m, default: 240}`).
