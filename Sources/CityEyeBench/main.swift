@@ -105,13 +105,13 @@ func stageRates(log: String, registry: String) throws -> [(String, Double)] {
     let read = try time { var n = 0; try LogReader.forEachLine(path: log) { _, _ in n += 1 }; return n }
     let decode = try time {
         var n = 0
-        try LogReader.forEachLine(path: log) { _, line in if case .success = EnvelopeDecoder.decode(line) { n += 1 } }
+        try LogReader.forEachLine(path: log) { _, line in if case .success = EnvelopeDecoder.decode(line, devices: validator.devices) { n += 1 } }
         return n
     }
     let validate = try time {
         var n = 0
         try LogReader.forEachLine(path: log) { _, line in
-            if case .success = EnvelopeDecoder.decode(line).flatMap({ validator.validate($0, topic: $0.topic) }) { n += 1 }
+            if case .success = EnvelopeDecoder.decode(line, devices: validator.devices).flatMap({ validator.validate($0, topic: $0.topic) }) { n += 1 }
         }
         return n
     }
@@ -120,7 +120,7 @@ func stageRates(log: String, registry: String) throws -> [(String, Double)] {
         var out: [RuleSignal] = []
         var n = 0
         try LogReader.forEachLine(path: log) { _, line in
-            if case .success(let e) = EnvelopeDecoder.decode(line).flatMap({ validator.validate($0, topic: $0.topic) }) {
+            if case .success(let e) = EnvelopeDecoder.decode(line, devices: validator.devices).flatMap({ validator.validate($0, topic: $0.topic) }) {
                 out.removeAll(keepingCapacity: true)
                 engine.ingest(e, into: &out)
                 n += 1

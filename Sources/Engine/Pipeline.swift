@@ -94,7 +94,7 @@ public final class Pipeline {
     public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
                        line: Int = 0) -> Outcome {
         let context = source.map { Context(source: $0, line: line) }
-        let decoded = EnvelopeDecoder.decode(payload)
+        let decoded = EnvelopeDecoder.decode(payload, devices: validator.devices)
         var dedupKey: ProcessedIDs.Key?
         if case .success(let e) = decoded {
             dedupKey = ProcessedIDs.key(device: e.device, id: e.id)

@@ -12,6 +12,17 @@ public struct Envelope: Hashable, Sendable {
     public var data: JSONObject
     /// A log line's own `topic` field, if it has one.
     public var topic: String?
+    /// The device's position in the registry's device table when the decoder was given a `DeviceDirectory` and
+    /// found it there, else -1. Not part of equality.
+    public var deviceRef: Int32 = -1
+
+    public static func == (a: Envelope, b: Envelope) -> Bool {
+        a.id == b.id && a.ts == b.ts && a.device == b.device && a.type == b.type && a.data == b.data && a.topic == b.topic
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(id); h.combine(ts); h.combine(device); h.combine(type)
+    }
 }
 
 /// Decodes one message: size, JSON syntax, then the envelope's fields. Scans the bytes in place.
@@ -20,12 +31,14 @@ public enum EnvelopeDecoder {
         bytes.withUnsafeBytes { decode($0) }
     }
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<Envelope, Rejection> {
+    /// With `devices`, a registered device is found from its bytes (`Envelope.deviceRef`).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, devices: DeviceDirectory? = nil) -> Result<Envelope, Rejection> {
         if bytes.count > DeadLetter.maxMessageBytes {
             return .failure(Rejection(.tooLarge, "\(bytes.count) bytes, more than \(DeadLetter.maxMessageBytes)"))
         }
         var s = JSONScanner(bytes)
         var id: String?, device: String?, type: String?, topic: String?
+        var deviceRef: Int32 = -1
         var ts: Instant?
         var tsText: String?
         var data: JSONObject?
@@ -53,19 +66,34 @@ public enum EnvelopeDecoder {
                     guard s.i < bytes.count else { throw s.fail("unexpected end") }
                     let isString = bytes[s.i] == 0x22
                     switch field {
+                    case .device where isString && devices != nil, .type where isString:
+                        good(key)
+                        let (r, esc, ascii) = try s.stringRange()
+                        let raw = UnsafeRawBufferPointer(rebasing: bytes[r])
+                        if !esc && !ascii && !UTF8Check.valid(raw) { throw s.fail("invalid UTF-8") }
+                        switch field {
+                        case .device:
+                            // A new String, not the directory's: its storage is in cache, a shared one's is not.
+                            let d = esc ? try s.unescape(r) : String(decoding: raw, as: UTF8.self)
+                            deviceRef = (esc ? devices!.ref(of: d) : devices!.ref(of: raw)) ?? -1
+                            device = d
+                        default:
+                            type = esc ? try s.unescape(r) : EventType.named(raw)?.rawValue ?? String(decoding: raw, as: UTF8.self)
+                        }
                     case .id, .device, .type, .topic:
                         if isString {
                             let v = try s.string()
                             good(key)
                             switch field {
                             case .id: id = v
-                            case .device: device = v
+                            case .device: device = v; deviceRef = -1
                             case .type: type = v
                             default: topic = v
                             }
                         } else {
                             try s.skipValue(depth: 1)
                             badField(key, "\(key) must be a string")
+                            if field == .device { deviceRef = -1 }
                         }
                     case .ts:
                         if isString {
@@ -121,7 +149,8 @@ public enum EnvelopeDecoder {
         }
         guard let device, !device.isEmpty else { return .failure(Rejection(.badField, "device is missing")) }
         guard let type else { return .failure(Rejection(.badField, "type is missing")) }
-        return .success(Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic))
+        return .success(Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic,
+                                 deviceRef: deviceRef))
     }
 }
 

@@ -3,15 +3,22 @@ import Model
 /// Checks a decoded envelope against the registry, the topic and the schema of its type (SPEC §2, §6).
 public struct EventValidator: Sendable {
     public let registry: Registry
+    /// The registry's devices by the bytes of their ids: give it to `EnvelopeDecoder.decode` (what it finds there
+    /// is not looked up again here).
+    public let devices: DeviceDirectory
 
-    public init(registry: Registry) { self.registry = registry }
+    public init(registry: Registry) {
+        self.registry = registry
+        self.devices = DeviceDirectory(registry: registry)
+    }
 
     public func validate(_ e: Envelope, topic: String?) -> Result<Event, Rejection> {
-        guard let ref = registry.deviceRefs[e.device] else {
+        // An envelope decoded with this directory carries its device's position (checked: it is only a number).
+        let carried = e.deviceRef >= 0 && devices.isDevice(e.deviceRef, e.device)
+        guard let ref = carried ? e.deviceRef : devices.ref(of: e.device) else {
             return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
         }
-        // Only the community is needed: no copy of the whole device.
-        let community = registry.deviceTable[Int(ref)].community
+        let community = devices.community(of: ref)
         if let topic, !Self.topic(topic, names: community, device: e.device) {
             // cityeye/{community}/{device}: the last two segments, whatever the prefix.
             let u = topic.utf8

@@ -40,8 +40,12 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
     case bandVitals = "band.vitals", bandHeartbeat = "band.heartbeat"
     case parkingSpot = "parking.spot"
 
-    private static let byName: [String: EventType] =
-        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+    /// The types by the length of their name, each with its name's bytes: a name is found by a few short compares.
+    private static let byLength: [[(type: EventType, name: [UInt8])]] = {
+        var t = Array(repeating: [(type: EventType, name: [UInt8])](), count: 1 + allCases.map(\.rawValue.utf8.count).max()!)
+        for c in allCases { t[c.rawValue.utf8.count].append((c, Array(c.rawValue.utf8))) }
+        return t
+    }()
 
     /// Position in `allCases`, without hashing: indexes per-type tables on the hot path.
     public var ordinal: Int {
@@ -79,7 +83,19 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
     }
 
     /// Faster than `init(rawValue:)` on the hot path.
-    public static func named(_ name: String) -> EventType? { byName[name] }
+    public static func named(_ name: String) -> EventType? {
+        var name = name
+        return name.withUTF8 { named(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The type whose wire name is these UTF-8 bytes.
+    public static func named(_ bytes: UnsafeRawBufferPointer) -> EventType? {
+        guard bytes.count < byLength.count else { return nil }
+        for (type, name) in byLength[bytes.count] where name.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
+            return type
+        }
+        return nil
+    }
 }
 
 /// What a field of an event's `data` must be (SPEC §6).

@@ -1,5 +1,5 @@
 /// A JSON value as decoded from an envelope. Objects keep their key order.
-public indirect enum JSONValue: Hashable, Sendable {
+public enum JSONValue: Hashable, Sendable {
     case null
     case bool(Bool)
     case number(Double)

@@ -18,6 +18,16 @@ final class DecoderDifferentialTests: XCTestCase {
             XCTFail("\(label()): engine \(verdict(a)) vs reference \(verdict(b)) for \(String(decoding: bytes.prefix(300), as: UTF8.self))", file: file, line: line)
             return false
         }
+        // The pipeline's way, with a device directory: the same envelope, and the device's position when registered.
+        let c = bytes.withUnsafeBytes { EnvelopeDecoder.decode($0, devices: Self.devices) }
+        guard verdict(c) == verdict(a) else {
+            XCTFail("\(label()): with a device directory \(verdict(c)), without \(verdict(a))", file: file, line: line)
+            return false
+        }
+        if case .success(let x) = a, case .success(let z) = c {
+            XCTAssertEqual(x, z, label(), file: file, line: line)
+            XCTAssertEqual(z.deviceRef, Self.devices.ref(of: z.device) ?? -1, label(), file: file, line: line)
+        }
         if case .success(let x) = a, case .success(let y) = b {
             guard x.id == y.id, x.ts == y.ts, x.device == y.device, x.type == y.type, x.topic == y.topic,
                   sameValue(.object(x.data), .object(y.data)) else {
@@ -27,6 +37,14 @@ final class DecoderDifferentialTests: XCTestCase {
         }
         return true
     }
+
+    /// Registers `czq-elev-01` (the random envelopes' device) and `d`, among others.
+    static let devices = DeviceDirectory(registry: Registry(
+        communities: [Community(id: "changzhengqiao", name: "长征桥社区")],
+        grids: [Grid(id: "g1", community: "changzhengqiao", name: "G1")], workers: [],
+        devices: ["czq-elev-01", "d", "czq-elev-02", "a-device-id-longer-than-sixteen-bytes", "长征桥-1"].map {
+            Device(id: $0, type: "elevator", community: "changzhengqiao", grid: "g1")
+        }))
 
     static let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scenarios")
@@ -60,7 +78,10 @@ final class DecoderDifferentialTests: XCTestCase {
         let data = (0..<r.int(5)).map { i in "\"f\(i)\":" + randomValue(&r, depth: 1) }.joined(separator: ",")
         let ts = ["2026-11-24T08:15:30.120+08:00", "2026-11-24T00:00:00Z", "2026-02-29T08:00:00+08:00", "2026-11-24 08:00", "yesterday"][r.int(5)]
         let id = ["gw07-000123", "", String(repeating: "x", count: 129), "编号-1", "a"][r.int(5)]
-        var fields = ["\"id\":\"\(id)\"", "\"ts\":\"\(ts)\"", "\"device\":\"czq-elev-01\"", "\"type\":\"elevator.status\"", "\"data\":{\(data)}"]
+        // Registered, registered but escaped, unregistered, a prefix of a registered one, long, not ASCII.
+        let device = ["czq-elev-01", "czq-elev\\u002d01", "czq-elev-09", "czq-elev-0", "a-device-id-longer-than-sixteen-bytes",
+                      "长征桥-1", "d"][r.int(7)]
+        var fields = ["\"id\":\"\(id)\"", "\"ts\":\"\(ts)\"", "\"device\":\"\(device)\"", "\"type\":\"elevator.status\"", "\"data\":{\(data)}"]
         if r.int(4) == 0 { fields.append("\"topic\":\"cityeye/changzhengqiao/czq-elev-01\"") }
         if r.int(8) == 0 { fields.remove(at: r.int(fields.count)) }
         if r.int(10) == 0 { fields.append("\"id\":7") }

@@ -11,8 +11,22 @@ final class ValidationAndLogTests: XCTestCase {
         devices: [Device(id: "czq-elev-01", type: "elevator", community: "changzhengqiao", grid: "g1"),
                   Device(id: "czq-bin-1", type: "bin", community: "changzhengqiao", grid: "g1")])
 
-    func check(_ json: String, topic: String? = nil) -> Result<Event, Rejection> {
-        EnvelopeDecoder.decode(Array(json.utf8)).flatMap { EventValidator(registry: registry).validate($0, topic: topic ?? $0.topic) }
+    /// Decoded without and with the validator's device directory (the pipeline's way): both must agree.
+    func check(_ json: String, topic: String? = nil, file: StaticString = #filePath, line: UInt = #line) -> Result<Event, Rejection> {
+        let validator = EventValidator(registry: registry)
+        let plain = EnvelopeDecoder.decode(Array(json.utf8)).flatMap { validator.validate($0, topic: topic ?? $0.topic) }
+        let direct = Array(json.utf8).withUnsafeBytes { EnvelopeDecoder.decode($0, devices: validator.devices) }
+            .flatMap { validator.validate($0, topic: topic ?? $0.topic) }
+        switch (plain, direct) {
+        case (.success(let a), .success(let b)):
+            XCTAssertEqual(a, b, file: file, line: line)
+            XCTAssertEqual(a.deviceRef, b.deviceRef, file: file, line: line)
+        case (.failure(let a), .failure(let b)):
+            XCTAssertEqual(a.reason, b.reason, file: file, line: line)
+        default:
+            XCTFail("with the device directory: \(direct), without: \(plain)", file: file, line: line)
+        }
+        return plain
     }
 
     func reason(_ json: String, topic: String? = nil) -> String {
