@@ -126,6 +126,14 @@ public final class Pipeline {
 
     public static let maxClockSkew: Millis = 5 * Durations.minute
 
+    /// Prepares for about `events` more messages (a replay's estimate from the size of its logs).
+    public func expect(events: Int) {
+        processed.reserve(processed.count + min(events, Self.maxReservedIDs))
+    }
+
+    /// 8M pairs is a 400 MB table: beyond that it grows as it fills.
+    static let maxReservedIDs = 8 << 20
+
     /// Applies an already validated event (rules, then incidents).
     func apply(_ event: Event) {
         counts.accepted += 1

@@ -34,6 +34,8 @@ public enum Replay {
         for f in files {
             totalBytes += (try? FileManager.default.attributesOfItem(atPath: f)[.size] as? Int64) ?? 0
         }
+        // Generated and captured envelopes are about 200 bytes a line.
+        pipeline.expect(events: Int(totalBytes / 200))
         var doneBytes: Int64 = 0
         for file in files {
             let name = (file as NSString).lastPathComponent

@@ -1,4 +1,7 @@
 import Model
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Checks a decoded envelope against the registry, the topic and the schema of its type (SPEC §2, §6).
 public struct EventValidator: Sendable {
@@ -60,8 +63,9 @@ public struct EventValidator: Sendable {
                     let deviceAt = tb.count - db.count, communityAt = deviceAt - 1 - cb.count
                     guard communityAt >= 2, tb[deviceAt - 1] == slash, tb[communityAt - 1] == slash,
                           !db.contains(slash), !cb.contains(slash) else { return false }
-                    return UnsafeBufferPointer(rebasing: tb[deviceAt...]).elementsEqual(db)
-                        && UnsafeBufferPointer(rebasing: tb[communityAt..<(deviceAt - 1)]).elementsEqual(cb)
+                    guard !db.isEmpty, !cb.isEmpty else { return false }
+                    return memcmp(tb.baseAddress! + deviceAt, db.baseAddress!, db.count) == 0
+                        && memcmp(tb.baseAddress! + communityAt, cb.baseAddress!, cb.count) == 0
                 }
             }
         }

@@ -1,5 +1,8 @@
 import Model
 import CPrefetch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The (device, id) pairs already processed, so that an at-least-once redelivery is counted as a duplicate and
 /// not evaluated again. Kept as 128-bit hashes (no strings), each with the hour it was seen, for pruning.
@@ -28,8 +31,18 @@ public struct ProcessedIDs {
     init(capacity: Int) {
         var n = 16
         while n < capacity * 2 { n <<= 1 }
-        slots = Array(repeating: Slot(a: 0, b: 0, hour: 0), count: n)
+        slots = Array(unsafeUninitializedCapacity: n) { buffer, initialized in
+            Self.adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
+            buffer.initialize(repeating: Slot(a: 0, b: 0, hour: 0))
+            initialized = n
+        }
         mask = n - 1
+    }
+
+    /// Makes room for `n` pairs at once (a replay knows roughly how many lines it will read): growing a table of
+    /// millions step by step re-inserts every pair several times.
+    public mutating func reserve(_ n: Int) {
+        if n * 2 > slots.count { rebuild(capacity: n * 2) { _ in true } }
     }
 
     /// False if the pair was already processed.
@@ -118,6 +131,16 @@ public struct ProcessedIDs {
         let expired = perHour.reduce(0) { $0 + ($1.key < hour ? $1.value : 0) }
         guard expired > 0, expired * 8 >= count else { return }
         rebuild(capacity: max(1 << 16, (count - expired) * 2)) { $0 >= hour }
+    }
+
+    /// Every insert lands on a random slot of a table of tens of MB: with 4 KiB pages nearly each one also misses
+    /// the TLB. Asks for 2 MiB pages (transparent huge pages, where the kernel offers them) before the table is touched.
+    static func adviseHugePages(_ b: UnsafeMutableRawBufferPointer) {
+        let huge = 2 << 20
+        guard b.count >= 2 * huge, let base = b.baseAddress else { return }
+        let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
+        let end = (Int(bitPattern: base) + b.count) & ~(huge - 1)
+        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
     }
 
     @inline(__always) static func fmix(_ x: UInt64) -> UInt64 {

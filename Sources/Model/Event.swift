@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One accepted sensor event (SPEC §2.2), validated against the registry and the schema of its type.
 public struct Event: Hashable, Sendable {
     public var id: String
@@ -90,8 +94,8 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
 
     /// The type whose wire name is these UTF-8 bytes.
     public static func named(_ bytes: UnsafeRawBufferPointer) -> EventType? {
-        guard bytes.count < byLength.count else { return nil }
-        for (type, name) in byLength[bytes.count] where name.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
+        guard !bytes.isEmpty, bytes.count < byLength.count else { return nil }
+        for (type, name) in byLength[bytes.count] where name.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
             return type
         }
         return nil

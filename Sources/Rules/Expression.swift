@@ -20,27 +20,35 @@ enum Value: Equatable {
 }
 
 /// What an expression can read: the event, its device, and local time in the device's community.
+/// The device's own parts (its registry entry, its clock) are reached only when a rule reads them: with events
+/// from thousands of devices they are rarely in cache.
 struct EvalContext {
     let event: Event
-    let place: DevicePlace
-    var device: Device { _read { yield place.device } }
+    /// Position in `Registry.deviceTable`, and of the device's subject among the registry's subjects.
+    let deviceRef: Int32
+    let subjectRef: Int32
+    let places: [DevicePlace]
+    var place: DevicePlace { places[Int(deviceRef)] }
+    var device: Device { _read { yield places[Int(deviceRef)].device } }
     var clock: LocalClock { place.clock }
-    var deviceRef: Int32 { place.ref }
     func localTime() -> LocalTime { clock.local(event.ts) }
+}
+
+/// What every event needs of its device, by `Event.deviceRef`: 16 bytes, one dense array.
+struct DeviceKeys {
+    /// Position of the device's type among the registry's device types (indexes the engine's rule table).
+    var typeIndex: Int32
+    var subjectRef: Int32
+    /// `ByteHash` of the device id: an event's `deviceRef` is taken only if its device hashes the same.
+    var idHash: UInt64
 }
 
 /// A registered device with its community's clock; one per device, shared by every event of it.
 final class DevicePlace {
     let device: Device
     let clock: LocalClock
-    /// Position in `Registry.deviceTable`.
-    let ref: Int32
-    /// The number of the device's subject among the registry's subjects (keys subject-keyed rules).
-    let subjectRef: Int32
-    /// Position of the device's type among the registry's device types (indexes the engine's rule table).
-    let typeIndex: Int
-    init(device: Device, clock: LocalClock, ref: Int32, subjectRef: Int32, typeIndex: Int) {
-        self.device = device; self.clock = clock; self.ref = ref; self.subjectRef = subjectRef; self.typeIndex = typeIndex
+    init(device: Device, clock: LocalClock) {
+        self.device = device; self.clock = clock
     }
 }
 

@@ -72,25 +72,25 @@ struct KeyTable {
     var used: [Int32] { keying == .text ? Array(index.values) : refs.entries.map(\.slot) }
 
     /// The slot of a key: by its text, or by `ref` (the device's or subject's number) for device and subject keys.
-    @inline(__always) func lookup(_ key: String, ref: Int32) -> Int32? {
-        keying == .text ? index[key] : refs[ref]
+    @inline(__always) func lookup(_ key: String?, ref: Int32) -> Int32? {
+        keying == .text ? index[key!] : refs[ref]
     }
 
-    /// The slot of the key, made (empty) if the key is new.
-    mutating func slot(for key: String, ref: Int32, device: Int32) -> Int32 {
+    /// The slot of the key, made (empty) if the key is new. `key` is needed only for text keys.
+    mutating func slot(for key: String?, ref: Int32, device: Int32) -> Int32 {
         if let i = lookup(key, ref: ref) { return i }
         let i: Int32
         if freeHead >= 0 {
             i = freeHead
             freeHead = slots[Int(i)].device
             slots[Int(i)].device = device
-            if keepsNames { names[Int(i)] = key }
+            if keepsNames { names[Int(i)] = key! }
         } else {
             i = Int32(slots.count)
             slots.append(KeyState(device: device))
-            if keepsNames { names.append(key) }
+            if keepsNames { names.append(key!) }
         }
-        if keying == .text { index[key] = i } else { refs.set(ref, i) }
+        if keying == .text { index[key!] = i } else { refs.set(ref, i) }
         return i
     }
 
@@ -102,9 +102,9 @@ struct KeyTable {
     }
 
     /// Stores the state of the key; an idle one frees its slot. The generation carries on, so old timers never match.
-    mutating func put(_ i: Int32, _ s: KeyState, key: String, ref: Int32) {
+    mutating func put(_ i: Int32, _ s: KeyState, key: String?, ref: Int32) {
         if s.isIdle {
-            if keying == .text { index.removeValue(forKey: key) } else { refs.remove(ref) }
+            if keying == .text { index.removeValue(forKey: key!) } else { refs.remove(ref) }
             if keepsNames { names[Int(i)] = "" }
             var empty = KeyState(device: freeHead)
             empty.gen = s.gen &+ 1
@@ -144,6 +144,7 @@ public final class RuleEngine {
     private var clocks: [String: LocalClock] = [:]
     /// Each device of `registry.deviceTable` with its community's clock, by `Event.deviceRef`.
     private var deviceInfo: [DevicePlace] = []
+    private var deviceKeys: [DeviceKeys] = []
 
     public init(rules: RuleSet, registry: Registry) {
         self.rules = rules.compiled
@@ -168,11 +169,11 @@ public final class RuleEngine {
         let typeIndex = Dictionary(uniqueKeysWithValues: deviceTypes.enumerated().map { ($1, $0) })
         deviceTypeCount = max(1, deviceTypes.count)
         var subjects: [String: Int32] = [:]
-        deviceInfo = registry.deviceTable.enumerated().map { i, d in
+        deviceInfo = registry.deviceTable.map { DevicePlace(device: $0, clock: clocks[$0.community] ?? fallback) }
+        deviceKeys = registry.deviceTable.map { d in
             let subject = subjects[d.subject] ?? Int32(subjects.count)
             subjects[d.subject] = subject
-            return DevicePlace(device: d, clock: clocks[d.community] ?? fallback, ref: Int32(i),
-                               subjectRef: subject, typeIndex: typeIndex[d.type] ?? 0)
+            return DeviceKeys(typeIndex: Int32(typeIndex[d.type] ?? 0), subjectRef: subject, idHash: ByteHash.hash(d.id))
         }
         ruleIndex = Array(repeating: [], count: all.count * deviceTypeCount)
         for t in all {
@@ -225,12 +226,14 @@ public final class RuleEngine {
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
         var ref = Int(event.deviceRef)
-        if ref < 0 || ref >= deviceInfo.count || deviceInfo[ref].device.id != event.device {
+        // Validation sets the position; an event made by hand (or for another registry) is looked up.
+        if ref < 0 || ref >= deviceKeys.count || deviceKeys[ref].idHash != ByteHash.hash(event.device) {
             guard let r = registry.deviceRefs[event.device] else { return }
             ref = Int(r)
         }
-        let ctx = EvalContext(event: event, place: deviceInfo[ref])
-        for ri in ruleIndex[event.type.ordinal * deviceTypeCount + ctx.place.typeIndex] {
+        let keys = deviceKeys[ref]
+        let ctx = EvalContext(event: event, deviceRef: Int32(ref), subjectRef: keys.subjectRef, places: deviceInfo)
+        for ri in ruleIndex[event.type.ordinal * deviceTypeCount + Int(keys.typeIndex)] {
             apply(rule: ri, ctx, into: &out)
         }
         // A timer started by a late event may already be due.
@@ -288,7 +291,14 @@ public final class RuleEngine {
 
     private func apply(rule ri: Int, _ c: EvalContext, into out: inout [RuleSignal]) {
         let r = rules[ri]
-        guard let k = key(r, c) else { return }
+        // A text key is needed to look the key up; a subject is read from the device (rarely in cache) only
+        // when a signal names it.
+        var text: String?
+        if tables[ri].keying == .text {
+            guard let t = key(r, c) else { return }
+            text = t
+        }
+        lazy var k: String = text ?? key(r, c)!
         let ts = c.event.ts.ms
         var raise: Bool? = nil
         for t in r.triggers {
@@ -300,10 +310,10 @@ public final class RuleEngine {
             if raise == true { break }
         }
         // Most events change nothing for most rules: no state, nothing raised.
-        let ref = keyRef(ri, c.place)
-        let existing = tables[ri].lookup(k, ref: ref)
+        let ref = keyRef(ri, device: c.deviceRef, subject: c.subjectRef)
+        let existing = tables[ri].lookup(text, ref: ref)
         if raise != true && r.unless == nil && existing == nil { return }
-        let slot = existing ?? tables[ri].slot(for: k, ref: ref, device: c.deviceRef)
+        let slot = existing ?? tables[ri].slot(for: text, ref: ref, device: c.deviceRef)
         // Taken out of the table while it changes, so its window arrays are not copied on write.
         var s = tables[ri].take(slot)
         s.device = c.deviceRef
@@ -396,7 +406,7 @@ public final class RuleEngine {
                 evaluateSumBelow(ri, slot, k, &s, at: max(clock?.ms ?? ts, ts), into: &out)
             }
         }
-        tables[ri].put(slot, s, key: k, ref: ref)
+        tables[ri].put(slot, s, key: text, ref: ref)
     }
 
     /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
@@ -525,18 +535,22 @@ public final class RuleEngine {
     }
 
     /// The number a device- or subject-keyed table looks the key up by (-1 for text keys).
-    @inline(__always) private func keyRef(_ ri: Int, _ place: DevicePlace) -> Int32 {
+    @inline(__always) private func keyRef(_ ri: Int, device: Int32, subject: Int32) -> Int32 {
         switch tables[ri].keying {
-        case .device: return place.ref
-        case .subject: return place.subjectRef
+        case .device: return device
+        case .subject: return subject
         case .text: return -1
         }
+    }
+
+    private func keyRef(_ ri: Int, device: Int32) -> Int32 {
+        device < 0 ? -1 : keyRef(ri, device: device, subject: deviceKeys[Int(device)].subjectRef)
     }
 
     /// The same, for a used slot (read before the slot's state is taken out).
     private func keyRef(_ ri: Int, _ slot: Int32) -> Int32 {
         let device = tables[ri].slots[Int(slot)].device
-        return tables[ri].keying == .text || device < 0 ? -1 : keyRef(ri, deviceInfo[Int(device)])
+        return keyRef(ri, device: device)
     }
 
     /// The key text of a used slot (read before the slot's state is taken out).
@@ -575,7 +589,7 @@ public final class RuleEngine {
             let saved = snap.rules[r.ref.id] ?? [:]
             for k in saved.keys.sorted() {
                 guard let v = saved[k], let device = registry.deviceRefs[v.device] else { continue }
-                let ref = keyRef(i, deviceInfo[Int(device)])
+                let ref = keyRef(i, device: device)
                 let slot = tables[i].slot(for: k, ref: ref, device: device)
                 var s = tables[i].slots[Int(slot)]
                 s.fired = v.fired
