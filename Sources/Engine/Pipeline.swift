@@ -39,7 +39,10 @@ public final class Pipeline {
     private var signals: [RuleSignal] = []
     private var changes: [IncidentChange] = []
 
+    /// Each changed incident once, in its latest state (an incident that changes twenty times in a batch is
+    /// written once), and where it is in `pendingIncidents`.
     private var pendingIncidents: [Incident] = []
+    private var pendingIncidentAt: [Int64: Int] = [:]
     private var pendingAudit: [AuditEntry] = []
     private var pendingDeadLetters: [DeadLetter] = []
     private var lastAuditRow: Int64 = 0
@@ -170,7 +173,12 @@ public final class Pipeline {
     private func stage() {
         guard !changes.isEmpty else { return }
         for c in changes {
-            pendingIncidents.append(c.incident)
+            if let i = pendingIncidentAt[c.incident.id] {
+                pendingIncidents[i] = c.incident
+            } else {
+                pendingIncidentAt[c.incident.id] = pendingIncidents.count
+                pendingIncidents.append(c.incident)
+            }
             for a in c.audit {
                 if a.action == .raised { counts.raisedByScenario[c.incident.scenario, default: 0] += 1 }
                 pendingAudit.append(a)
@@ -201,7 +209,7 @@ public final class Pipeline {
         for i in incidents {
             let merged = desk.refresh(i)
             // A replay stages its changes before this sync: written as staged, they would undo what people did.
-            for p in pendingIncidents.indices where pendingIncidents[p].id == i.id { pendingIncidents[p] = merged }
+            if let p = pendingIncidentAt[i.id] { pendingIncidents[p] = merged }
         }
         lastAuditRow = max(lastAuditRow, last)
     }
@@ -223,6 +231,7 @@ public final class Pipeline {
         }
         if saveRuleState { try tx.setState(Self.ruleStateName, try rules.snapshot()) }
         pendingIncidents.removeAll(keepingCapacity: true)
+        pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
         pendingDeadLetters.removeAll(keepingCapacity: true)
         pendingEvents = 0

@@ -4,25 +4,21 @@ import Glibc
 #endif
 
 /// The registry's device ids, found from a message's bytes (the decoder finds a device's position in
-/// `Registry.deviceTable` while it scans), with what validation needs of each device. All in a few dense arrays:
-/// with events from thousands of devices, a device's String and struct are rarely in cache, these mostly are.
-public final class DeviceDirectory: Sendable {
+/// `Registry.deviceTable` while it scans), with what validation needs of each device. With events from thousands
+/// of devices, a device's String and struct are rarely in cache: a look-up here reads one 64-byte slot that holds
+/// the id's bytes.
+/// Immutable once made (hence `@unchecked Sendable`: the slots are raw memory that nothing writes after `init`).
+public final class DeviceDirectory: @unchecked Sendable {
     /// `Registry.deviceTable`'s ids.
     public let ids: [String]
     /// Each device's community, as a position in `communities`.
     let community: [UInt16]
     let communities: [String]
-    /// Every id's bytes, one after another; id `r` is `bytes[starts[r]..<starts[r + 1]]`.
-    private let bytes: [UInt8]
-    private let starts: [Int32]
-    /// Open addressing, at most half full: the low 32 bits of the id's hash and its position (-1: empty).
-    private let slots: [Slot]
+    /// Open addressing, at most 3/4 full, one cache line a slot: hash tag (4 bytes), position (4, -1: empty),
+    /// id length (2), then the id's first `inlineBytes` bytes. A longer id is compared with `ids`.
+    private let slots: UnsafeMutableRawPointer
     private let mask: Int
-
-    private struct Slot {
-        var hash: UInt32
-        var ref: Int32
-    }
+    private static let slotBytes = 64, inlineBytes = 54
 
     public init(registry: Registry) {
         let ids = registry.deviceTable.map(\.id)
@@ -31,65 +27,61 @@ public final class DeviceDirectory: Sendable {
         let byName = Dictionary(uniqueKeysWithValues: communities.enumerated().map { ($1, UInt16($0)) })
         self.communities = communities
         community = registry.deviceTable.map { byName[$0.community]! }
-        var bytes: [UInt8] = [], starts: [Int32] = [0]
-        for id in ids {
-            bytes.append(contentsOf: id.utf8)
-            starts.append(Int32(bytes.count))
-        }
         var n = 16
-        while n < ids.count * 2 { n <<= 1 }
-        var slots = Array(repeating: Slot(hash: 0, ref: -1), count: n)
-        bytes.withUnsafeBytes { b in
-            for r in ids.indices {
-                let h = ByteHash.hash(UnsafeRawBufferPointer(rebasing: b[Int(starts[r])..<Int(starts[r + 1])]))
+        while n * 3 < ids.count * 4 { n <<= 1 }
+        var memory: UnsafeMutableRawPointer?
+        guard posix_memalign(&memory, Self.slotBytes, n * Self.slotBytes) == 0, let memory else {
+            fatalError("out of memory for the device directory (\(n) slots)")
+        }
+        memset(memory, 0, n * Self.slotBytes)
+        for i in 0..<n { memory.storeBytes(of: -1 as Int32, toByteOffset: i * Self.slotBytes + 4, as: Int32.self) }
+        for (r, id) in ids.enumerated() {
+            var id = id
+            id.withUTF8 { u in
+                let h = ByteHash.hash(UnsafeRawBufferPointer(u))
                 var i = Int(truncatingIfNeeded: h) & (n - 1)
-                while slots[i].ref >= 0 { i = (i + 1) & (n - 1) }
-                slots[i] = Slot(hash: UInt32(truncatingIfNeeded: h), ref: Int32(r))
+                while memory.load(fromByteOffset: i * Self.slotBytes + 4, as: Int32.self) >= 0 { i = (i + 1) & (n - 1) }
+                let slot = memory + i * Self.slotBytes
+                slot.storeBytes(of: UInt32(truncatingIfNeeded: h), as: UInt32.self)
+                slot.storeBytes(of: Int32(r), toByteOffset: 4, as: Int32.self)
+                slot.storeBytes(of: UInt16(clamping: u.count), toByteOffset: 8, as: UInt16.self)
+                if u.count > 0 { memcpy(slot + 10, u.baseAddress!, min(u.count, Self.inlineBytes)) }
             }
         }
-        self.bytes = bytes
-        self.starts = starts
-        self.slots = slots
-        self.mask = n - 1
+        slots = memory
+        mask = n - 1
     }
 
+    deinit { free(slots) }
+
     /// The position of the device whose id is these UTF-8 bytes, if it is registered.
-    public func ref(of id: UnsafeRawBufferPointer) -> Int32? {
-        let h = ByteHash.hash(id)
+    public func ref(of id: UnsafeRawBufferPointer) -> Int32? { ref(of: id, hash: ByteHash.hash(id)) }
+
+    private func ref(of id: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
         let tag = UInt32(truncatingIfNeeded: h)
-        return slots.withUnsafeBufferPointer { slots in
-            bytes.withUnsafeBytes { all in
-                starts.withUnsafeBufferPointer { starts in
-                    var i = Int(truncatingIfNeeded: h) & mask
-                    while true {
-                        let s = slots[i]
-                        if s.ref < 0 { return nil }
-                        if s.hash == tag {
-                            let from = Int(starts[Int(s.ref)]), to = Int(starts[Int(s.ref) + 1])
-                            if to - from == id.count && (id.isEmpty || memcmp(all.baseAddress! + from, id.baseAddress!, id.count) == 0) {
-                                return s.ref
-                            }
-                        }
-                        i = (i + 1) & mask
-                    }
-                }
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let slot = slots + i * Self.slotBytes
+            let ref = slot.load(fromByteOffset: 4, as: Int32.self)
+            if ref < 0 { return nil }
+            if slot.load(as: UInt32.self) == tag && Int(slot.load(fromByteOffset: 8, as: UInt16.self)) == id.count
+                && equal(ref, slot, id) {
+                return ref
             }
+            i = (i + 1) & mask
         }
+    }
+
+    private func equal(_ ref: Int32, _ slot: UnsafeMutableRawPointer, _ id: UnsafeRawBufferPointer) -> Bool {
+        if id.isEmpty { return true }
+        if id.count <= Self.inlineBytes { return memcmp(slot + 10, id.baseAddress!, id.count) == 0 }
+        var stored = ids[Int(ref)]
+        return stored.withUTF8 { $0.count == id.count && memcmp($0.baseAddress!, id.baseAddress!, id.count) == 0 }
     }
 
     public func ref(of id: String) -> Int32? {
         var id = id
         return id.withUTF8 { ref(of: UnsafeRawBufferPointer($0)) }
-    }
-
-    /// True if the device at `ref` has the id `id` (compared with the directory's copy of the bytes).
-    func isDevice(_ ref: Int32, _ id: String) -> Bool {
-        guard ref >= 0 && Int(ref) < ids.count else { return false }
-        let from = Int(starts[Int(ref)]), to = Int(starts[Int(ref) + 1])
-        var id = id
-        return id.withUTF8 { u in
-            bytes.withUnsafeBytes { u.count == to - from && (u.isEmpty || memcmp($0.baseAddress! + from, u.baseAddress!, u.count) == 0) }
-        }
     }
 
     /// The community of a device, by position.

@@ -13,8 +13,15 @@ public struct Envelope: Hashable, Sendable {
     /// A log line's own `topic` field, if it has one.
     public var topic: String?
     /// The device's position in the registry's device table when the decoder was given a `DeviceDirectory` and
-    /// found it there, else -1. Not part of equality.
-    public var deviceRef: Int32 = -1
+    /// found it there, else -1; `resolvedBy` is that directory. Not part of equality.
+    public internal(set) var deviceRef: Int32 = -1
+    var resolvedBy: ObjectIdentifier?
+
+    /// Records that `devices` holds the device at `ref`.
+    mutating func resolve(_ ref: Int32?, in devices: DeviceDirectory) {
+        deviceRef = ref ?? -1
+        resolvedBy = ref == nil ? nil : ObjectIdentifier(devices)
+    }
 
     public static func == (a: Envelope, b: Envelope) -> Bool {
         a.id == b.id && a.ts == b.ts && a.device == b.device && a.type == b.type && a.data == b.data && a.topic == b.topic
@@ -149,8 +156,9 @@ public enum EnvelopeDecoder {
         }
         guard let device, !device.isEmpty else { return .failure(Rejection(.badField, "device is missing")) }
         guard let type else { return .failure(Rejection(.badField, "type is missing")) }
-        return .success(Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic,
-                                 deviceRef: deviceRef))
+        var e = Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic)
+        if let devices, deviceRef >= 0 { e.resolve(deviceRef, in: devices) }
+        return .success(e)
     }
 }
 

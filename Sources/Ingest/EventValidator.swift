@@ -16,8 +16,8 @@ public struct EventValidator: Sendable {
     }
 
     public func validate(_ e: Envelope, topic: String?) -> Result<Event, Rejection> {
-        // An envelope decoded with this directory carries its device's position (checked: it is only a number).
-        let carried = e.deviceRef >= 0 && devices.isDevice(e.deviceRef, e.device)
+        // An envelope decoded with this directory carries its device's position.
+        let carried = e.deviceRef >= 0 && e.resolvedBy == ObjectIdentifier(devices)
         guard let ref = carried ? e.deviceRef : devices.ref(of: e.device) else {
             return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
         }
