@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CPrefetch"),
         .target(name: "Ingest", dependencies: ["Model", "CPrefetch"], swiftSettings: fast),
         // Rule files -> compiled rules; the event-time rule engine.
-        .target(name: "Rules", dependencies: ["Model", "YAMLSupport"], swiftSettings: fast),
+        .target(name: "Rules", dependencies: ["Model", "YAMLSupport", "CPrefetch"], swiftSettings: fast),
         // Incidents (closed-loop dispatch): dedup, assignment, SLA escalation, people's actions, audit.
         .target(name: "Incidents", dependencies: ["Model"], swiftSettings: fast),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),

@@ -111,7 +111,7 @@ func stageRates(log: String, registry: String) throws -> [(String, Double)] {
     let validate = try time {
         var n = 0
         try LogReader.forEachLine(path: log) { _, line in
-            if case .success = EnvelopeDecoder.decode(line, devices: validator.devices).flatMap({ validator.validate($0, topic: $0.topic) }) { n += 1 }
+            if case .success = EnvelopeDecoder.decode(line, devices: validator.devices).flatMap({ validator.validate($0, topic: nil) }) { n += 1 }
         }
         return n
     }
@@ -120,7 +120,7 @@ func stageRates(log: String, registry: String) throws -> [(String, Double)] {
         var out: [RuleSignal] = []
         var n = 0
         try LogReader.forEachLine(path: log) { _, line in
-            if case .success(let e) = EnvelopeDecoder.decode(line, devices: validator.devices).flatMap({ validator.validate($0, topic: $0.topic) }) {
+            if case .success(let e) = EnvelopeDecoder.decode(line, devices: validator.devices).flatMap({ validator.validate($0, topic: nil) }) {
                 out.removeAll(keepingCapacity: true)
                 engine.ingest(e, into: &out)
                 n += 1

@@ -19,7 +19,7 @@ public struct IngestCounts: Sendable, Equatable {
 
 /// What happened to one message.
 public enum Outcome: Sendable, Equatable {
-    case accepted(Event)
+    case accepted
     case duplicate
     case rejected(Rejection)
 }
@@ -100,15 +100,23 @@ public final class Pipeline {
         let decoded = EnvelopeDecoder.decode(payload, devices: validator.devices)
         var dedupKey: ProcessedIDs.Key?
         if case .success(let e) = decoded {
+            if let type = EventType.named(e.type) { rules.prefetch(deviceRef: e.deviceRef, type: type) }
             dedupKey = ProcessedIDs.key(device: e.device, id: e.id)
             processed.prefetch(dedupKey!)
         }
-        let result = decoded.flatMap { validator.validate($0, topic: topic ?? $0.topic) }
+        // The envelope is handed over, not copied: a copy costs a retain and a release per String.
+        var lineTopic = TopicText.none, device = ""
+        let result: Result<Event, Rejection>
+        switch consume decoded {
+        case .failure(let r): result = .failure(r)
+        case .success(let e):
+            (lineTopic, device) = (e.topicText, e.device)
+            result = validator.validate(e, topic: topic)
+        }
         switch result {
         case .failure(let rejection):
             // A log line carries its topic in the payload: keep it with the dead letter.
-            let lineTopic = (try? decoded.get())?.topic
-            reject(rejection, payload: payload, topic: topic ?? lineTopic, now: now, context: context)
+            reject(rejection, payload: payload, topic: topic ?? lineTopic.string(device: device), now: now, context: context)
             return .rejected(rejection)
         case .success(var event):
             if let now, event.ts.ms - now.ms > Self.maxClockSkew {
@@ -123,7 +131,7 @@ public final class Pipeline {
                 return .duplicate
             }
             apply(event)
-            return .accepted(event)
+            return .accepted
         }
     }
 

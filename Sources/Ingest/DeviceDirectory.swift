@@ -1,4 +1,5 @@
 import Model
+import CPrefetch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,6 +55,11 @@ public final class DeviceDirectory: @unchecked Sendable {
 
     deinit { free(slots) }
 
+    /// Starts loading the slot where this id would be (a look-up soon after does not wait for memory).
+    public func prefetch(_ id: UnsafeRawBufferPointer) {
+        cityeye_prefetch(slots + (Int(truncatingIfNeeded: ByteHash.hash(id)) & mask) * Self.slotBytes)
+    }
+
     /// The position of the device whose id is these UTF-8 bytes, if it is registered.
     public func ref(of id: UnsafeRawBufferPointer) -> Int32? { ref(of: id, hash: ByteHash.hash(id)) }
 
@@ -82,6 +88,24 @@ public final class DeviceDirectory: @unchecked Sendable {
     public func ref(of id: String) -> Int32? {
         var id = id
         return id.withUTF8 { ref(of: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The community of the device at `ref` if `topic` is its usual topic `cityeye/{community}/{device}`
+    /// (`device`: its id, as the message gave it).
+    func usualTopic(_ topic: UnsafeRawBufferPointer, of ref: Int32, device: String) -> String? {
+        let community = community(of: ref)
+        var c = community, d = device
+        let usual = c.withUTF8 { cb in
+            d.withUTF8 { db in
+                let prefix = 8  // "cityeye/"
+                guard topic.count == prefix + cb.count + 1 + db.count, !cb.isEmpty, !db.isEmpty,
+                      let t = topic.baseAddress else { return false }
+                return memcmp(t, "cityeye/", prefix) == 0 && memcmp(t + prefix, cb.baseAddress!, cb.count) == 0
+                    && t.load(fromByteOffset: prefix + cb.count, as: UInt8.self) == 0x2F
+                    && memcmp(t + prefix + cb.count + 1, db.baseAddress!, db.count) == 0
+            }
+        }
+        return usual ? community : nil
     }
 
     /// The community of a device, by position.

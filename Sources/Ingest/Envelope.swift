@@ -11,11 +11,20 @@ public struct Envelope: Hashable, Sendable {
     public var type: String
     public var data: JSONObject
     /// A log line's own `topic` field, if it has one.
-    public var topic: String?
+    public var topic: String? {
+        get { topicText.string(device: device) }
+        set { topicText = TopicText(newValue) }
+    }
+    public var topicText: TopicText
     /// The device's position in the registry's device table when the decoder was given a `DeviceDirectory` and
     /// found it there, else -1; `resolvedBy` is that directory. Not part of equality.
     public internal(set) var deviceRef: Int32 = -1
     var resolvedBy: ObjectIdentifier?
+
+    public init(id: String, ts: Instant, device: String, type: String, data: JSONObject, topic: String?) {
+        self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data
+        self.topicText = TopicText(topic)
+    }
 
     /// Records that `devices` holds the device at `ref`.
     mutating func resolve(_ ref: Int32?, in devices: DeviceDirectory) {
@@ -46,6 +55,7 @@ public enum EnvelopeDecoder {
         var s = JSONScanner(bytes)
         var id: String?, device: String?, type: String?, topic: String?
         var deviceRef: Int32 = -1
+        var topicBytes: Range<Int>?
         var ts: Instant?
         var tsText: String?
         var data: JSONObject?
@@ -87,6 +97,25 @@ public enum EnvelopeDecoder {
                         default:
                             type = esc ? try s.unescape(r) : EventType.named(raw)?.rawValue ?? String(decoding: raw, as: UTF8.self)
                         }
+                    case .topic where isString && devices != nil:
+                        good(key)
+                        let (r, esc, ascii) = try s.stringRange()
+                        if esc {
+                            topic = try s.unescape(r)
+                            topicBytes = nil
+                        } else {
+                            let raw = UnsafeRawBufferPointer(rebasing: bytes[r])
+                            if !ascii && !UTF8Check.valid(raw) { throw s.fail("invalid UTF-8") }
+                            // Usually the device's own topic: compared (and a String made only if not) at the end.
+                            topic = nil
+                            topicBytes = r
+                            // It ends with the device, which comes later: start loading the device's slot.
+                            var tail = r.upperBound
+                            while tail > r.lowerBound && bytes[tail - 1] != 0x2F { tail -= 1 }
+                            if tail > r.lowerBound && tail < r.upperBound {
+                                devices!.prefetch(UnsafeRawBufferPointer(rebasing: bytes[tail..<r.upperBound]))
+                            }
+                        }
                     case .id, .device, .type, .topic:
                         if isString {
                             let v = try s.string()
@@ -101,6 +130,7 @@ public enum EnvelopeDecoder {
                             try s.skipValue(depth: 1)
                             badField(key, "\(key) must be a string")
                             if field == .device { deviceRef = -1 }
+                            if field == .topic { topicBytes = nil }
                         }
                     case .ts:
                         if isString {
@@ -158,6 +188,14 @@ public enum EnvelopeDecoder {
         guard let type else { return .failure(Rejection(.badField, "type is missing")) }
         var e = Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic)
         if let devices, deviceRef >= 0 { e.resolve(deviceRef, in: devices) }
+        if let r = topicBytes {
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[r])
+            if let devices, deviceRef >= 0, let community = devices.usualTopic(raw, of: deviceRef, device: device) {
+                e.topicText = .usual(community: community)
+            } else {
+                e.topicText = .text(String(decoding: raw, as: UTF8.self))
+            }
+        }
         return .success(e)
     }
 }

@@ -15,14 +15,24 @@ public struct EventValidator: Sendable {
         self.devices = DeviceDirectory(registry: registry)
     }
 
-    public func validate(_ e: Envelope, topic: String?) -> Result<Event, Rejection> {
+    /// `topic` is the MQTT topic the message came on; nil for a log line, whose own `topic` field (if any) is
+    /// checked instead.
+    public func validate(_ e: consuming Envelope, topic: String?) -> Result<Event, Rejection> {
         // An envelope decoded with this directory carries its device's position.
         let carried = e.deviceRef >= 0 && e.resolvedBy == ObjectIdentifier(devices)
         guard let ref = carried ? e.deviceRef : devices.ref(of: e.device) else {
             return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
         }
         let community = devices.community(of: ref)
-        if let topic, !Self.topic(topic, names: community, device: e.device) {
+        let checked: String?
+        switch (topic, e.topicText) {
+        case (let t?, _): checked = t
+        case (nil, .none): checked = nil
+        case (nil, .text(let t)): checked = t
+        // The decoder compared it with this directory's community for the device.
+        case (nil, .usual): checked = carried ? nil : e.topic
+        }
+        if let topic = checked, !Self.topic(topic, names: community, device: e.device) {
             // cityeye/{community}/{device}: the last two segments, whatever the prefix.
             let u = topic.utf8
             guard let slash = u.lastIndex(of: UInt8(ascii: "/")),
@@ -50,7 +60,8 @@ public struct EventValidator: Sendable {
                 return .failure(Rejection(.badField, "data.\(f.name) must be \(problem), got \(Self.show(v))"))
             }
         }
-        return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data, topic: topic ?? e.topic, deviceRef: ref))
+        return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data,
+                              topicText: topic.map { .text($0) } ?? e.topicText, deviceRef: ref))
     }
 
     /// True if `topic` is `<prefix>/{community}/{device}` (bytes compared in place: this runs for every message).

@@ -10,13 +10,25 @@ public struct Event: Hashable, Sendable {
     public var type: EventType
     public var data: JSONObject
     /// The MQTT topic it came on, or the `topic` field of a log line; nil if none.
-    public var topic: String?
+    public var topic: String? {
+        get { topicText.string(device: device) }
+        set { topicText = TopicText(newValue) }
+    }
+    public var topicText: TopicText
     /// The device's position in `Registry.deviceTable` (set by validation), or -1. Not part of equality.
     public var deviceRef: Int32
 
     public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topic: String? = nil,
                 deviceRef: Int32 = -1) {
-        self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data; self.topic = topic
+        self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data
+        self.topicText = TopicText(topic)
+        self.deviceRef = deviceRef
+    }
+
+    public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topicText: TopicText,
+                deviceRef: Int32) {
+        self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data
+        self.topicText = topicText
         self.deviceRef = deviceRef
     }
 

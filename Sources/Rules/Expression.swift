@@ -23,7 +23,10 @@ enum Value: Equatable {
 /// The device's own parts (its registry entry, its clock) are reached only when a rule reads them: with events
 /// from thousands of devices they are rarely in cache.
 struct EvalContext {
-    let event: Event
+    /// The event, borrowed for the evaluation (`RuleEngine.ingest` holds it): a copy would retain each of its
+    /// Strings for every event.
+    let eventPointer: UnsafePointer<Event>
+    var event: Event { _read { yield eventPointer.pointee } }
     /// Position in `Registry.deviceTable`, and of the device's subject among the registry's subjects.
     let deviceRef: Int32
     let subjectRef: Int32

@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import CPrefetch
 
 /// One entry of a key's window: when, and the value it adds (1 for count, the local day for distinct_days).
 struct WindowEntry: Equatable {
@@ -135,6 +136,8 @@ public final class RuleEngine {
     private let registry: Registry
     /// The rules an event can concern, by (event type, device type): `ruleIndex[type.ordinal * deviceTypes + place.typeIndex]`.
     private var ruleIndex: [[Int]] = []
+    /// The device-keyed rules an event type can concern, whatever the device's type (for `prefetch`).
+    private var deviceKeyedByType: [[Int]] = []
     private var deviceTypeCount = 1
     private var tables: [KeyTable]
     private var timers = MinHeap<Timer>()
@@ -175,6 +178,7 @@ public final class RuleEngine {
             subjects[d.subject] = subject
             return DeviceKeys(typeIndex: Int32(typeIndex[d.type] ?? 0), subjectRef: subject, idHash: ByteHash.hash(d.id))
         }
+        deviceKeyedByType = byType.map { $0.filter { self.tables[$0].keying == .device } }
         ruleIndex = Array(repeating: [], count: all.count * deviceTypeCount)
         for t in all {
             for (d, name) in deviceTypes.enumerated() {
@@ -232,12 +236,23 @@ public final class RuleEngine {
             ref = Int(r)
         }
         let keys = deviceKeys[ref]
-        let ctx = EvalContext(event: event, deviceRef: Int32(ref), subjectRef: keys.subjectRef, places: deviceInfo)
-        for ri in ruleIndex[event.type.ordinal * deviceTypeCount + Int(keys.typeIndex)] {
-            apply(rule: ri, ctx, into: &out)
+        withUnsafePointer(to: event) { e in
+            let ctx = EvalContext(eventPointer: e, deviceRef: Int32(ref), subjectRef: keys.subjectRef, places: deviceInfo)
+            for ri in ruleIndex[event.type.ordinal * deviceTypeCount + Int(keys.typeIndex)] {
+                apply(rule: ri, ctx, into: &out)
+            }
         }
         // A timer started by a late event may already be due.
         if let c = clock { fireTimers(upTo: c.ms, into: &out) }
+    }
+
+    /// Starts loading what `ingest` of an event of `type` from the device will read first: the device's entry
+    /// and where its device-keyed rules look it up. Call as soon as the device is known (with thousands of
+    /// devices these are rarely in cache; validation and dedup then run while they load).
+    public func prefetch(deviceRef ref: Int32, type: EventType) {
+        guard ref >= 0 && Int(ref) < deviceKeys.count else { return }
+        deviceKeys.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + Int(ref)) }
+        for ri in deviceKeyedByType[type.ordinal] { tables[ri].refs.prefetch(ref) }
     }
 
     private func fireTimers(upTo t: Int64, into out: inout [RuleSignal]) {
