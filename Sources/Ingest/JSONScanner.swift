@@ -101,7 +101,9 @@ struct JSONScanner {
                 let v = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 let quote = v ^ 0x2222_2222_2222_2222, slash = v ^ 0x5C5C_5C5C_5C5C_5C5C
                 let special = ((quote &- ones) & ~quote) | ((slash &- ones) & ~slash) | ((v &- 0x2020_2020_2020_2020) & ~v) | v
-                if special & high != 0 { break }
+                let found = special & high
+                // The lowest flagged byte is a real one (a borrow can only flag bytes after it): go straight there.
+                if found != 0 { i += found.trailingZeroBitCount >> 3; break }
                 i += 8
             }
         }
