@@ -52,6 +52,7 @@ public enum EnvelopeDecoder {
         if bytes.count > DeadLetter.maxMessageBytes {
             return .failure(Rejection(.tooLarge, "\(bytes.count) bytes, more than \(DeadLetter.maxMessageBytes)"))
         }
+        if let e = decodeUsual(bytes, devices: devices) { return .success(e) }
         var s = JSONScanner(bytes)
         var id: String?, device: String?, type: String?, topic: String?
         var deviceRef: Int32 = -1
@@ -186,17 +187,63 @@ public enum EnvelopeDecoder {
         }
         guard let device, !device.isEmpty else { return .failure(Rejection(.badField, "device is missing")) }
         guard let type else { return .failure(Rejection(.badField, "type is missing")) }
-        var e = Envelope(id: id, ts: ts, device: device, type: type, data: data ?? JSONObject(), topic: topic)
+        return .success(envelope(id: id, ts: ts, device: device, deviceRef: deviceRef, type: type, data: data ?? JSONObject(),
+                                 topic: topic, topicBytes: topicBytes.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, devices))
+    }
+
+    /// `topicBytes`: the unescaped topic, not yet made a String (it is not made one if it is the device's usual).
+    private static func envelope(id: String, ts: Instant, device: String, deviceRef: Int32, type: String, data: JSONObject,
+                                 topic: String?, topicBytes: UnsafeRawBufferPointer?, _ devices: DeviceDirectory?) -> Envelope {
+        var e = Envelope(id: id, ts: ts, device: device, type: type, data: data, topic: topic)
         if let devices, deviceRef >= 0 { e.resolve(deviceRef, in: devices) }
-        if let r = topicBytes {
-            let raw = UnsafeRawBufferPointer(rebasing: bytes[r])
+        if let raw = topicBytes {
             if let devices, deviceRef >= 0, let community = devices.usualTopic(raw, of: deviceRef, device: device) {
                 e.topicText = .usual(community: community)
             } else {
                 e.topicText = .text(String(decoding: raw, as: UTF8.self))
             }
         }
-        return .success(e)
+        return e
+    }
+
+    /// The layout gateways and capture logs write, `{"topic":"…","id":"…","ts":"…","device":"…","type":"…","data":{…}}`
+    /// (the topic optional), read without classifying keys one by one. Anything else (another order, spaces,
+    /// escapes, a value that would be rejected) gives nil, and the general decoder reads the message from the
+    /// start: both give the same envelope (the differential tests hold either way).
+    private static func decodeUsual(_ bytes: UnsafeRawBufferPointer, devices: DeviceDirectory?) -> Envelope? {
+        var s = JSONScanner(bytes)
+        func literal(_ t: StaticString) -> Bool {
+            let n = t.utf8CodeUnitCount
+            guard s.i + n <= bytes.count, memcmp(bytes.baseAddress! + s.i, t.utf8Start, n) == 0 else { return false }
+            s.i += n
+            return true
+        }
+        /// A string value without escapes, valid UTF-8.
+        func plain() -> UnsafeRawBufferPointer? {
+            guard s.i < bytes.count, bytes[s.i] == 0x22, let (r, esc, ascii) = try? s.stringRange(), !esc else { return nil }
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[r])
+            return ascii || UTF8Check.valid(raw) ? raw : nil
+        }
+        guard literal("{\"") else { return nil }
+        var topicBytes: UnsafeRawBufferPointer?
+        if literal("topic\":") {
+            guard let t = plain(), literal(",\"") else { return nil }
+            topicBytes = t
+            // It ends with the device, which comes later: start loading the device's slot.
+            if let devices, let slash = t.lastIndex(of: 0x2F), slash + 1 < t.count {
+                devices.prefetch(UnsafeRawBufferPointer(rebasing: t[(slash + 1)...]))
+            }
+        }
+        guard literal("id\":"), let id = plain(), (1...128).contains(id.count),
+              literal(",\"ts\":"), let tsText = plain(), let ts = RFC3339.parse(tsText),
+              literal(",\"device\":"), let device = plain(), !device.isEmpty,
+              literal(",\"type\":"), let type = plain(),
+              literal(",\"data\":"), s.i < bytes.count, bytes[s.i] == 0x7B, let data = try? s.object(depth: 2),
+              literal("}"), s.i == bytes.count else { return nil }
+        return envelope(id: String(decoding: id, as: UTF8.self), ts: ts, device: String(decoding: device, as: UTF8.self),
+                        deviceRef: devices?.ref(of: device) ?? -1,
+                        type: EventType.named(type)?.rawValue ?? String(decoding: type, as: UTF8.self), data: data,
+                        topic: nil, topicBytes: topicBytes, devices)
     }
 }
 
