@@ -186,7 +186,7 @@ case "replay":
 
     State bytes per key count what the rule engine has allocated (array and dictionary capacities: key slots, key
     index, window entries, the timer heap), divided by the keys it tracks. Peak RSS includes the processed-id table
-    that recognises redeliveries for 25 h of event time (24 bytes a slot, at most half full): at 5M events a day it
+    that recognises redeliveries for 25 h of event time (16 bytes a slot, at most half full): at 5M events a day it
     is most of the figure.
     """
     try writeSection("replay", body, to: out)

@@ -70,7 +70,9 @@ public final class Pipeline {
         let open = try store.notClosedIncidents()
         self.desk = IncidentDesk(registry: registry, openIncidents: open, nextID: try store.maxIncidentID() + 1)
         if let clock = rules.clock {
-            processed.load(try store.processedKeys(since: clock - Self.dedupRetention), at: clock)
+            let since = clock - Self.dedupRetention
+            processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
+            processed.loadLegacy(try store.processedKeys(since: since, format: 1), at: clock)
         }
         lastAuditRow = try store.writeTransaction { try $0.lastAuditRow() }
     }
@@ -100,7 +102,7 @@ public final class Pipeline {
         let decoded = EnvelopeDecoder.decode(payload, devices: validator.devices)
         var dedupKey: ProcessedIDs.Key?
         if case .success(let e) = decoded {
-            if let type = EventType.named(e.type) { rules.prefetch(deviceRef: e.deviceRef, type: type) }
+            if let type = e.eventType { rules.prefetch(deviceRef: e.deviceRef, type: type) }
             dedupKey = ProcessedIDs.key(device: e.device, id: e.id)
             processed.prefetch(dedupKey!)
         }
@@ -126,7 +128,7 @@ public final class Pipeline {
             }
             if topic != nil { event.topic = topic }
             let key = dedupKey ?? ProcessedIDs.key(device: event.device, id: event.id)
-            guard processed.insert(key, at: max(event.ts, clock ?? event.ts)) else {
+            guard processed.insert(key, device: event.device, id: event.id, at: max(event.ts, clock ?? event.ts)) else {
                 counts.duplicates += 1
                 return .duplicate
             }
@@ -230,7 +232,7 @@ public final class Pipeline {
         if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
         let keys = processed.takePending()
         if let clock = rules.clock {
-            try tx.appendProcessed(keys: keys, at: clock)
+            try tx.appendProcessed(keys: keys, at: clock, format: ProcessedIDs.keyFormat)
             if lastPrune.map({ clock - $0 >= Durations.hour }) ?? true {
                 processed.prune(before: clock - Self.dedupRetention)
                 try tx.pruneProcessed(before: clock - Self.dedupRetention)

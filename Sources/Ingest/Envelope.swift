@@ -19,6 +19,8 @@ public struct Envelope: Hashable, Sendable {
     /// The device's position in the registry's device table when the decoder was given a `DeviceDirectory` and
     /// found it there, else -1; `resolvedBy` is that directory. Not part of equality.
     public internal(set) var deviceRef: Int32 = -1
+    /// `type` as an event type, when the decoder recognised it (nil: unknown, or not decoded here).
+    public internal(set) var eventType: EventType?
     var resolvedBy: ObjectIdentifier?
 
     public init(id: String, ts: Instant, device: String, type: String, data: JSONObject, topic: String?) {
@@ -56,6 +58,7 @@ public enum EnvelopeDecoder {
         var s = JSONScanner(bytes)
         var id: String?, device: String?, type: String?, topic: String?
         var deviceRef: Int32 = -1
+        var eventType: EventType?
         var topicBytes: Range<Int>?
         var ts: Instant?
         var tsText: String?
@@ -96,7 +99,9 @@ public enum EnvelopeDecoder {
                             deviceRef = (esc ? devices!.ref(of: d) : devices!.ref(of: raw)) ?? -1
                             device = d
                         default:
-                            type = esc ? try s.unescape(r) : EventType.named(raw)?.rawValue ?? String(decoding: raw, as: UTF8.self)
+                            let t = esc ? try s.unescape(r) : nil
+                            eventType = t.map { EventType.named($0) } ?? EventType.named(raw)
+                            type = eventType?.rawValue ?? t ?? String(decoding: raw, as: UTF8.self)
                         }
                     case .topic where isString && devices != nil:
                         good(key)
@@ -124,7 +129,7 @@ public enum EnvelopeDecoder {
                             switch field {
                             case .id: id = v
                             case .device: device = v; deviceRef = -1
-                            case .type: type = v
+                            case .type: type = v; eventType = nil
                             default: topic = v
                             }
                         } else {
@@ -187,8 +192,10 @@ public enum EnvelopeDecoder {
         }
         guard let device, !device.isEmpty else { return .failure(Rejection(.badField, "device is missing")) }
         guard let type else { return .failure(Rejection(.badField, "type is missing")) }
-        return .success(envelope(id: id, ts: ts, device: device, deviceRef: deviceRef, type: type, data: data ?? JSONObject(),
-                                 topic: topic, topicBytes: topicBytes.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, devices))
+        var e = envelope(id: id, ts: ts, device: device, deviceRef: deviceRef, type: type, data: data ?? JSONObject(),
+                         topic: topic, topicBytes: topicBytes.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) }, devices)
+        e.eventType = eventType
+        return .success(e)
     }
 
     /// `topicBytes`: the unescaped topic, not yet made a String (it is not made one if it is the device's usual).
@@ -230,8 +237,10 @@ public enum EnvelopeDecoder {
             guard let t = plain(), literal(",\"") else { return nil }
             topicBytes = t
             // It ends with the device, which comes later: start loading the device's slot.
-            if let devices, let slash = t.lastIndex(of: 0x2F), slash + 1 < t.count {
-                devices.prefetch(UnsafeRawBufferPointer(rebasing: t[(slash + 1)...]))
+            if let devices {
+                var tail = t.count
+                while tail > 0 && t[tail - 1] != 0x2F { tail -= 1 }
+                if tail > 0 && tail < t.count { devices.prefetch(UnsafeRawBufferPointer(rebasing: t[tail...])) }
             }
         }
         guard literal("id\":"), let id = plain(), (1...128).contains(id.count),
@@ -240,10 +249,13 @@ public enum EnvelopeDecoder {
               literal(",\"type\":"), let type = plain(),
               literal(",\"data\":"), s.i < bytes.count, bytes[s.i] == 0x7B, let data = try? s.object(depth: 2),
               literal("}"), s.i == bytes.count else { return nil }
-        return envelope(id: String(decoding: id, as: UTF8.self), ts: ts, device: String(decoding: device, as: UTF8.self),
-                        deviceRef: devices?.ref(of: device) ?? -1,
-                        type: EventType.named(type)?.rawValue ?? String(decoding: type, as: UTF8.self), data: data,
-                        topic: nil, topicBytes: topicBytes, devices)
+        let eventType = EventType.named(type)
+        var e = envelope(id: String(decoding: id, as: UTF8.self), ts: ts, device: String(decoding: device, as: UTF8.self),
+                         deviceRef: devices?.ref(of: device) ?? -1,
+                         type: eventType?.rawValue ?? String(decoding: type, as: UTF8.self), data: data,
+                         topic: nil, topicBytes: topicBytes, devices)
+        e.eventType = eventType
+        return e
     }
 }
 

@@ -48,7 +48,7 @@ public struct EventValidator: Sendable {
                 return .failure(Rejection(.identityMismatch, "topic \(topic) is for community \(topicCommunity), device \(e.device) belongs to \(community)"))
             }
         }
-        guard let type = EventType.named(e.type) else {
+        guard let type = e.eventType ?? EventType.named(e.type) else {
             return .failure(Rejection(.unknownType, "type \(e.type) is not an event type City Eye knows"))
         }
         for f in EventSchema.fields(of: type) {

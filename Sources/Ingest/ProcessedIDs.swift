@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// The (device, id) pairs already processed, so that an at-least-once redelivery is counted as a duplicate and
-/// not evaluated again. Kept as 128-bit hashes (no strings), each with the hour it was seen, for pruning.
+/// not evaluated again. Kept as hashes (no strings), each with the hour it was seen, for pruning.
 public struct ProcessedIDs {
     public struct Key: Hashable, Sendable {
         var a: UInt64
@@ -13,9 +13,11 @@ public struct ProcessedIDs {
     }
     /// Open addressing with linear probing (no per-entry allocation, no hashing beyond the key's own): `a == 0`
     /// marks an empty slot, so keys never have `a == 0`. At most half full.
+    /// 16 bytes: the key's `a` and the low 32 bits of its `b` (96 bits: with ten million pairs kept, the chance
+    /// that two ever share them is about 10⁻¹⁵), and the hour it was seen. The store keeps all 128 bits.
     struct Slot {
         var a: UInt64
-        var b: UInt64
+        var b: UInt32
         var hour: Int32
     }
     /// One array of slots: a probe touches one cache line, not three.
@@ -47,11 +49,30 @@ public struct ProcessedIDs {
 
     /// False if the pair was already processed.
     public mutating func insert(device: String, id: String, at: Instant) -> Bool {
-        insert(Self.key(device: device, id: id), at: at)
+        insert(Self.key(device: device, id: id), device: device, id: id, at: at)
     }
 
-    /// The key of a pair, to `prefetch` early and `insert` later.
+    /// How `key(device:id:)` makes keys; the store records it beside every batch of keys. Format 1 hashed byte by
+    /// byte (FNV-1a), format 2 eight bytes at a time.
+    public static let keyFormat = 2
+
+    /// The key of a pair, to `prefetch` early and `insert` later: two 64-bit hashes of the device id and the id
+    /// (each id's length is mixed in, so ("ab", "c") and ("a", "bc") differ).
     public static func key(device: String, id: String) -> Key {
+        var d = device, s = id
+        let (d1, d2) = d.withUTF8 { u in
+            let p = UnsafeRawBufferPointer(u)
+            return (ByteHash.hash(p, seed: 0x243F_6A88_85A3_08D3), ByteHash.hash(p, seed: 0x1319_8A2E_0370_7344))
+        }
+        let (a, b) = s.withUTF8 { u in
+            let p = UnsafeRawBufferPointer(u)
+            return (ByteHash.hash(p, seed: d1), fmix(ByteHash.hash(p, seed: d2) ^ 0x5851_F42D_4C95_7F2D))
+        }
+        return Key(a: a == 0 ? 1 : a, b: b)
+    }
+
+    /// The key format 1 gave a pair (a store written before format 2 holds such keys until they expire).
+    static func legacyKey(device: String, id: String) -> Key {
         var h1: UInt64 = 0xcbf2_9ce4_8422_2325
         var h2: UInt64 = 0x9e37_79b9_7f4a_7c15
         @inline(__always) func mix(_ byte: UInt8) {
@@ -65,6 +86,37 @@ public struct ProcessedIDs {
         s.withUTF8 { for c in $0 { mix(c) } }
         let a = fmix(h1)
         return Key(a: a == 0 ? 1 : a, b: fmix(h2 ^ 0x5851_f42d_4c95_7f2d))
+    }
+
+    /// Pairs loaded in key format 1, looked up by their old keys until they have expired (then dropped).
+    private final class Legacy {
+        var ids: ProcessedIDs
+        init(_ ids: ProcessedIDs) { self.ids = ids }
+    }
+    private var legacy: Legacy?
+
+    /// Loads keys a store holds in key format 1.
+    public mutating func loadLegacy(_ keys: [UInt64], at: Instant) {
+        guard keys.count >= 2 else { return }
+        var ids = ProcessedIDs()
+        ids.load(keys, at: at)
+        legacy = Legacy(ids)
+    }
+
+    /// False if the pair was already processed, under its key or (while any are kept) its format-1 key.
+    public mutating func insert(_ k: Key, device: String, id: String, at: Instant) -> Bool {
+        if let legacy, legacy.ids.contains(Self.legacyKey(device: device, id: id)) { return false }
+        return insert(k, at: at)
+    }
+
+    func contains(_ k: Key) -> Bool {
+        var i = Int(truncatingIfNeeded: k.a) & mask
+        while true {
+            let s = slots[i]
+            if s.a == 0 { return false }
+            if s.a == k.a && s.b == UInt32(truncatingIfNeeded: k.b) { return true }
+            i = (i + 1) & mask
+        }
     }
 
     /// Starts loading the slot where `k` would go: the table is far bigger than the caches, and an insert that
@@ -87,10 +139,10 @@ public struct ProcessedIDs {
         while true {
             let a = slots[i].a
             if a == 0 { break }
-            if a == k.a && slots[i].b == k.b { return false }
+            if a == k.a && slots[i].b == UInt32(truncatingIfNeeded: k.b) { return false }
             i = (i + 1) & mask
         }
-        slots[i] = Slot(a: k.a, b: k.b, hour: hour)
+        slots[i] = Slot(a: k.a, b: UInt32(truncatingIfNeeded: k.b), hour: hour)
         count += 1
         perHour[hour, default: 0] += 1
         return true
@@ -101,10 +153,11 @@ public struct ProcessedIDs {
     }
 
     private mutating func rebuild(capacity: Int, keep: (Int32) -> Bool) {
-        let (old, kept) = (slots, pending)
+        let (old, kept, legacy) = (slots, pending, legacy)
         self = ProcessedIDs(capacity: capacity / 2)
+        self.legacy = legacy
         for s in old where s.a != 0 && keep(s.hour) {
-            _ = put(Key(a: s.a, b: s.b), hour: s.hour)
+            _ = put(Key(a: s.a, b: UInt64(s.b)), hour: s.hour)
         }
         pending = kept
     }
@@ -127,6 +180,10 @@ public struct ProcessedIDs {
     /// Forgets pairs seen before `before`. The table is rebuilt only once an eighth of it has expired: keeping a
     /// pair a little longer than asked is harmless, rebuilding a million entries every hour is not.
     public mutating func prune(before: Instant) {
+        if let legacy {
+            legacy.ids.prune(before: before)
+            if legacy.ids.count == 0 { self.legacy = nil }
+        }
         let hour = Int32(clamping: before.ms / Durations.hour)
         let expired = perHour.reduce(0) { $0 + ($1.key < hour ? $1.value : 0) }
         guard expired > 0, expired * 8 >= count else { return }

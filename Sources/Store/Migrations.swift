@@ -34,5 +34,9 @@ enum Migrations {
         CREATE INDEX processed_batch_at ON processed_batch(at);
         CREATE TABLE engine_state (name TEXT PRIMARY KEY, value BLOB NOT NULL);
         """),
+        // How the keys of a batch were made (ProcessedIDs.keyFormat); batches written before this are format 1.
+        ("v2-processed-key-format", """
+        ALTER TABLE processed_batch ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+        """),
     ]
 }

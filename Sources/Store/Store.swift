@@ -210,10 +210,12 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    public func processedKeys(since: Instant) throws -> [UInt64] {
+    /// The processed-id keys of batches written at or after `since` in key format `format`.
+    public func processedKeys(since: Instant, format: Int) throws -> [UInt64] {
         try read {
-            let s = try conn.statement("SELECT keys FROM processed_batch WHERE at >= ? ORDER BY id")
+            let s = try conn.statement("SELECT keys FROM processed_batch WHERE at >= ? AND format = ? ORDER BY id")
             s.bind(1, since.ms)
+            s.bind(2, Int64(format))
             var out: [UInt64] = []
             while try s.step() { out.append(contentsOf: decodeKeys(s.blob(0))) }
             return out
@@ -281,10 +283,10 @@ public final class WriteTransaction {
         }
     }
 
-    public func appendProcessed(keys: [UInt64], at: Instant) throws {
+    public func appendProcessed(keys: [UInt64], at: Instant, format: Int) throws {
         guard !keys.isEmpty else { return }
-        let s = try conn.statement("INSERT INTO processed_batch (at, keys) VALUES (?, ?)")
-        s.bind(1, at.ms); s.bind(2, blob: encodeKeys(keys))
+        let s = try conn.statement("INSERT INTO processed_batch (at, keys, format) VALUES (?, ?, ?)")
+        s.bind(1, at.ms); s.bind(2, blob: encodeKeys(keys)); s.bind(3, Int64(format))
         try s.run()
     }
 

@@ -5,6 +5,7 @@ import Registry
 import Rules
 import Store
 import Incidents
+@testable import Ingest
 @testable import Engine
 
 /// Replays every log under `scenarios/<scenario>/` and compares the incidents with `<log>.expected.jsonl`,
@@ -68,6 +69,34 @@ final class ScenarioPackTests: XCTestCase {
         XCTAssertEqual(second.counts.accepted, 0)
         XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
         XCTAssertEqual(try Store(path: path).incidents(), before)
+    }
+
+    /// A store written before key format 2 holds its processed ids as format-1 keys: replaying the same log into it
+    /// after the upgrade must still count every event as a duplicate.
+    func testAStoreWrittenWithFormerProcessedKeysStillRecognisesRedeliveries() throws {
+        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let log = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }.sorted().first)
+        let logPath = dir.appendingPathComponent(log).path
+        let path = tempDB()
+        let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
+        let rules = try RuleSet.load(directory: Self.scenarios.path)
+        let first = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)), files: [logPath])
+        XCTAssertGreaterThan(first.counts.accepted, 0)
+        var former: [UInt64] = []
+        try LogReader.forEachLine(path: logPath) { _, line in
+            if case .success(let e) = EnvelopeDecoder.decode(line) {
+                let k = ProcessedIDs.legacyKey(device: e.device, id: e.id)
+                former += [k.a, k.b]
+            }
+        }
+        try Store(path: path).writeTransaction { tx in
+            try tx.pruneProcessed(before: Instant(ms: .max))
+            try tx.appendProcessed(keys: former, at: try XCTUnwrap(first.clock), format: 1)
+        }
+        let second = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)), files: [logPath])
+        XCTAssertEqual(second.counts.accepted, 0)
+        XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
     }
 
     /// A replay stages a batch before it commits; a worker acknowledging in between must keep the acknowledgement,

@@ -52,15 +52,20 @@ final class StoreTests: XCTestCase {
         let s = try Store(path: path())
         try s.writeTransaction { tx in
             try tx.append([DeadLetter(topic: "t", payload: Array(repeating: 7, count: 70_000), reason: .badJSON, detail: "d", receivedAt: Instant(ms: 9))])
-            try tx.appendProcessed(keys: [1, 2, 3, 4], at: Instant(ms: 100))
-            try tx.appendProcessed(keys: [5, 6], at: Instant(ms: 200))
+            try tx.appendProcessed(keys: [1, 2, 3, 4], at: Instant(ms: 100), format: 2)
+            try tx.appendProcessed(keys: [5, 6], at: Instant(ms: 200), format: 2)
+            try tx.appendProcessed(keys: [7, 8], at: Instant(ms: 200), format: 3)
+            // A batch written before key formats were recorded reads as format 1.
+            try tx.conn.exec("INSERT INTO processed_batch (at, keys) VALUES (300, x'09000000000000000a00000000000000')")
             try tx.setState("rules", [1, 2, 3])
         }
         XCTAssertEqual(try s.deadLetters().first?.payload.count, 64 * 1024)
         XCTAssertEqual(try s.deadLetterCounts(), [.badJSON: 1])
-        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0)), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0), format: 2), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0), format: 3), [7, 8])
+        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0), format: 1), [9, 10])
         try s.writeTransaction { try $0.pruneProcessed(before: Instant(ms: 150)) }
-        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0)), [5, 6])
+        XCTAssertEqual(try s.processedKeys(since: Instant(ms: 0), format: 2), [5, 6])
         XCTAssertEqual(try s.state("rules"), [1, 2, 3])
         struct Boom: Error {}
         XCTAssertThrowsError(try s.writeTransaction { tx in try tx.upsert([Self.incident(9)]); throw Boom() })
