@@ -104,6 +104,9 @@ public final class Store: @unchecked Sendable {
 
     static let incidentColumns = "id, rule, scenario, severity, key, device, subject, community, grid, first_seen, last_seen, count, condition, status, assignee, escalated, overdue, ack_due, resolve_due"
 
+    static let incidentUpdates = incidentColumns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        .filter { $0 != "id" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+
     static func incident(_ s: Statement) -> Incident {
         Incident(id: s.int(0), rule: s.text(1), scenario: s.text(2), severity: Severity(rawValue: s.text(3)) ?? .minor,
                  key: s.text(4), device: s.text(5), subject: s.text(6), community: s.text(7), grid: s.text(8),
@@ -247,8 +250,11 @@ public final class WriteTransaction {
 
     /// Full state by id; the last of several versions of one incident wins.
     public func upsert(_ incidents: [Incident]) throws {
+        // An update in place when the incident exists (REPLACE would delete and re-insert the row and all its
+        // index entries for every change of its count).
         let s = try conn.statement("""
-            INSERT OR REPLACE INTO incident (\(Store.incidentColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            INSERT INTO incident (\(Store.incidentColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT(id) DO UPDATE SET \(Store.incidentUpdates)
             """)
         for i in incidents {
             sqlite3_reset(s.stmt)
