@@ -23,10 +23,18 @@ public struct ReplaySummary: Sendable {
 
 /// Runs JSON Lines logs through a pipeline on event time (SPEC §4), committing one transaction per batch.
 public enum Replay {
-    public static let batchSize = 8_192
+    /// Events per transaction. Larger batches write each changed incident and index page once per batch: from
+    /// 8,192 to 65,536 made the bench replay about a fifth faster. A replay cut short loses at most its last batch,
+    /// and replaying the log again counts what was committed as duplicates.
+    public static let batchSize = 65_536
 
     public static func run(_ pipeline: Pipeline, files: [String], until: Instant? = nil,
                            progress: ((ReplayProgress) -> Void)? = nil) throws -> ReplaySummary {
+        try pipeline.store.bulkLoading { try replay(pipeline, files: files, until: until, progress: progress) }
+    }
+
+    private static func replay(_ pipeline: Pipeline, files: [String], until: Instant?,
+                               progress: ((ReplayProgress) -> Void)?) throws -> ReplaySummary {
         let start = Date()
         var lastReport = start
         var events = 0
