@@ -48,6 +48,21 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(changes.lastRow, 2)
     }
 
+    /// Audit rows go in 64 to a statement, the rest one by one: every row, in order, whatever the count.
+    func testManyAuditRowsKeepTheirOrder() throws {
+        let s = try Store(path: path())
+        for count in [1, 63, 64, 65, 200] {
+            let before = try s.allAudit().count
+            let rows: [AuditEntry] = (0..<count).map { (i: Int) -> AuditEntry in
+                let actor = i % 2 == 0 ? "engine" : "w-li"
+                return AuditEntry(incident: Int64(i % 7), at: Instant(ms: Int64(i)), actor: actor, action: .repeated, note: "n\(i)")
+            }
+            let last = try s.writeTransaction { try $0.append(rows) }
+            XCTAssertEqual(last, Int64(before + count))
+            XCTAssertEqual(Array(try s.allAudit().suffix(count)), rows, "\(count) rows")
+        }
+    }
+
     func testDeadLettersProcessedKeysStateAndRollback() throws {
         let s = try Store(path: path())
         try s.writeTransaction { tx in
