@@ -98,36 +98,30 @@ public final class Pipeline {
     @discardableResult
     public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
                        line: Int = 0) -> Outcome {
-        let context = source.map { Context(source: $0, line: line) }
-        let decoded = EnvelopeDecoder.decode(payload, devices: validator.devices)
-        var dedupKey: ProcessedIDs.Key?
-        if case .success(let e) = decoded {
-            if let type = e.eventType { rules.prefetch(deviceRef: e.deviceRef, type: type) }
-            dedupKey = ProcessedIDs.key(device: e.device, id: e.id)
-            processed.prefetch(dedupKey!)
+        var e: Envelope
+        switch EnvelopeDecoder.decode(payload, devices: validator.devices) {
+        case .failure(let r):
+            reject(r, payload: payload, topic: topic, now: now, source: source, line: line)
+            return .rejected(r)
+        case .success(let decoded):
+            e = decoded
         }
-        // The envelope is handed over, not copied: a copy costs a retain and a release per String.
-        var lineTopic = TopicText.none, device = ""
-        let result: Result<Event, Rejection>
-        switch consume decoded {
-        case .failure(let r): result = .failure(r)
-        case .success(let e):
-            (lineTopic, device) = (e.topicText, e.device)
-            result = validator.validate(e, topic: topic)
-        }
-        switch result {
+        // Start loading what the event's rules and dedup will read while it is validated.
+        if let type = e.eventType { rules.prefetch(deviceRef: e.deviceRef, type: type) }
+        let key = ProcessedIDs.key(device: e.device, id: e.id)
+        processed.prefetch(key)
+        switch validator.validate(&e, topic: topic) {
         case .failure(let rejection):
             // A log line carries its topic in the payload: keep it with the dead letter.
-            reject(rejection, payload: payload, topic: topic ?? lineTopic.string(device: device), now: now, context: context)
+            reject(rejection, payload: payload, topic: topic ?? e.topic, now: now, source: source, line: line)
             return .rejected(rejection)
         case .success(var event):
             if let now, event.ts.ms - now.ms > Self.maxClockSkew {
                 let r = Rejection(.clockSkew, "ts \(event.ts) is more than 5 min ahead of the engine clock \(now)")
-                reject(r, payload: payload, topic: topic, now: now, context: context)
+                reject(r, payload: payload, topic: topic, now: now, source: source, line: line)
                 return .rejected(r)
             }
             if topic != nil { event.topic = topic }
-            let key = dedupKey ?? ProcessedIDs.key(device: event.device, id: event.id)
             guard processed.insert(key, device: event.device, id: event.id, at: max(event.ts, clock ?? event.ts)) else {
                 counts.duplicates += 1
                 return .duplicate
@@ -197,15 +191,11 @@ public final class Pipeline {
         changes.removeAll(keepingCapacity: true)
     }
 
-    private struct Context {
-        var source: String
-        var line: Int
-    }
-
-    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, context: Context?) {
+    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, source: String?,
+                        line: Int) {
         counts.rejected[r.reason, default: 0] += 1
         pendingEvents += 1
-        let detail = context.map { "\($0.source):\($0.line): \(r.detail)" } ?? r.detail
+        let detail = source.map { "\($0):\(line): \(r.detail)" } ?? r.detail
         // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event.
         let at = now ?? clock ?? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
         let bytes = Array(payload.prefix(DeadLetter.maxPayloadBytes))

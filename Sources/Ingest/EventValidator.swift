@@ -18,6 +18,12 @@ public struct EventValidator: Sendable {
     /// `topic` is the MQTT topic the message came on; nil for a log line, whose own `topic` field (if any) is
     /// checked instead.
     public func validate(_ e: consuming Envelope, topic: String?) -> Result<Event, Rejection> {
+        validate(&e, topic: topic)
+    }
+
+    /// The same, moving the envelope's id, device and data into the event when it is accepted (no copy of
+    /// them); a rejected envelope is left as it was.
+    public func validate(_ e: inout Envelope, topic: String?) -> Result<Event, Rejection> {
         // An envelope decoded with this directory carries its device's position.
         let carried = e.deviceRef >= 0 && e.resolvedBy == ObjectIdentifier(devices)
         guard let ref = carried ? e.deviceRef : devices.ref(of: e.device) else {
@@ -60,8 +66,10 @@ public struct EventValidator: Sendable {
                 return .failure(Rejection(.badField, "data.\(f.name) must be \(problem), got \(Self.show(v))"))
             }
         }
-        return .success(Event(id: e.id, ts: e.ts, device: e.device, type: type, data: e.data,
-                              topicText: topic.map { .text($0) } ?? e.topicText, deviceRef: ref))
+        var id = "", device = "", data = JSONObject(), topicText = TopicText.none
+        swap(&id, &e.id); swap(&device, &e.device); swap(&data, &e.data); swap(&topicText, &e.topicText)
+        return .success(Event(id: id, ts: e.ts, device: device, type: type, data: data,
+                              topicText: topic.map { .text($0) } ?? topicText, deviceRef: ref))
     }
 
     /// True if `topic` is `<prefix>/{community}/{device}` (bytes compared in place: this runs for every message).
