@@ -221,7 +221,22 @@ public enum EnvelopeDecoder {
         var s = JSONScanner(bytes)
         func literal(_ t: StaticString) -> Bool {
             let n = t.utf8CodeUnitCount
-            guard s.i + n <= bytes.count, memcmp(bytes.baseAddress! + s.i, t.utf8Start, n) == 0 else { return false }
+            guard s.i + n <= bytes.count else { return false }
+            let at = bytes.baseAddress! + s.i, lit = UnsafeRawPointer(t.utf8Start)
+            // Up to 16 bytes in two 8-byte words (overlapping when shorter): a call to memcmp costs more.
+            let same: Bool
+            if n >= 8 {
+                same = at.loadUnaligned(as: UInt64.self) == lit.loadUnaligned(as: UInt64.self)
+                    && at.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == lit.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+            } else if n >= 4 {
+                same = at.loadUnaligned(as: UInt32.self) == lit.loadUnaligned(as: UInt32.self)
+                    && at.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self) == lit.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+            } else {
+                var k = 0
+                while k < n && at.load(fromByteOffset: k, as: UInt8.self) == lit.load(fromByteOffset: k, as: UInt8.self) { k += 1 }
+                same = k == n
+            }
+            guard same && (n <= 16 || memcmp(at, lit, n) == 0) else { return false }
             s.i += n
             return true
         }
