@@ -107,7 +107,7 @@ public final class Pipeline {
             e = decoded
         }
         // Start loading what the event's rules and dedup will read while it is validated.
-        if let type = e.eventType { rules.prefetch(deviceRef: e.deviceRef, type: type) }
+        rules.prefetch(deviceRef: e.deviceRef)
         let key = ProcessedIDs.key(device: e.device, id: e.id)
         processed.prefetch(key)
         switch validator.validate(&e, topic: topic) {

@@ -1,5 +1,3 @@
-import CPrefetch
-
 /// A map from a non-negative Int32 (a device's or subject's number) to a slot number: open addressing with
 /// linear probing, 8 bytes a bucket, at most 3/4 full. Rules keyed by device or subject look keys up by number,
 /// so the event's device id is never hashed or compared as text.
@@ -30,12 +28,6 @@ struct RefIndex {
             if b.ref == Self.empty { return nil }
             i = (i + 1) & mask
         }
-    }
-
-    /// Starts loading the bucket where a look-up of `ref` begins.
-    @inline(__always) func prefetch(_ ref: Int32) {
-        guard count > 0 else { return }
-        buckets.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + home(ref)) }
     }
 
     mutating func set(_ ref: Int32, _ slot: Int32) {

@@ -135,10 +135,8 @@ public final class RuleEngine {
     let rules: [Rule]
     private let registry: Registry
     /// The rules an event can concern, by (event type, device type): `ruleIndex[type.ordinal * deviceTypes + place.typeIndex]`.
-    private var ruleIndex: [[Int]] = []
-    /// The device-keyed rules an event type can concern, whatever the device's type (for `prefetch`).
-    private var deviceKeyedByType: [[Int]] = []
-    private var deviceTypeCount = 1
+    private let ruleIndex: [[Int]]
+    private let deviceTypeCount: Int
     private var tables: [KeyTable]
     private var timers = MinHeap<Timer>()
     private var seq: UInt32 = 0
@@ -146,11 +144,12 @@ public final class RuleEngine {
     private var lastSweep: Int64 = Int64.min / 2
     private var clocks: [String: LocalClock] = [:]
     /// Each device of `registry.deviceTable` with its community's clock, by `Event.deviceRef`.
-    private var deviceInfo: [DevicePlace] = []
-    private var deviceKeys: [DeviceKeys] = []
+    private let deviceInfo: [DevicePlace]
+    private let deviceKeys: [DeviceKeys]
 
     public init(rules: RuleSet, registry: Registry) {
-        self.rules = rules.compiled
+        let compiled = rules.compiled
+        self.rules = compiled
         self.registry = registry
         let all = EventType.allCases
         var byType: [[Int]] = Array(repeating: [], count: all.count)
@@ -170,23 +169,25 @@ public final class RuleEngine {
         let fallback = LocalClock(identifier: "Asia/Shanghai")!
         let deviceTypes = Array(Set(registry.deviceTable.map(\.type))).sorted()
         let typeIndex = Dictionary(uniqueKeysWithValues: deviceTypes.enumerated().map { ($1, $0) })
-        deviceTypeCount = max(1, deviceTypes.count)
+        let deviceTypeCount = max(1, deviceTypes.count)
+        self.deviceTypeCount = deviceTypeCount
         var subjects: [String: Int32] = [:]
+        let clocks = self.clocks
         deviceInfo = registry.deviceTable.map { DevicePlace(device: $0, clock: clocks[$0.community] ?? fallback) }
         deviceKeys = registry.deviceTable.map { d in
             let subject = subjects[d.subject] ?? Int32(subjects.count)
             subjects[d.subject] = subject
             return DeviceKeys(typeIndex: Int32(typeIndex[d.type] ?? 0), subjectRef: subject, idHash: ByteHash.hash(d.id))
         }
-        deviceKeyedByType = byType.map { $0.filter { self.tables[$0].keying == .device } }
-        ruleIndex = Array(repeating: [], count: all.count * deviceTypeCount)
+        var ruleIndex: [[Int]] = Array(repeating: [], count: all.count * deviceTypeCount)
         for t in all {
             for (d, name) in deviceTypes.enumerated() {
                 ruleIndex[t.ordinal * deviceTypeCount + d] = byType[t.ordinal].filter {
-                    self.rules[$0].deviceTypes.map { $0.contains(name) } ?? true
+                    compiled[$0].deviceTypes.map { $0.contains(name) } ?? true
                 }
             }
         }
+        self.ruleIndex = ruleIndex
     }
 
     public var nextDue: Instant? {
@@ -246,13 +247,12 @@ public final class RuleEngine {
         if let c = clock { fireTimers(upTo: c.ms, into: &out) }
     }
 
-    /// Starts loading what `ingest` of an event of `type` from the device will read first: the device's entry
-    /// and where its device-keyed rules look it up. Call as soon as the device is known (with thousands of
-    /// devices these are rarely in cache; validation and dedup then run while they load).
-    public func prefetch(deviceRef ref: Int32, type: EventType) {
+    /// Starts loading what `ingest` of an event from the device reads first, its entry in the dense device
+    /// array. Call as soon as the device is known: with thousands of devices it is rarely in cache, and
+    /// validation and dedup run while it loads. (Prefetching the rules' key buckets too measured no gain.)
+    public func prefetch(deviceRef ref: Int32) {
         guard ref >= 0 && Int(ref) < deviceKeys.count else { return }
         deviceKeys.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + Int(ref)) }
-        for ri in deviceKeyedByType[type.ordinal] { tables[ri].refs.prefetch(ref) }
     }
 
     private func fireTimers(upTo t: Int64, into out: inout [RuleSignal]) {
