@@ -300,12 +300,12 @@ public final class RuleEngine {
     /// true/false when the trigger listens to this event type and its condition could be evaluated; nil otherwise.
     private func test(_ t: Trigger, _ c: EvalContext) -> Bool? {
         if !t.listens(to: c.event.type) { return nil }
-        guard let when = t.when else { return true }
-        return when.test(c)
+        return t.when?.test(c) ?? true
     }
 
     private func apply(rule ri: Int, _ c: EvalContext, into out: inout [RuleSignal]) {
-        let r = rules[ri]
+        // Rules live as long as the engine: no retain and release of the rule for every event.
+        unowned(unsafe) let r = rules[ri]
         // A text key is needed to look the key up; a subject is read from the device (rarely in cache) only
         // when a signal names it.
         var text: String?
@@ -316,8 +316,8 @@ public final class RuleEngine {
         lazy var k: String = text ?? key(r, c)!
         let ts = c.event.ts.ms
         var raise: Bool? = nil
-        for t in r.triggers {
-            switch test(t, c) {
+        for i in r.triggers.indices {
+            switch test(r.triggers[i], c) {
             case true?: raise = true
             case false?: if raise == nil { raise = false }
             case nil: break
