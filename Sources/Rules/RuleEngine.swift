@@ -300,7 +300,8 @@ public final class RuleEngine {
     /// true/false when the trigger listens to this event type and its condition could be evaluated; nil otherwise.
     private func test(_ t: Trigger, _ c: EvalContext) -> Bool? {
         if !t.listens(to: c.event.type) { return nil }
-        return t.when?.test(c) ?? true
+        guard let when = t.when else { return true }
+        return when.test(c)
     }
 
     private func apply(rule ri: Int, _ c: EvalContext, into out: inout [RuleSignal]) {
