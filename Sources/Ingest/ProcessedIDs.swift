@@ -26,7 +26,8 @@ public struct ProcessedIDs {
     /// How many pairs were seen in each hour, so that pruning knows what would go without a scan.
     private var perHour: [Int32: Int] = [:]
     public private(set) var count = 0
-    private var pending: [UInt64] = []
+    /// Keys inserted since the store last took them, `keyBytes` each.
+    private var pending: [UInt8] = []
 
     public init() { self.init(capacity: 1 << 16) }
 
@@ -53,7 +54,7 @@ public struct ProcessedIDs {
     }
 
     /// How `key(device:id:)` makes keys; the store records it beside every batch of keys. Format 1 hashed byte by
-    /// byte (FNV-1a), format 2 eight bytes at a time.
+    /// byte (FNV-1a) and stored 16 bytes a key, format 2 hashes eight bytes at a time and stores `keyBytes`.
     public static let keyFormat = 2
 
     /// The key of a pair, to `prefetch` early and `insert` later: two 64-bit hashes of the device id and the id
@@ -95,11 +96,11 @@ public struct ProcessedIDs {
     }
     private var legacy: Legacy?
 
-    /// Loads keys a store holds in key format 1.
-    public mutating func loadLegacy(_ keys: [UInt64], at: Instant) {
-        guard keys.count >= 2 else { return }
+    /// Loads keys a store holds in key format 1 (16 bytes each).
+    public mutating func loadLegacy(_ keys: [UInt8], at: Instant) {
+        guard keys.count >= 16 else { return }
         var ids = ProcessedIDs()
-        ids.load(keys, at: at)
+        ids.load(keys, bytesPerKey: 16, at: at)
         legacy = Legacy(ids)
     }
 
@@ -127,8 +128,8 @@ public struct ProcessedIDs {
 
     public mutating func insert(_ k: Key, at: Instant) -> Bool {
         guard put(k, hour: Int32(clamping: at.ms / Durations.hour)) else { return false }
-        pending.append(k.a)
-        pending.append(k.b)
+        withUnsafeBytes(of: k.a.littleEndian) { pending.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: k.b).littleEndian) { pending.append(contentsOf: $0) }
         return true
     }
 
@@ -162,18 +163,32 @@ public struct ProcessedIDs {
         pending = kept
     }
 
-    /// Keys inserted since the last call, two UInt64 per key, for the store.
-    public mutating func takePending() -> [UInt64] {
+    /// Bytes a key takes in the store in key format 2: `a` and the low 32 bits of `b`, little-endian (all that
+    /// the table compares). Format 1 stored all 16 bytes.
+    public static let keyBytes = 12
+
+    /// Keys inserted since the last call, `keyBytes` each, for the store.
+    public mutating func takePending() -> [UInt8] {
         defer { pending.removeAll(keepingCapacity: true) }
         return pending
     }
 
-    public mutating func load(_ keys: [UInt64], at: Instant) {
+    /// Loads keys the store holds in key format 2, all as seen at `at`.
+    public mutating func load(_ keys: [UInt8], at: Instant) {
+        load(keys, bytesPerKey: Self.keyBytes, at: at)
+    }
+
+    private mutating func load(_ keys: [UInt8], bytesPerKey n: Int, at: Instant) {
         let hour = Int32(clamping: at.ms / Durations.hour)
-        var i = 0
-        while i + 1 < keys.count {
-            _ = put(Key(a: keys[i] == 0 ? 1 : keys[i], b: keys[i + 1]), hour: hour)
-            i += 2
+        keys.withUnsafeBytes { p in
+            var i = 0
+            while i + n <= p.count {
+                let a = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let b = n == 16 ? UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
+                                : UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i + 8, as: UInt32.self)))
+                _ = put(Key(a: a == 0 ? 1 : a, b: b), hour: hour)
+                i += n
+            }
         }
     }
 

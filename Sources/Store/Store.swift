@@ -233,14 +233,15 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// The processed-id keys of batches written at or after `since` in key format `format`.
-    public func processedKeys(since: Instant, format: Int) throws -> [UInt64] {
+    /// The processed-id keys of batches written at or after `since` in key format `format`, one after another
+    /// (the store does not look inside them).
+    public func processedKeys(since: Instant, format: Int) throws -> [UInt8] {
         try read {
             let s = try conn.statement("SELECT keys FROM processed_batch WHERE at >= ? AND format = ? ORDER BY id")
             s.bind(1, since.ms)
             s.bind(2, Int64(format))
-            var out: [UInt64] = []
-            while try s.step() { out.append(contentsOf: decodeKeys(s.blob(0))) }
+            var out: [UInt8] = []
+            while try s.step() { out.append(contentsOf: s.blob(0)) }
             return out
         }
     }
@@ -248,19 +249,6 @@ public final class Store: @unchecked Sendable {
     public func state(_ name: String) throws -> [UInt8]? {
         try read { try WriteTransaction(conn: conn).state(name) }
     }
-}
-
-func encodeKeys(_ keys: [UInt64]) -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: keys.count * 8)
-    out.withUnsafeMutableBytes { p in
-        for (i, k) in keys.enumerated() { p.storeBytes(of: k.littleEndian, toByteOffset: i * 8, as: UInt64.self) }
-    }
-    return out
-}
-
-func decodeKeys(_ bytes: [UInt8]) -> [UInt64] {
-    let n = bytes.count / 8
-    return bytes.withUnsafeBytes { p in (0..<n).map { UInt64(littleEndian: p.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)) } }
 }
 
 /// Writes inside one `Store.writeTransaction`.
@@ -321,10 +309,11 @@ public final class WriteTransaction {
         }
     }
 
-    public func appendProcessed(keys: [UInt64], at: Instant, format: Int) throws {
+    /// A batch of processed-id keys (bytes in key format `format`), written at event time `at`.
+    public func appendProcessed(keys: [UInt8], at: Instant, format: Int) throws {
         guard !keys.isEmpty else { return }
         let s = try conn.statement("INSERT INTO processed_batch (at, keys, format) VALUES (?, ?, ?)")
-        s.bind(1, at.ms); s.bind(2, blob: encodeKeys(keys)); s.bind(3, Int64(format))
+        s.bind(1, at.ms); s.bind(2, blob: keys); s.bind(3, Int64(format))
         try s.run()
     }
 

@@ -83,11 +83,12 @@ final class ScenarioPackTests: XCTestCase {
         let rules = try RuleSet.load(directory: Self.scenarios.path)
         let first = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)), files: [logPath])
         XCTAssertGreaterThan(first.counts.accepted, 0)
-        var former: [UInt64] = []
+        var former: [UInt8] = []
         try LogReader.forEachLine(path: logPath) { _, line in
             if case .success(let e) = EnvelopeDecoder.decode(line) {
+                // As key format 1 stored them: both 64-bit halves, little-endian.
                 let k = ProcessedIDs.legacyKey(device: e.device, id: e.id)
-                former += [k.a, k.b]
+                withUnsafeBytes(of: (k.a.littleEndian, k.b.littleEndian)) { former += $0 }
             }
         }
         try Store(path: path).writeTransaction { tx in

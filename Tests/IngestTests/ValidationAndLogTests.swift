@@ -119,7 +119,7 @@ final class ValidationAndLogTests: XCTestCase {
         XCTAssertTrue(p.insert(device: "a1", id: "", at: t), "device and id are separated")
         XCTAssertTrue(p.insert(device: "b", id: "1", at: t + Durations.hour * 30))
         let keys = p.takePending()
-        XCTAssertEqual(keys.count, 6)
+        XCTAssertEqual(keys.count, 3 * ProcessedIDs.keyBytes)
         XCTAssertTrue(p.takePending().isEmpty)
         p.prune(before: t + Durations.hour)
         XCTAssertTrue(p.insert(device: "a", id: "1", at: t + Durations.hour * 31), "pruned after its time")
@@ -130,6 +130,11 @@ final class ValidationAndLogTests: XCTestCase {
         XCTAssertEqual(q.count, 3)
     }
 
+    /// Keys as key format 1 stored them: both 64-bit halves, little-endian.
+    static func format1Bytes(_ keys: [ProcessedIDs.Key]) -> [UInt8] {
+        keys.flatMap { k in withUnsafeBytes(of: (k.a.littleEndian, k.b.littleEndian)) { Array($0) } }
+    }
+
     /// A store written before key format 2 holds format-1 keys: a redelivery of such a pair is still a duplicate
     /// until the old keys expire.
     func testProcessedIDsRecogniseFormerKeysUntilTheyExpire() {
@@ -137,7 +142,7 @@ final class ValidationAndLogTests: XCTestCase {
         let old = ProcessedIDs.legacyKey(device: "a", id: "1")
         XCTAssertNotEqual(old, ProcessedIDs.key(device: "a", id: "1"))
         var p = ProcessedIDs()
-        p.loadLegacy([old.a, old.b], at: t)
+        p.loadLegacy(Self.format1Bytes([old]), at: t)
         XCTAssertFalse(p.insert(device: "a", id: "1", at: t), "processed before the upgrade")
         XCTAssertTrue(p.insert(device: "a", id: "2", at: t))
         XCTAssertTrue(p.insert(device: "b", id: "1", at: t))
@@ -151,7 +156,7 @@ final class ValidationAndLogTests: XCTestCase {
         let t = Instant(ms: 500 * Durations.hour)
         for i in 0..<200_000 { XCTAssertTrue(p.insert(device: "d\(i % 997)", id: "\(i)", at: t + Int64(i / 100_000) * Durations.hour)) }
         XCTAssertEqual(p.count, 200_000)
-        XCTAssertEqual(p.takePending().count, 400_000)
+        XCTAssertEqual(p.takePending().count, 200_000 * ProcessedIDs.keyBytes)
         for i in stride(from: 0, to: 200_000, by: 7) { XCTAssertFalse(p.insert(device: "d\(i % 997)", id: "\(i)", at: t)) }
         p.prune(before: t + Durations.hour)
         XCTAssertEqual(p.count, 100_000, "the first hour's keys are gone, the second hour's stay")
