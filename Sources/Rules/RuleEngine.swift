@@ -361,7 +361,7 @@ public final class RuleEngine {
 
         case .held:
             if raise == true {
-                if s.due == nil && !s.fired, let d = r.duration?.resolve(c.device) { schedule(ri, slot, &s, at: ts + d) }
+                if s.due == nil && !s.fired, let d = duration(r, c.deviceRef) { schedule(ri, slot, &s, at: ts + d) }
             } else if raise == false {
                 cancel(&s)
                 s.fired = false
@@ -374,11 +374,11 @@ public final class RuleEngine {
                 let last = max(s.mark ?? ts, ts)
                 s.mark = last
                 // One pending timer per key: when it comes due it moves itself on to the latest event + D.
-                if s.due == nil, let d = r.duration?.resolve(c.device) { schedule(ri, slot, &s, at: last + d) }
+                if s.due == nil, let d = duration(r, c.deviceRef) { schedule(ri, slot, &s, at: last + d) }
             }
 
         case .notFollowed:
-            if raise == true, let d = r.duration?.resolve(c.device) {
+            if raise == true, let d = duration(r, c.deviceRef) {
                 schedule(ri, slot, &s, at: ts + d)
             }
             if let fb = r.followedBy, test(fb, c) == true {
@@ -388,7 +388,7 @@ public final class RuleEngine {
             if clearHolds && !r.clearOnFollow { cleared(at) }
 
         case .count, .sum, .distinctDays:
-            guard let w = r.duration?.resolve(c.device) else { break }
+            guard let w = duration(r, c.deviceRef) else { break }
             if raise == true {
                 var v = 1.0
                 if r.kind == .sum {
@@ -427,7 +427,9 @@ public final class RuleEngine {
 
     /// sum_below: the condition (after the warm-up, the window's sum is below the threshold) is evaluated
     /// whenever it can change: at events, at the end of the warm-up, and when an entry leaves the window.
-    private func evaluateSumBelow(_ ri: Int, _ slot: Int32, _ k: String, _ s: inout KeyState, at t: Int64, into out: inout [RuleSignal]) {
+    /// `k`: the key's text, made only if a signal names it.
+    private func evaluateSumBelow(_ ri: Int, _ slot: Int32, _ k: @autoclosure () -> String, _ s: inout KeyState, at t: Int64,
+                                  into out: inout [RuleSignal]) {
         let r = rules[ri]
         guard let w = r.duration?.fixed, let first = s.mark else { return }
         prune(&s, before: t - w)
@@ -435,10 +437,10 @@ public final class RuleEngine {
         let warm = t >= first + (r.afterFirst ?? w)
         if warm && sum < r.threshold && !s.fired {
             s.fired = true
-            out.append(.occurrence(rule: r.ref, key: k, device: deviceID(s), at: Instant(ms: t)))
+            out.append(.occurrence(rule: r.ref, key: k(), device: deviceID(s), at: Instant(ms: t)))
         } else if sum >= r.threshold && s.fired {
             s.fired = false
-            out.append(.cleared(rule: r.ref, key: k, device: deviceID(s), at: Instant(ms: t)))
+            out.append(.cleared(rule: r.ref, key: k(), device: deviceID(s), at: Instant(ms: t)))
         }
         var next: Int64? = s.window.first.map { $0.t + w }
         if !warm { next = min(next ?? .max, first + (r.afterFirst ?? w)) }
@@ -454,14 +456,18 @@ public final class RuleEngine {
     private func fire(_ t: Timer, into out: inout [RuleSignal]) {
         let ri = Int(t.rule)
         let r = rules[ri]
-        let key = keyName(ri, t.slot)
+        // The key's text only if a signal names it (a device's id or subject is rarely in cache); read from
+        // the slot before its state is taken out.
+        let text = tables[ri].keepsNames ? tables[ri].names[Int(t.slot)] : nil
+        let device = tables[ri].slots[Int(t.slot)].device
+        lazy var key = text ?? keyName(ri, device: device)
         let ref = keyRef(ri, t.slot)
         var s = tables[ri].take(t.slot)
         let at = Instant(ms: t.due)
         s.due = nil
         switch r.kind {
         case .absence:
-            if let last = s.mark, let d = r.duration?.resolve(deviceInfo[Int(s.device)].device), last + d > t.due {
+            if let last = s.mark, let d = duration(r, s.device), last + d > t.due {
                 schedule(ri, t.slot, &s, at: last + d)
             } else {
                 s.fired = true
@@ -480,7 +486,7 @@ public final class RuleEngine {
         default:
             break
         }
-        tables[ri].put(t.slot, s, key: key, ref: ref)
+        tables[ri].put(t.slot, s, key: text, ref: ref)
     }
 
     private func insert(_ s: inout KeyState, _ t: Int64, _ v: Double) {
@@ -526,11 +532,11 @@ public final class RuleEngine {
             default: continue
             }
             for slot in tables[ri].used where !tables[ri].slots[Int(slot)].window.isEmpty {
-                let key = keyName(ri, slot)
+                let text = tables[ri].keepsNames ? tables[ri].names[Int(slot)] : nil
                 let ref = keyRef(ri, slot)
                 var s = tables[ri].take(slot)
                 prune(&s, before: now - w)
-                tables[ri].put(slot, s, key: key, ref: ref)
+                tables[ri].put(slot, s, key: text, ref: ref)
             }
         }
     }
@@ -572,9 +578,22 @@ public final class RuleEngine {
     /// The key text of a used slot (read before the slot's state is taken out).
     private func keyName(_ ri: Int, _ slot: Int32) -> String {
         if tables[ri].keepsNames { return tables[ri].names[Int(slot)] }
-        let device = deviceInfo[Int(tables[ri].slots[Int(slot)].device)].device
+        return keyName(ri, device: tables[ri].slots[Int(slot)].device)
+    }
+
+    /// The key of a device- or subject-keyed rule for a device.
+    private func keyName(_ ri: Int, device ref: Int32) -> String {
+        let device = deviceInfo[Int(ref)].device
         if case .subject = rules[ri].key { return device.subject }
         return device.id
+    }
+
+    /// A rule's duration for a device: a fixed one without reading the device (rarely in cache), else from
+    /// its attribute.
+    @inline(__always) private func duration(_ r: Rule, _ device: Int32) -> Millis? {
+        guard let spec = r.duration else { return nil }
+        if let fixed = spec.fixed { return fixed }
+        return device >= 0 ? spec.resolve(deviceInfo[Int(device)].device) : nil
     }
 
     private func deviceID(_ s: KeyState) -> String { s.device >= 0 ? deviceInfo[Int(s.device)].device.id : "" }
