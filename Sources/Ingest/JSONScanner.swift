@@ -58,6 +58,7 @@ struct JSONScanner {
         var fields: [JSONObject.Field] = []
         skipWhitespace()
         if i < b.count && b[i] == 0x7D { i += 1; return JSONObject(fields) }
+        fields.reserveCapacity(4)  // one allocation for most objects, not one per doubling
         while true {
             skipWhitespace()
             guard i < b.count, b[i] == 0x22 else { throw fail("expected a key") }
