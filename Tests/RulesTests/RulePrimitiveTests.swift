@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import Model
 @testable import Rules
 
@@ -239,6 +240,25 @@ final class RulePrimitiveTests: XCTestCase {
         b.advance(H.t("08:00:00", day: 25))
         XCTAssertEqual(b.occurrences("elderly.inactivity").map(\.1), [H.t("08:00:00", day: 25)],
                        "a restart does not reset an elder's inactivity clock")
+    }
+
+    /// The snapshot is written by hand, not by JSONEncoder: it must read back (with JSONDecoder) as exactly the
+    /// state it was written from, whatever the key text holds.
+    func testSnapshotReadsBackAsTheStateItWasWrittenFrom() throws {
+        let h = try H()
+        for (i, person) in ["p-1", "quote\"and\\slash", "tab\tnew\nline\u{1}", "长者/7", ""].enumerated() {
+            h.send("venue-1", .venueVisit, H.t("10:00:0\(i)"), ["person": .string(person), "elderly": true])
+        }
+        h.send("wm-1", .waterUsage, H.t("10:01:00"), ["liters": 16.5])
+        h.send("wm-1", .waterUsage, H.t("10:02:00"), ["liters": 0.1])
+        h.send("door-1", .doorContact, H.t("10:03:00"), ["open": true])
+        h.send("elev-1", .elevatorStatus, H.t("10:04:00"), stuck)
+        let state = h.engine.savedState()
+        XCTAssertGreaterThanOrEqual(state.rules.values.reduce(0) { $0 + $1.count }, 8)
+        let back = try JSONDecoder().decode(RuleEngine.Snapshot.self, from: Data(try h.engine.snapshot()))
+        XCTAssertEqual(back, state)
+        XCTAssertEqual(back.rules["health_marketing.repeat-visitor"]?.keys.sorted(),
+                       ["", "p-1", "quote\"and\\slash", "tab\tnew\nline\u{1}", "长者/7"])
     }
 
     func testStateIsDroppedWhenNothingIsPending() throws {
