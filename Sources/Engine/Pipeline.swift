@@ -138,7 +138,7 @@ public final class Pipeline {
         processed.reserve(processed.count + min(events, Self.maxReservedIDs))
     }
 
-    /// 8M pairs is a 400 MB table: beyond that it grows as it fills.
+    /// 8M pairs is a 256 MB table (16-byte slots, at most half full): beyond that it grows as it fills.
     static let maxReservedIDs = 8 << 20
 
     /// Applies an already validated event (rules, then incidents).
