@@ -16,7 +16,7 @@ public final class DeviceDirectory: @unchecked Sendable {
     let community: [UInt16]
     let communities: [String]
     /// Open addressing, at most 3/4 full, one cache line a slot: hash tag (4 bytes), position (4, -1: empty),
-    /// id length (2), then the id's first `inlineBytes` bytes. A longer id is compared with `ids`.
+    /// id length (2, at most 65,535), then the id's first `inlineBytes` bytes. A longer id is compared with `ids`.
     private let slots: UnsafeMutableRawPointer
     private let mask: Int
     private static let slotBytes = 64, inlineBytes = 54
@@ -61,16 +61,15 @@ public final class DeviceDirectory: @unchecked Sendable {
     }
 
     /// The position of the device whose id is these UTF-8 bytes, if it is registered.
-    public func ref(of id: UnsafeRawBufferPointer) -> Int32? { ref(of: id, hash: ByteHash.hash(id)) }
-
-    private func ref(of id: UnsafeRawBufferPointer, hash h: UInt64) -> Int32? {
+    public func ref(of id: UnsafeRawBufferPointer) -> Int32? {
+        let h = ByteHash.hash(id)
         let tag = UInt32(truncatingIfNeeded: h)
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
             let slot = slots + i * Self.slotBytes
             let ref = slot.load(fromByteOffset: 4, as: Int32.self)
             if ref < 0 { return nil }
-            if slot.load(as: UInt32.self) == tag && Int(slot.load(fromByteOffset: 8, as: UInt16.self)) == id.count
+            if slot.load(as: UInt32.self) == tag && slot.load(fromByteOffset: 8, as: UInt16.self) == UInt16(clamping: id.count)
                 && equal(ref, slot, id) {
                 return ref
             }
@@ -94,18 +93,9 @@ public final class DeviceDirectory: @unchecked Sendable {
     /// (`device`: its id, as the message gave it).
     func usualTopic(_ topic: UnsafeRawBufferPointer, of ref: Int32, device: String) -> String? {
         let community = community(of: ref)
-        var c = community, d = device
-        let usual = c.withUTF8 { cb in
-            d.withUTF8 { db in
-                let prefix = 8  // "cityeye/"
-                guard topic.count == prefix + cb.count + 1 + db.count, !cb.isEmpty, !db.isEmpty,
-                      let t = topic.baseAddress else { return false }
-                return memcmp(t, "cityeye/", prefix) == 0 && memcmp(t + prefix, cb.baseAddress!, cb.count) == 0
-                    && t.load(fromByteOffset: prefix + cb.count, as: UInt8.self) == 0x2F
-                    && memcmp(t + prefix + cb.count + 1, db.baseAddress!, db.count) == 0
-            }
-        }
-        return usual ? community : nil
+        guard TopicPath.prefixLength(topic, community: community, device: device) == 7,
+              memcmp(topic.baseAddress!, "cityeye", 7) == 0 else { return nil }
+        return community
     }
 
     /// The community of a device, by position.

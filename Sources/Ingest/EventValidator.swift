@@ -74,20 +74,8 @@ public struct EventValidator: Sendable {
 
     /// True if `topic` is `<prefix>/{community}/{device}` (bytes compared in place: this runs for every message).
     static func topic(_ topic: String, names community: String, device: String) -> Bool {
-        var t = topic, c = community, d = device
-        return t.withUTF8 { tb in
-            c.withUTF8 { cb in
-                d.withUTF8 { db in
-                    let slash = UInt8(ascii: "/")
-                    let deviceAt = tb.count - db.count, communityAt = deviceAt - 1 - cb.count
-                    guard communityAt >= 2, tb[deviceAt - 1] == slash, tb[communityAt - 1] == slash,
-                          !db.contains(slash), !cb.contains(slash) else { return false }
-                    guard !db.isEmpty, !cb.isEmpty else { return false }
-                    return memcmp(tb.baseAddress! + deviceAt, db.baseAddress!, db.count) == 0
-                        && memcmp(tb.baseAddress! + communityAt, cb.baseAddress!, cb.count) == 0
-                }
-            }
-        }
+        var t = topic
+        return t.withUTF8 { TopicPath.prefixLength(UnsafeRawBufferPointer($0), community: community, device: device) != nil }
     }
 
     /// nil if `v` has the kind; else what it should have been.
@@ -123,6 +111,26 @@ public struct EventValidator: Sendable {
         case .string(let s): return "\"\(s.prefix(40))\""
         case .array: return "a list"
         case .object: return "an object"
+        }
+    }
+}
+
+/// A topic `<prefix>/{community}/{device}` (SPEC §2.1: gateways publish to `cityeye/{community}/{device}`; the
+/// engine accepts any prefix), compared as bytes in place.
+enum TopicPath {
+    /// The length of the prefix if `topic` names this community and device, else nil.
+    static func prefixLength(_ t: UnsafeRawBufferPointer, community: String, device: String) -> Int? {
+        var c = community, d = device
+        return c.withUTF8 { cb in
+            d.withUTF8 { db in
+                let slash = UInt8(ascii: "/")
+                let deviceAt = t.count - db.count, communityAt = deviceAt - 1 - cb.count
+                guard !db.isEmpty, !cb.isEmpty, communityAt >= 2, t[deviceAt - 1] == slash, t[communityAt - 1] == slash,
+                      !db.contains(slash), !cb.contains(slash),
+                      memcmp(t.baseAddress! + deviceAt, db.baseAddress!, db.count) == 0,
+                      memcmp(t.baseAddress! + communityAt, cb.baseAddress!, cb.count) == 0 else { return nil }
+                return communityAt - 1
+            }
         }
     }
 }
