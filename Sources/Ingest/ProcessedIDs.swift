@@ -14,7 +14,7 @@ public struct ProcessedIDs {
     /// Open addressing with linear probing (no per-entry allocation, no hashing beyond the key's own): `a == 0`
     /// marks an empty slot, so keys never have `a == 0`. At most half full.
     /// 16 bytes: the key's `a` and the low 32 bits of its `b` (96 bits: with ten million pairs kept, the chance
-    /// that two ever share them is about 10⁻¹⁵), and the hour it was seen. The store keeps all 128 bits.
+    /// that two ever share them is about 10⁻¹⁵), and the hour it was seen. The store keeps the same 96 bits.
     struct Slot {
         var a: UInt64
         var b: UInt32
@@ -110,12 +110,15 @@ public struct ProcessedIDs {
         return insert(k, at: at)
     }
 
-    func contains(_ k: Key) -> Bool {
+    func contains(_ k: Key) -> Bool { probe(k).found }
+
+    /// Where `k` is, or the empty slot where it would go.
+    private func probe(_ k: Key) -> (index: Int, found: Bool) {
         var i = Int(truncatingIfNeeded: k.a) & mask
         while true {
             let s = slots[i]
-            if s.a == 0 { return false }
-            if s.a == k.a && s.b == UInt32(truncatingIfNeeded: k.b) { return true }
+            if s.a == 0 { return (i, false) }
+            if s.a == k.a && s.b == UInt32(truncatingIfNeeded: k.b) { return (i, true) }
             i = (i + 1) & mask
         }
     }
@@ -136,13 +139,8 @@ public struct ProcessedIDs {
     /// False if `k` was there already.
     private mutating func put(_ k: Key, hour: Int32) -> Bool {
         if (count + 1) * 2 > slots.count { grow(to: slots.count * 2) }
-        var i = Int(truncatingIfNeeded: k.a) & mask
-        while true {
-            let a = slots[i].a
-            if a == 0 { break }
-            if a == k.a && slots[i].b == UInt32(truncatingIfNeeded: k.b) { return false }
-            i = (i + 1) & mask
-        }
+        let (i, found) = probe(k)
+        if found { return false }
         slots[i] = Slot(a: k.a, b: UInt32(truncatingIfNeeded: k.b), hour: hour)
         count += 1
         perHour[hour, default: 0] += 1
