@@ -91,11 +91,21 @@ public final class DeviceDirectory: @unchecked Sendable {
 
     /// The community of the device at `ref` if `topic` is its usual topic `cityeye/{community}/{device}`
     /// (`device`: its id, as the message gave it).
+    /// Compared whole, as one string: cheaper than `TopicPath`, which finds any prefix (this runs for every line).
     func usualTopic(_ topic: UnsafeRawBufferPointer, of ref: Int32, device: String) -> String? {
         let community = community(of: ref)
-        guard TopicPath.prefixLength(topic, community: community, device: device) == 7,
-              memcmp(topic.baseAddress!, "cityeye", 7) == 0 else { return nil }
-        return community
+        var c = community, d = device
+        let usual = c.withUTF8 { cb in
+            d.withUTF8 { db in
+                let prefix = 8  // "cityeye/"
+                guard topic.count == prefix + cb.count + 1 + db.count, !cb.isEmpty, !db.isEmpty,
+                      let t = topic.baseAddress else { return false }
+                return memcmp(t, "cityeye/", prefix) == 0 && memcmp(t + prefix, cb.baseAddress!, cb.count) == 0
+                    && t.load(fromByteOffset: prefix + cb.count, as: UInt8.self) == 0x2F
+                    && memcmp(t + prefix + cb.count + 1, db.baseAddress!, db.count) == 0
+            }
+        }
+        return usual ? community : nil
     }
 
     /// The community of a device, by position.
