@@ -129,7 +129,8 @@ public struct ProcessedIDs {
         slots.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: k.a) & mask)) }
     }
 
-    public mutating func insert(_ k: Key, at: Instant) -> Bool {
+    /// Without the format-1 look-up: callers go through `insert(_:device:id:at:)`.
+    private mutating func insert(_ k: Key, at: Instant) -> Bool {
         guard put(k, hour: Int32(clamping: at.ms / Durations.hour)) else { return false }
         withUnsafeBytes(of: k.a.littleEndian) { pending.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: k.b).littleEndian) { pending.append(contentsOf: $0) }
