@@ -285,8 +285,8 @@ public final class WriteTransaction {
         let one = try conn.statement("INSERT INTO audit (incident, at, actor, action, note) VALUES (?,?,?,?,?)")
         var from = 0
         while from < audit.count {
-            let s = audit.count - from >= rows ? many : one
-            let n = s.stmt == many.stmt ? rows : 1
+            let n = audit.count - from >= rows ? rows : 1
+            let s = n == rows ? many : one
             sqlite3_reset(s.stmt)
             for (k, a) in audit[from..<(from + n)].enumerated() {
                 let p = Int32(k * 5)
