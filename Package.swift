@@ -16,15 +16,16 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // Value types shared by every layer: events, registry, incidents, time.
-        .target(name: "Model"),
+        // __builtin_prefetch, which Swift cannot call directly: the device catalog and the dedup table are far
+        // bigger than the caches.
+        .target(name: "CPrefetch"),
+        // Value types shared by every layer: events, the device catalog, registry, incidents, time.
+        .target(name: "Model", dependencies: ["CPrefetch"], swiftSettings: fast),
         // Reading hand-written YAML with file:line in every error (over Yams).
         .target(name: "YAMLSupport", dependencies: ["Model", "Yams"]),
         // The deployment file (SPEC §3) and the live config (SPEC §8), from YAML.
         .target(name: "Registry", dependencies: ["Model", "YAMLSupport"]),
         // Envelope decoding and validation, dead-letter reasons, JSON Lines logs.
-        // __builtin_prefetch, which Swift cannot call directly: the dedup table is far bigger than the caches.
-        .target(name: "CPrefetch"),
         .target(name: "Ingest", dependencies: ["Model", "CPrefetch"], swiftSettings: fast),
         // Rule files -> compiled rules; the event-time rule engine.
         .target(name: "Rules", dependencies: ["Model", "YAMLSupport", "CPrefetch"], swiftSettings: fast),

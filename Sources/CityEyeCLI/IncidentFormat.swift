@@ -39,7 +39,7 @@ enum IncidentFormat {
 
     /// Local time in the incident's community, e.g. `11-24 08:15`.
     static func local(_ t: Instant, community: String, registry: Registry?, long: Bool = false) -> String {
-        let tz = registry?.timezone(ofCommunity: community) ?? "Asia/Shanghai"
+        let tz = registry?.timezone(ofCommunity: community) ?? Community.defaultTimezone
         let offset = LocalClocks.shared.clock(tz).offsetSeconds(at: t)
         let s = RFC3339.formatLocal(t, offsetSeconds: offset, withSeconds: long)
         return long ? s : String(s.dropFirst(5))

@@ -25,11 +25,11 @@ struct Show: ParsableCommand {
             return
         }
         func local(_ t: Instant) -> String { IncidentFormat.local(t, community: i.community, registry: registry, long: true) }
-        let device = registry?.devices[i.device]
+        let device = registry?.device(i.device)
         let community = registry?.communities[i.community]
         let grid = registry?.grids[i.grid]
         let assignee = registry?.workers[i.assignee]
-        let tz = registry?.timezone(ofCommunity: i.community) ?? "Asia/Shanghai"
+        let tz = registry?.timezone(ofCommunity: i.community) ?? Community.defaultTimezone
         let rows: [[String]] = [
             ["incident", "\(i.id)  \(Terminal.severity(i.severity)) \(i.severity.rawValue)  \(IncidentFormat.flags(i))"],
             ["rule", "\(i.rule)  (\(i.scenario))"],

@@ -47,7 +47,7 @@ struct Simulate: ParsableCommand {
 
     func run() throws {
         let reg = try failing { try RegistryLoader.load(path: registry) }
-        guard !reg.devices.isEmpty else { throw Failure("registry \(registry) has no devices to simulate") }
+        guard reg.catalog.count > 0 else { throw Failure("registry \(registry) has no devices to simulate") }
         if let log { try writeLog(reg, to: log); return }
         let now = Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
         let back = try Self.duration(backfill, "--backfill"), live = try Self.duration(duration, "--duration")
@@ -61,7 +61,7 @@ struct Simulate: ParsableCommand {
         let end = now + live
         var sent = 0
         var lastReport = Date()
-        print("simulating \(reg.devices.count) devices: \(back > 0 ? "\(back / 1000) s of history, then " : "")\(live / 1000) s live at \(Int(rate)) events/s")
+        print("simulating \(reg.catalog.count) devices: \(back > 0 ? "\(back / 1000) s of history, then " : "")\(live / 1000) s live at \(Int(rate)) events/s")
         while true {
             let m = gen.next()
             if m.ts > end { break }
@@ -113,6 +113,6 @@ struct Plan: ParsableCommand {
     func run() throws {
         let plan = DeploymentPlan.make(seed: seed, devices: devices)
         do { try plan.yaml.write(toFile: out, atomically: true, encoding: .utf8) } catch { throw Failure("cannot write \(out): \(error.localizedDescription)") }
-        print("wrote \(plan.registry.devices.count) devices, \(plan.registry.workers.count) workers in \(plan.registry.grids.count) grids to \(out)")
+        print("wrote \(plan.registry.catalog.count) devices, \(plan.registry.workers.count) workers in \(plan.registry.grids.count) grids to \(out)")
     }
 }

@@ -117,10 +117,10 @@ public final class IncidentDesk {
         }
     }
 
-    private func raise(rule: RuleRef, key: String, device deviceID: String, at: Instant) -> IncidentChange {
-        let device = registry.devices[deviceID]
-        let community = device?.community ?? ""
-        let grid = device?.grid ?? ""
+    private func raise(rule: RuleRef, key: String, device ref: DeviceRef, at: Instant) -> IncidentChange {
+        let device = registry.catalog[ref]
+        let community = device.community
+        let grid = device.grid
         let assignee: String
         let note: String
         if let workers = gridWorkers[grid], !workers.isEmpty {
@@ -136,7 +136,7 @@ public final class IncidentDesk {
         let id = nextID
         nextID += 1
         let i = Incident(id: id, rule: rule.id, scenario: rule.scenario, severity: rule.severity, key: key,
-                         device: deviceID, subject: device?.subject ?? deviceID, community: community, grid: grid,
+                         device: device.id, subject: device.subject, community: community, grid: grid,
                          firstSeen: at, lastSeen: at, count: 1, condition: .active, status: .dispatched,
                          assignee: assignee, escalated: false, overdue: false,
                          ackDue: at + rule.severity.ackWithin, resolveDue: at + rule.severity.resolveWithin)

@@ -16,9 +16,9 @@ public struct Envelope: Hashable, Sendable {
         set { topicText = TopicText(newValue) }
     }
     public var topicText: TopicText
-    /// The device's position in the registry's device table when the decoder was given a `DeviceDirectory` and
-    /// found it there, else -1; `resolvedBy` is that directory. Not part of equality.
-    public internal(set) var deviceRef: Int32 = -1
+    /// The device when the decoder was given a `DeviceCatalog` and found it there; `resolvedBy` is that catalog.
+    /// Not part of equality.
+    public internal(set) var deviceRef: DeviceRef?
     /// `type` as an event type, when the decoder recognised it (nil: unknown, or not decoded here).
     public internal(set) var eventType: EventType?
     var resolvedBy: ObjectIdentifier?
@@ -29,8 +29,8 @@ public struct Envelope: Hashable, Sendable {
     }
 
     /// Records that `devices` holds the device at `ref`.
-    mutating func resolve(_ ref: Int32?, in devices: DeviceDirectory) {
-        deviceRef = ref ?? -1
+    mutating func resolve(_ ref: DeviceRef?, in devices: DeviceCatalog) {
+        deviceRef = ref
         resolvedBy = ref == nil ? nil : ObjectIdentifier(devices)
     }
 
@@ -50,14 +50,14 @@ public enum EnvelopeDecoder {
     }
 
     /// With `devices`, a registered device is found from its bytes (`Envelope.deviceRef`).
-    public static func decode(_ bytes: UnsafeRawBufferPointer, devices: DeviceDirectory? = nil) -> Result<Envelope, Rejection> {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, devices: DeviceCatalog? = nil) -> Result<Envelope, Rejection> {
         if bytes.count > DeadLetter.maxMessageBytes {
             return .failure(Rejection(.tooLarge, "\(bytes.count) bytes, more than \(DeadLetter.maxMessageBytes)"))
         }
         if let e = decodeUsual(bytes, devices: devices) { return .success(e) }
         var s = JSONScanner(bytes)
         var id: String?, device: String?, type: String?, topic: String?
-        var deviceRef: Int32 = -1
+        var deviceRef: DeviceRef?
         var eventType: EventType?
         var topicBytes: Range<Int>?
         var ts: Instant?
@@ -96,7 +96,7 @@ public enum EnvelopeDecoder {
                         case .device:
                             // A new String, not the directory's: its storage is in cache, a shared one's is not.
                             let d = esc ? try s.unescape(r) : String(decoding: raw, as: UTF8.self)
-                            deviceRef = (esc ? devices!.ref(of: d) : devices!.ref(of: raw)) ?? -1
+                            deviceRef = esc ? devices!.ref(of: d) : devices!.ref(of: raw)
                             device = d
                         default:
                             let t = esc ? try s.unescape(r) : nil
@@ -119,7 +119,7 @@ public enum EnvelopeDecoder {
                             var tail = r.upperBound
                             while tail > r.lowerBound && bytes[tail - 1] != 0x2F { tail -= 1 }
                             if tail > r.lowerBound && tail < r.upperBound {
-                                devices!.prefetch(UnsafeRawBufferPointer(rebasing: bytes[tail..<r.upperBound]))
+                                devices!.prefetch(id: UnsafeRawBufferPointer(rebasing: bytes[tail..<r.upperBound]))
                             }
                         }
                     case .id, .device, .type, .topic:
@@ -128,14 +128,14 @@ public enum EnvelopeDecoder {
                             good(key)
                             switch field {
                             case .id: id = v
-                            case .device: device = v; deviceRef = -1
+                            case .device: device = v; deviceRef = nil
                             case .type: type = v; eventType = nil
                             default: topic = v
                             }
                         } else {
                             try s.skipValue(depth: 1)
                             badField(key, "\(key) must be a string")
-                            if field == .device { deviceRef = -1 }
+                            if field == .device { deviceRef = nil }
                             if field == .topic { topicBytes = nil }
                         }
                     case .ts:
@@ -199,12 +199,12 @@ public enum EnvelopeDecoder {
     }
 
     /// `topicBytes`: the unescaped topic, not yet made a String (it is not made one if it is the device's usual).
-    private static func envelope(id: String, ts: Instant, device: String, deviceRef: Int32, type: String, data: JSONObject,
-                                 topic: String?, topicBytes: UnsafeRawBufferPointer?, _ devices: DeviceDirectory?) -> Envelope {
+    private static func envelope(id: String, ts: Instant, device: String, deviceRef: DeviceRef?, type: String, data: JSONObject,
+                                 topic: String?, topicBytes: UnsafeRawBufferPointer?, _ devices: DeviceCatalog?) -> Envelope {
         var e = Envelope(id: id, ts: ts, device: device, type: type, data: data, topic: topic)
-        if let devices, deviceRef >= 0 { e.resolve(deviceRef, in: devices) }
+        if let devices, deviceRef != nil { e.resolve(deviceRef, in: devices) }
         if let raw = topicBytes {
-            if let devices, deviceRef >= 0, let community = devices.usualTopic(raw, of: deviceRef, device: device) {
+            if let devices, let deviceRef, let community = devices.usualTopic(raw, of: deviceRef, device: device) {
                 e.topicText = .usual(community: community)
             } else {
                 e.topicText = .text(String(decoding: raw, as: UTF8.self))
@@ -217,7 +217,7 @@ public enum EnvelopeDecoder {
     /// (the topic optional), read without classifying keys one by one. Anything else (another order, spaces,
     /// escapes, a value that would be rejected) gives nil, and the general decoder reads the message from the
     /// start: both give the same envelope (the differential tests hold either way).
-    private static func decodeUsual(_ bytes: UnsafeRawBufferPointer, devices: DeviceDirectory?) -> Envelope? {
+    private static func decodeUsual(_ bytes: UnsafeRawBufferPointer, devices: DeviceCatalog?) -> Envelope? {
         var s = JSONScanner(bytes)
         func literal(_ t: StaticString) -> Bool {
             let n = t.utf8CodeUnitCount
@@ -255,7 +255,7 @@ public enum EnvelopeDecoder {
             if let devices {
                 var tail = t.count
                 while tail > 0 && t[tail - 1] != 0x2F { tail -= 1 }
-                if tail > 0 && tail < t.count { devices.prefetch(UnsafeRawBufferPointer(rebasing: t[tail...])) }
+                if tail > 0 && tail < t.count { devices.prefetch(id: UnsafeRawBufferPointer(rebasing: t[tail...])) }
             }
         }
         guard literal("id\":"), let id = plain(), (1...128).contains(id.count),
@@ -266,7 +266,7 @@ public enum EnvelopeDecoder {
               literal("}"), s.i == bytes.count else { return nil }
         let eventType = EventType.named(type)
         var e = envelope(id: String(decoding: id, as: UTF8.self), ts: ts, device: String(decoding: device, as: UTF8.self),
-                         deviceRef: devices?.ref(of: device) ?? -1,
+                         deviceRef: devices?.ref(of: device),
                          type: eventType?.rawValue ?? String(decoding: type, as: UTF8.self), data: data,
                          topic: nil, topicBytes: topicBytes, devices)
         e.eventType = eventType

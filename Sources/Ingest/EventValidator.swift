@@ -5,14 +5,11 @@ import Glibc
 
 /// Checks a decoded envelope against the registry, the topic and the schema of its type (SPEC §2, §6).
 public struct EventValidator: Sendable {
-    public let registry: Registry
-    /// The registry's devices by the bytes of their ids: give it to `EnvelopeDecoder.decode` (what it finds there
-    /// is not looked up again here).
-    public let devices: DeviceDirectory
+    /// The registry's devices: give it to `EnvelopeDecoder.decode` (what it finds there is not looked up again here).
+    public let devices: DeviceCatalog
 
     public init(registry: Registry) {
-        self.registry = registry
-        self.devices = DeviceDirectory(registry: registry)
+        self.devices = registry.catalog
     }
 
     /// `topic` is the MQTT topic the message came on; nil for a log line, whose own `topic` field (if any) is
@@ -25,7 +22,7 @@ public struct EventValidator: Sendable {
     /// them); a rejected envelope is left as it was.
     public func validate(_ e: inout Envelope, topic: String?) -> Result<Event, Rejection> {
         // An envelope decoded with this directory carries its device's position.
-        let carried = e.deviceRef >= 0 && e.resolvedBy == ObjectIdentifier(devices)
+        let carried = e.deviceRef != nil && e.resolvedBy == ObjectIdentifier(devices)
         guard let ref = carried ? e.deviceRef : devices.ref(of: e.device) else {
             return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
         }

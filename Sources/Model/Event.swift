@@ -15,18 +15,19 @@ public struct Event: Hashable, Sendable {
         set { topicText = TopicText(newValue) }
     }
     public var topicText: TopicText
-    /// The device's position in `Registry.deviceTable` (set by validation), or -1. Not part of equality.
-    public var deviceRef: Int32
+    /// The device in the registry's catalog (set by validation; nil for an event made by hand, which the rule
+    /// engine looks up by id). Not part of equality.
+    public var deviceRef: DeviceRef?
 
     public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topic: String? = nil,
-                deviceRef: Int32 = -1) {
+                deviceRef: DeviceRef? = nil) {
         self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data
         self.topicText = TopicText(topic)
         self.deviceRef = deviceRef
     }
 
     public init(id: String, ts: Instant, device: String, type: EventType, data: JSONObject, topicText: TopicText,
-                deviceRef: Int32) {
+                deviceRef: DeviceRef?) {
         self.id = id; self.ts = ts; self.device = device; self.type = type; self.data = data
         self.topicText = topicText
         self.deviceRef = deviceRef

@@ -24,6 +24,11 @@ public final class LocalClock: @unchecked Sendable {
         self.timeZone = tz
     }
 
+    /// The clock of a timezone the registry loader has already checked; `Community.defaultTimezone` if it is unknown.
+    public static func of(_ identifier: String) -> LocalClock {
+        LocalClock(identifier: identifier) ?? LocalClock(identifier: Community.defaultTimezone)!
+    }
+
     public func offsetSeconds(at t: Instant) -> Int {
         let hour = t.ms >= 0 ? t.ms / Durations.hour : (t.ms - Durations.hour + 1) / Durations.hour
         lock.lock(); defer { lock.unlock() }

@@ -1,9 +1,11 @@
 /// The deployment (SPEC §3): communities, grids, workers and devices, with lookups the hot path needs.
 public struct Community: Hashable, Sendable {
+    /// A community's timezone when the registry names none (SPEC §3).
+    public static let defaultTimezone = "Asia/Shanghai"
     public var id: String
     public var name: String
     public var timezone: String
-    public init(id: String, name: String, timezone: String = "Asia/Shanghai") {
+    public init(id: String, name: String, timezone: String = Community.defaultTimezone) {
         self.id = id; self.name = name; self.timezone = timezone
     }
 }
@@ -49,32 +51,20 @@ public struct Registry: Sendable {
     public private(set) var communities: [String: Community] = [:]
     public private(set) var grids: [String: Grid] = [:]
     public private(set) var workers: [String: Worker] = [:]
-    public private(set) var devices: [String: Device] = [:]
-    /// Devices in id order; an accepted event carries its device's position here (`Event.deviceRef`), so later
-    /// stages index an array instead of hashing the id again.
-    public private(set) var deviceTable: [Device] = []
-    public private(set) var deviceRefs: [String: Int32] = [:]
-    /// Where each id was declared, for error messages: "registry.yaml:12".
-    public var sourceFile: String = ""
+    /// The devices: look-up by id, and everything about a device by its `DeviceRef`.
+    public let catalog: DeviceCatalog
 
     public init(communities: [Community], grids: [Grid], workers: [Worker], devices: [Device]) {
         for c in communities { self.communities[c.id] = c }
         for g in grids { self.grids[g.id] = g }
         for w in workers { self.workers[w.id] = w }
-        for d in devices { self.devices[d.id] = d }
-        deviceTable = self.devices.values.sorted { $0.id < $1.id }
-        for (i, d) in deviceTable.enumerated() { deviceRefs[d.id] = Int32(i) }
+        var unique: [String: Device] = [:]
+        for d in devices { unique[d.id] = d }
+        catalog = DeviceCatalog(devices: Array(unique.values), communities: communities)
     }
 
-    /// Workers with role `worker` in a grid, sorted by id.
-    public func workers(inGrid grid: String) -> [Worker] {
-        workers.values.filter { $0.role == .worker && $0.grid == grid }.sorted { $0.id < $1.id }
-    }
+    /// The registered device with this id.
+    public func device(_ id: String) -> Device? { catalog.device(id) }
 
-    /// Supervisors of a community, sorted by id.
-    public func supervisors(of community: String) -> [Worker] {
-        workers.values.filter { $0.role == .supervisor && $0.community == community }.sorted { $0.id < $1.id }
-    }
-
-    public func timezone(ofCommunity id: String) -> String { communities[id]?.timezone ?? "Asia/Shanghai" }
+    public func timezone(ofCommunity id: String) -> String { communities[id]?.timezone ?? Community.defaultTimezone }
 }

@@ -10,7 +10,7 @@ public struct RuleRef: Hashable, Sendable {
 public enum RuleSignal: Hashable, Sendable {
     /// The rule's raise condition held for `key` at `at` (an event's time, or a timer's due time).
     /// `device` is the device of the event that caused it (for a timer: of the latest event of that key).
-    case occurrence(rule: RuleRef, key: String, device: String, at: Instant)
+    case occurrence(rule: RuleRef, key: String, device: DeviceRef, at: Instant)
     /// The rule's clear condition held for `key` at `at`.
-    case cleared(rule: RuleRef, key: String, device: String, at: Instant)
+    case cleared(rule: RuleRef, key: String, device: DeviceRef, at: Instant)
 }

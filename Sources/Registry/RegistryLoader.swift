@@ -101,9 +101,7 @@ public enum RegistryLoader {
             let subject = try f["subject"]?.string("subject of \(id)")
             devices.append(Device(id: id, type: type, community: c, grid: g, subject: subject, attrs: attrs))
         }
-        var r = Registry(communities: communities, grids: grids, workers: workers, devices: devices)
-        r.sourceFile = doc.file
-        return r
+        return Registry(communities: communities, grids: grids, workers: workers, devices: devices)
     }
 
     static func required(_ f: [String: YAMLValue], _ key: String, in what: String, _ v: YAMLValue) throws(RegistryError) -> YAMLValue {

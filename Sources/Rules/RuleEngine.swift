@@ -142,7 +142,6 @@ public final class RuleEngine {
     private var seq: UInt32 = 0
     public private(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
-    private var clocks: [String: LocalClock] = [:]
     /// Each device of `registry.deviceTable` with its community's clock, by `Event.deviceRef`.
     private let deviceInfo: [DevicePlace]
     private let deviceKeys: [DeviceKeys]
@@ -163,22 +162,12 @@ public final class RuleEngine {
             if let u = r.unless { add(u.0.types) }
             for t in types ?? Set(all) { byType[t.ordinal].append(i) }
         }
-        for c in registry.communities.values {
-            clocks[c.id] = LocalClock(identifier: c.timezone) ?? LocalClock(identifier: "Asia/Shanghai")
-        }
-        let fallback = LocalClock(identifier: "Asia/Shanghai")!
-        let deviceTypes = Array(Set(registry.deviceTable.map(\.type))).sorted()
-        let typeIndex = Dictionary(uniqueKeysWithValues: deviceTypes.enumerated().map { ($1, $0) })
+        let catalog = registry.catalog
+        let deviceTypes = catalog.types
         let deviceTypeCount = max(1, deviceTypes.count)
         self.deviceTypeCount = deviceTypeCount
-        var subjects: [String: Int32] = [:]
-        let clocks = self.clocks
-        deviceInfo = registry.deviceTable.map { DevicePlace(device: $0, clock: clocks[$0.community] ?? fallback) }
-        deviceKeys = registry.deviceTable.map { d in
-            let subject = subjects[d.subject] ?? Int32(subjects.count)
-            subjects[d.subject] = subject
-            return DeviceKeys(typeIndex: Int32(typeIndex[d.type] ?? 0), subjectRef: subject, idHash: ByteHash.hash(d.id))
-        }
+        deviceInfo = catalog.refs.map { DevicePlace(device: catalog[$0], clock: catalog.clock(of: $0)) }
+        deviceKeys = catalog.refs.map { DeviceKeys(typeIndex: Int32(catalog.typeIndex(of: $0)), subjectRef: catalog.subjectIndex(of: $0)) }
         var ruleIndex: [[Int]] = Array(repeating: [], count: all.count * deviceTypeCount)
         for t in all {
             for (d, name) in deviceTypes.enumerated() {
@@ -230,12 +219,9 @@ public final class RuleEngine {
 
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
-        var ref = Int(event.deviceRef)
-        // Validation sets the position; an event made by hand (or for another registry) is looked up.
-        if ref < 0 || ref >= deviceKeys.count || deviceKeys[ref].idHash != ByteHash.hash(event.device) {
-            guard let r = registry.deviceRefs[event.device] else { return }
-            ref = Int(r)
-        }
+        // Validation sets the reference; an event made by hand is looked up.
+        guard let found = event.deviceRef ?? registry.catalog.ref(of: event.device) else { return }
+        let ref = found.position
         let keys = deviceKeys[ref]
         withUnsafePointer(to: event) { e in
             let ctx = EvalContext(eventPointer: e, deviceRef: Int32(ref), subjectRef: keys.subjectRef, places: deviceInfo)
@@ -250,9 +236,9 @@ public final class RuleEngine {
     /// Starts loading what `ingest` of an event from the device reads first, its entry in the dense device
     /// array. Call as soon as the device is known: with thousands of devices it is rarely in cache, and
     /// validation and dedup run while it loads. (Prefetching the rules' key buckets too measured no gain.)
-    public func prefetch(deviceRef ref: Int32) {
-        guard ref >= 0 && Int(ref) < deviceKeys.count else { return }
-        deviceKeys.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + Int(ref)) }
+    public func prefetch(deviceRef ref: DeviceRef?) {
+        guard let ref else { return }
+        deviceKeys.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + ref.position) }
     }
 
     private func fireTimers(upTo t: Int64, into out: inout [RuleSignal]) {
@@ -333,7 +319,7 @@ public final class RuleEngine {
         // Taken out of the table while it changes, so its window arrays are not copied on write.
         var s = tables[ri].take(slot)
         s.device = c.deviceRef
-        let deviceID = c.event.device
+        let deviceID = DeviceRef(unchecked: c.deviceRef)
         let at = c.event.ts
         func occur(_ t: Instant) { if r.clears { s.open = true }; out.append(.occurrence(rule: r.ref, key: k, device: deviceID, at: t)) }
         func cleared(_ t: Instant) {
@@ -437,10 +423,10 @@ public final class RuleEngine {
         let warm = t >= first + (r.afterFirst ?? w)
         if warm && sum < r.threshold && !s.fired {
             s.fired = true
-            out.append(.occurrence(rule: r.ref, key: k(), device: deviceID(s), at: Instant(ms: t)))
+            out.append(.occurrence(rule: r.ref, key: k(), device: DeviceRef(unchecked: s.device), at: Instant(ms: t)))
         } else if sum >= r.threshold && s.fired {
             s.fired = false
-            out.append(.cleared(rule: r.ref, key: k(), device: deviceID(s), at: Instant(ms: t)))
+            out.append(.cleared(rule: r.ref, key: k(), device: DeviceRef(unchecked: s.device), at: Instant(ms: t)))
         }
         var next: Int64? = s.window.first.map { $0.t + w }
         if !warm { next = min(next ?? .max, first + (r.afterFirst ?? w)) }
@@ -472,15 +458,15 @@ public final class RuleEngine {
             } else {
                 s.fired = true
                 s.open = true
-                out.append(.occurrence(rule: r.ref, key: key, device: deviceID(s), at: at))
+                out.append(.occurrence(rule: r.ref, key: key, device: DeviceRef(unchecked: s.device), at: at))
             }
         case .held:
             s.fired = true
             s.open = r.clears
-            out.append(.occurrence(rule: r.ref, key: key, device: deviceID(s), at: at))
+            out.append(.occurrence(rule: r.ref, key: key, device: DeviceRef(unchecked: s.device), at: at))
         case .notFollowed:
             s.open = r.clears
-            out.append(.occurrence(rule: r.ref, key: key, device: deviceID(s), at: at))
+            out.append(.occurrence(rule: r.ref, key: key, device: DeviceRef(unchecked: s.device), at: at))
         case .sumBelow:
             evaluateSumBelow(ri, t.slot, key, &s, at: t.due, into: &out)
         default:
@@ -676,7 +662,7 @@ public final class RuleEngine {
             tables[i] = KeyTable(keying: tables[i].keying)
             let saved = snap.rules[r.ref.id] ?? [:]
             for k in saved.keys.sorted() {
-                guard let v = saved[k], let device = registry.deviceRefs[v.device] else { continue }
+                guard let v = saved[k], let device = registry.catalog.ref(of: v.device)?.index else { continue }
                 let ref = keyRef(i, device: device)
                 let slot = tables[i].slot(for: k, ref: ref, device: device)
                 var s = tables[i].slots[Int(slot)]

@@ -104,8 +104,7 @@ public struct DeploymentPlan: Sendable {
             if gi % 5 == 0 { add("school_cam", "school") }
             gi += 1
         }
-        var r = Registry(communities: communities, grids: grids, workers: workers, devices: devices)
-        r.sourceFile = "generated"
+        let r = Registry(communities: communities, grids: grids, workers: workers, devices: devices)
         return DeploymentPlan(registry: r, yaml: lines.joined(separator: "\n") + "\n")
     }
 

@@ -39,7 +39,7 @@ public struct TrafficGenerator {
     /// `faultRate`: the share of messages that are malformed or redelivered (dead letters and duplicates).
     public init(registry: Registry, seed: UInt64, start: Instant, eventsPerSecond: Double,
                 episodeRate: Double = 0.002, faultRate: Double = 0) {
-        devices = registry.devices.values.sorted { $0.id < $1.id }
+        devices = registry.catalog.devices
         var bt: [String: [Int]] = [:]
         for (i, d) in devices.enumerated() { bt[d.type, default: []].append(i) }
         byType = bt

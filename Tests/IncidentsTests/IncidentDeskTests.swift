@@ -21,16 +21,18 @@ final class IncidentDeskTests: XCTestCase {
 
     func desk() -> IncidentDesk { IncidentDesk(registry: registry, openIncidents: [], nextID: 1) }
 
+    func ref(_ device: String) -> DeviceRef { registry.catalog.ref(of: device)! }
+
     func occur(_ d: IncidentDesk, _ r: RuleRef, _ key: String = "d1", device: String = "d1", at: Millis = 0) {
         d.advance(to: t0 + at, into: &changes)
-        d.apply(.occurrence(rule: r, key: key, device: device, at: t0 + at), into: &changes)
+        d.apply(.occurrence(rule: r, key: key, device: ref(device), at: t0 + at), into: &changes)
     }
 
     func testDedupCountsAndMovesLastSeenNeverBackwards() {
         let d = desk()
         occur(d, alarm)
         occur(d, alarm, at: 10_000)
-        d.apply(.occurrence(rule: alarm, key: "d1", device: "d1", at: t0 + 5_000), into: &changes)  // late
+        d.apply(.occurrence(rule: alarm, key: "d1", device: ref("d1"), at: t0 + 5_000), into: &changes)  // late
         let i = changes.last!.incident
         XCTAssertEqual(i.id, 1)
         XCTAssertEqual(i.count, 3)
@@ -44,9 +46,9 @@ final class IncidentDeskTests: XCTestCase {
     func testConditionClearedAndActiveAgain() {
         let d = desk()
         occur(d, alarm)
-        d.apply(.cleared(rule: alarm, key: "d1", device: "d1", at: t0 + 1), into: &changes)
+        d.apply(.cleared(rule: alarm, key: "d1", device: ref("d1"), at: t0 + 1), into: &changes)
         XCTAssertEqual(changes.last!.incident.condition, .cleared)
-        d.apply(.cleared(rule: alarm, key: "nope", device: "d1", at: t0 + 1), into: &changes)
+        d.apply(.cleared(rule: alarm, key: "nope", device: ref("d1"), at: t0 + 1), into: &changes)
         XCTAssertEqual(changes.count, 2, "a clear with no incident changes nothing")
         occur(d, alarm, at: 2)
         XCTAssertEqual(changes.last!.incident.condition, .active)

@@ -18,7 +18,7 @@ final class DecoderDifferentialTests: XCTestCase {
             XCTFail("\(label()): engine \(verdict(a)) vs reference \(verdict(b)) for \(String(decoding: bytes.prefix(300), as: UTF8.self))", file: file, line: line)
             return false
         }
-        // The pipeline's way, with a device directory: the same envelope, and the device's position when registered.
+        // The pipeline's way, with the device catalog: the same envelope, and the device's position when registered.
         let c = bytes.withUnsafeBytes { EnvelopeDecoder.decode($0, devices: Self.devices) }
         guard verdict(c) == verdict(a) else {
             XCTFail("\(label()): with a device directory \(verdict(c)), without \(verdict(a))", file: file, line: line)
@@ -26,7 +26,7 @@ final class DecoderDifferentialTests: XCTestCase {
         }
         if case .success(let x) = a, case .success(let z) = c {
             XCTAssertEqual(x, z, label(), file: file, line: line)
-            XCTAssertEqual(z.deviceRef, Self.devices.ref(of: z.device) ?? -1, label(), file: file, line: line)
+            XCTAssertEqual(z.deviceRef, Self.devices.ref(of: z.device), label(), file: file, line: line)
         }
         if case .success(let x) = a, case .success(let y) = b {
             guard x.id == y.id, x.ts == y.ts, x.device == y.device, x.type == y.type, x.topic == y.topic,
@@ -39,12 +39,12 @@ final class DecoderDifferentialTests: XCTestCase {
     }
 
     /// Registers `czq-elev-01` (the random envelopes' device) and `d`, among others.
-    static let devices = DeviceDirectory(registry: Registry(
+    static let devices = Registry(
         communities: [Community(id: "changzhengqiao", name: "长征桥社区")],
         grids: [Grid(id: "g1", community: "changzhengqiao", name: "G1")], workers: [],
         devices: ["czq-elev-01", "d", "czq-elev-02", "a-device-id-longer-than-sixteen-bytes", "长征桥-1"].map {
             Device(id: $0, type: "elevator", community: "changzhengqiao", grid: "g1")
-        }))
+        }).catalog
 
     static let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scenarios")

@@ -24,7 +24,7 @@ final class ValidationAndLogTests: XCTestCase {
         case (.failure(let a), .failure(let b)):
             XCTAssertEqual(a.reason, b.reason, file: file, line: line)
         default:
-            XCTFail("with the device directory: \(direct), without: \(plain)", file: file, line: line)
+            XCTFail("with the device catalog: \(direct), without: \(plain)", file: file, line: line)
         }
         return plain
     }
@@ -109,23 +109,6 @@ final class ValidationAndLogTests: XCTestCase {
         try LogReader.forEachLine(path: dir + "/" + files[0]) { _, b in if case .success(let e) = EnvelopeDecoder.decode(b) { back.append(e) } }
         XCTAssertEqual(back.map(\.id), ["1", "2"])
         XCTAssertEqual(back.map(\.topic), ["cityeye/changzhengqiao/x", "cityeye/changzhengqiao/x"])
-    }
-
-    /// The directory holds up to 54 bytes of an id in its slot and compares longer ids with the registry's copy:
-    /// every id is found, and ids that differ only after the slot's bytes, or by one byte in length, are not.
-    func testDeviceDirectoryFindsIdsOfEveryLengthAndNothingElse() {
-        let lengths = [1, 2, 53, 54, 55, 200, 65_535, 70_000]
-        let ids = lengths.map { String(repeating: "d", count: $0 - 1) + "x" }
-        let devices = DeviceDirectory(registry: Registry(
-            communities: [Community(id: "c", name: "C")], grids: [Grid(id: "g", community: "c", name: "G")], workers: [],
-            devices: ids.map { Device(id: $0, type: "elevator", community: "c", grid: "g") }))
-        for id in ids {
-            XCTAssertNotNil(devices.ref(of: id), "\(id.count) bytes")
-            XCTAssertEqual(devices.ids[Int(devices.ref(of: id) ?? 0)], id)
-            XCTAssertNil(devices.ref(of: String(id.dropLast()) + "y"), "\(id.count) bytes, last byte differs")
-            XCTAssertNil(devices.ref(of: id + "x"), "\(id.count + 1) bytes")
-        }
-        XCTAssertNil(devices.ref(of: ""))
     }
 
     func testProcessedIDs() {

@@ -27,11 +27,11 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(r.communities["changzhengqiao"]?.timezone, "Asia/Shanghai")
         XCTAssertEqual(r.workers["w-li"]?.community, "changzhengqiao")
         XCTAssertEqual(r.workers["s-zhao"]?.role, .supervisor)
-        XCTAssertEqual(r.devices["czq-elev-01"]?.subject, "czq-b3-elevator")
-        XCTAssertEqual(r.devices["czq-pm-1"]?.subject, "czq-pm-1", "subject defaults to the device id")
-        XCTAssertEqual(r.devices["czq-pm-1"]?.attrs["rated_power_w"], .number(2000))
-        XCTAssertEqual(r.devices["czq-pm-1"]?.attrs["plates"], .array([.string("a"), .string("b")]))
-        XCTAssertEqual(r.devices["czq-pm-1"]?.attrs["flagged"], .bool(true))
+        XCTAssertEqual(r.device("czq-elev-01")?.subject, "czq-b3-elevator")
+        XCTAssertEqual(r.device("czq-pm-1")?.subject, "czq-pm-1", "subject defaults to the device id")
+        XCTAssertEqual(r.device("czq-pm-1")?.attrs["rated_power_w"], .number(2000))
+        XCTAssertEqual(r.device("czq-pm-1")?.attrs["plates"], .array([.string("a"), .string("b")]))
+        XCTAssertEqual(r.device("czq-pm-1")?.attrs["flagged"], .bool(true))
     }
 
     func error(_ yaml: String) -> String {
