@@ -34,6 +34,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // SQLite: migrations, incidents, audit, dead letters, processed ids, rule state.
         .target(name: "Store", dependencies: ["Model", "CSQLite"]),
+        // The ingress journal: every message appended before the broker may be acknowledged.
+        .target(name: "Journal", dependencies: ["Model"]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // The MQTT edge: libmosquitto bridged once into Swift concurrency.
         .target(name: "MQTT", dependencies: ["CMosquitto"]),
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "RulesTests", dependencies: ["Rules", "Registry"]),
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
