@@ -3,10 +3,45 @@ import Model
 
 let SQLITE_TRANSIENT_PTR = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
-/// What went wrong with the store, naming the file and SQLite's own message.
+/// What went wrong with the store, naming the file and SQLite's own message. Code branches on `code`; the
+/// description is for a person.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public enum Code: Sendable, Equatable {
+        /// The file is not an SQLite database, or one that City Eye did not make.
+        case notAStore
+        /// Made by a newer City Eye: this one must not touch it.
+        case newerSchema
+        /// No store (or no folder for it) where one was expected.
+        case missing
+        /// Another process holds the write lock longer than the busy timeout.
+        case busy
+        /// The disk (or a quota) is full.
+        case diskFull
+        /// A read or write failed below SQLite (the disk, the file system).
+        case io
+        case readOnly
+        case corrupt
+        case other
+    }
+    public var code: Code
     public var description: String
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, code: Code = .other) { self.description = description; self.code = code }
+
+    /// The code for an SQLite result code (primary or extended).
+    static func code(sqlite rc: Int32) -> Code {
+        switch rc & 0xFF {
+        case SQLITE_NOTADB: .notAStore
+        case SQLITE_BUSY, SQLITE_LOCKED: .busy
+        case SQLITE_FULL: .diskFull
+        case SQLITE_IOERR, SQLITE_CANTOPEN: .io
+        case SQLITE_READONLY: .readOnly
+        case SQLITE_CORRUPT: .corrupt
+        default: .other
+        }
+    }
+
+    /// A fault that may clear by itself (a lock let go, space freed): the engine waits and retries.
+    public var isTransient: Bool { code == .busy || code == .diskFull || code == .io }
 }
 
 /// A thin wrapper over one sqlite3 connection with a statement cache. Not thread-safe by itself.
@@ -21,8 +56,9 @@ final class Connection {
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {
             let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            let code = handle.map { sqlite3_extended_errcode($0) } ?? rc
             if let handle { sqlite3_close(handle) }
-            throw StoreError("cannot open store \(path): \(msg)")
+            throw StoreError("cannot open store \(path): \(msg)", code: StoreError.code(sqlite: code))
         }
         db = handle
         self.path = path
@@ -44,12 +80,17 @@ final class Connection {
 
     var message: String { String(cString: sqlite3_errmsg(db)) }
 
+    /// The last failure on this connection as a typed error.
+    func failure(_ what: String) -> StoreError {
+        StoreError("store \(path): \(what)", code: StoreError.code(sqlite: sqlite3_extended_errcode(db)))
+    }
+
     func exec(_ sql: String) throws(StoreError) {
         var err: UnsafeMutablePointer<CChar>?
         if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? message
             sqlite3_free(err)
-            throw StoreError("store \(path): \(msg)")
+            throw failure(msg)
         }
     }
 
@@ -62,7 +103,7 @@ final class Connection {
         }
         var s: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &s, nil) == SQLITE_OK, let s else {
-            throw StoreError("store \(path): \(message) in: \(sql)")
+            throw failure("\(message) in: \(sql)")
         }
         cache[sql] = s
         return Statement(stmt: s, conn: self)
@@ -90,7 +131,7 @@ struct Statement {
         switch sqlite3_step(stmt) {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default: throw StoreError("store \(conn.path): \(conn.message)")
+        default: throw conn.failure(conn.message)
         }
     }
 

@@ -32,14 +32,16 @@ public final class Store: @unchecked Sendable {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
-            throw StoreError("cannot open store \(path): folder \(dir) does not exist")
+            throw StoreError("cannot open store \(path): folder \(dir) does not exist", code: .missing)
         }
         if !create && !FileManager.default.fileExists(atPath: path) {
-            throw StoreError("no store at \(path): run `cityeye replay` or `cityeye run` first")
+            throw StoreError("no store at \(path): run `cityeye replay` or `cityeye run` first", code: .missing)
         }
         conn = try Connection(path: path, create: create)
         do {
             try conn.exec("PRAGMA busy_timeout = 10000")
+            // Before anything is written: a file that is not ours is left exactly as it was.
+            try checkOwnership(create: create)
             try conn.exec("PRAGMA journal_mode = WAL")
             try conn.exec("PRAGMA synchronous = NORMAL")
             // 16 MiB of page cache: a replay's transaction (tens of thousands of events) fits without spilling.
@@ -47,9 +49,6 @@ public final class Store: @unchecked Sendable {
             try migrate()
         } catch {
             conn.close()
-            if error.description.contains("file is not a database") {
-                throw StoreError("\(path) is not a City Eye store (not an SQLite database)")
-            }
             throw error
         }
     }
@@ -74,6 +73,27 @@ public final class Store: @unchecked Sendable {
         return result
     }
 
+    /// A City Eye store has the `schema_migration` table; an empty database is one only when we may create.
+    private func checkOwnership(create: Bool) throws(StoreError) {
+        let count: Int64, ours: Int64
+        do {
+            let tables = try conn.statement("SELECT count(*), coalesce(sum(name = 'schema_migration'), 0) FROM sqlite_master WHERE type = 'table'")
+            _ = try tables.step()
+            (count, ours) = (tables.int(0), tables.int(1))
+            sqlite3_reset(tables.stmt)
+        } catch where error.code == .notAStore {
+            throw StoreError("\(path) is not a City Eye store (not an SQLite database)", code: .notAStore)
+        }
+        if ours == 1 { return }
+        if count > 0 {
+            throw StoreError("\(path) is not a City Eye store (an SQLite database of something else); nothing was changed in it",
+                             code: .notAStore)
+        }
+        if !create {
+            throw StoreError("no store at \(path) (an empty database): run `cityeye replay` or `cityeye run` first", code: .missing)
+        }
+    }
+
     private func migrate() throws(StoreError) {
         try conn.exec("CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
         let s = try conn.statement("SELECT COALESCE(MAX(version), 0) FROM schema_migration")
@@ -81,7 +101,8 @@ public final class Store: @unchecked Sendable {
         let current = Int(s.int(0))
         sqlite3_reset(s.stmt)
         if current > Migrations.all.count {
-            throw StoreError("store \(path) has schema version \(current), newer than this cityeye knows (\(Migrations.all.count)): upgrade cityeye")
+            throw StoreError("store \(path) has schema version \(current), newer than this cityeye knows (\(Migrations.all.count)): upgrade cityeye",
+                             code: .newerSchema)
         }
         for (i, m) in Migrations.all.enumerated() where i + 1 > current {
             try conn.exec("BEGIN IMMEDIATE")
@@ -93,7 +114,7 @@ public final class Store: @unchecked Sendable {
                 try conn.exec("COMMIT")
             } catch {
                 try? conn.exec("ROLLBACK")
-                throw StoreError("store \(path): migration \(m.name) failed: \(error)")
+                throw StoreError("store \(path): migration \(m.name) failed: \(error)", code: error.code)
             }
         }
     }

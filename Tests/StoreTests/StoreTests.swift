@@ -36,7 +36,7 @@ final class StoreTests: XCTestCase {
 
     func testAuditIsAppendOnly() throws {
         let s = try Store(path: path())
-        try s.writeTransaction { tx in
+        _ = try s.writeTransaction { tx in
             try tx.append([AuditEntry(incident: 1, at: Instant(ms: 5), actor: "engine", action: .raised, note: "x"),
                            AuditEntry(incident: 1, at: Instant(ms: 6), actor: "w-li", action: .acknowledged)])
         }
