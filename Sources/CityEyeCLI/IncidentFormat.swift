@@ -39,8 +39,8 @@ enum IncidentFormat {
 
     /// Local time in the incident's community, e.g. `11-24 08:15`.
     static func local(_ t: Instant, community: String, registry: Registry?, long: Bool = false) -> String {
-        let tz = registry?.timezone(ofCommunity: community) ?? Community.defaultTimezone
-        let offset = LocalClocks.shared.clock(tz).offsetSeconds(at: t)
+        let clock = registry?.catalog.clock(ofCommunity: community) ?? LocalClock.standard
+        let offset = clock.offsetSeconds(at: t)
         let s = RFC3339.formatLocal(t, offsetSeconds: offset, withSeconds: long)
         return long ? s : String(s.dropFirst(5))
     }
@@ -60,17 +60,5 @@ enum IncidentFormat {
                     local(i.lastSeen, community: i.community, registry: registry), String(i.count), flags(i)]
         }
         return Terminal.table(["ID", "SEV", "RULE", "KEY", "GRID", "STATUS", "ASSIGNEE", "LAST SEEN", "N", ""], rows)
-    }
-}
-
-/// One `LocalClock` per timezone for the whole process.
-final class LocalClocks: @unchecked Sendable {
-    static let shared = LocalClocks()
-    private var clocks: [String: LocalClock] = [:]
-    func clock(_ tz: String) -> LocalClock {
-        if let c = clocks[tz] { return c }
-        let c = LocalClock(identifier: tz) ?? LocalClock(identifier: "Asia/Shanghai")!
-        clocks[tz] = c
-        return c
     }
 }

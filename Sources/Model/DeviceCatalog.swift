@@ -105,6 +105,16 @@ public final class DeviceCatalog: @unchecked Sendable {
     /// The local clock of the device's community.
     public func clock(of ref: DeviceRef) -> LocalClock { clocks[communityIndex(of: ref)] }
 
+    /// The local clock of a community of the deployment.
+    public func clock(ofCommunity id: String) -> LocalClock? {
+        var lo = 0, hi = communityIDs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if communityIDs[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < communityIDs.count && communityIDs[lo] == id ? clocks[lo] : nil
+    }
+
     /// The device's community if `topic` is its usual topic `cityeye/{community}/{device}` (`device`: its id as the
     /// message gave it). Compared whole, as one string: this runs for every line.
     public func usualTopic(_ topic: UnsafeRawBufferPointer, of ref: DeviceRef, device: String) -> String? {

@@ -24,9 +24,12 @@ public final class LocalClock: @unchecked Sendable {
         self.timeZone = tz
     }
 
+    /// The clock of `Community.defaultTimezone`.
+    public static let standard = LocalClock(identifier: Community.defaultTimezone)!
+
     /// The clock of a timezone the registry loader has already checked; `Community.defaultTimezone` if it is unknown.
     public static func of(_ identifier: String) -> LocalClock {
-        LocalClock(identifier: identifier) ?? LocalClock(identifier: Community.defaultTimezone)!
+        LocalClock(identifier: identifier) ?? standard
     }
 
     public func offsetSeconds(at t: Instant) -> Int {

@@ -34,6 +34,9 @@ final class DeviceCatalogTests: XCTestCase {
         XCTAssertEqual(catalog.clock(of: band).timeZone.identifier, "Europe/Berlin")
         XCTAssertEqual(catalog.clock(of: lift).timeZone.identifier, Community.defaultTimezone)
         XCTAssertEqual(catalog[lift].grid, "g1")
+        XCTAssertEqual(catalog.clock(ofCommunity: "wh")?.timeZone.identifier, "Europe/Berlin")
+        XCTAssertEqual(catalog.clock(ofCommunity: "czq")?.timeZone.identifier, Community.defaultTimezone)
+        XCTAssertNil(catalog.clock(ofCommunity: "x"))
         XCTAssertNil(catalog.device("nope"))
     }
 
