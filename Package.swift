@@ -54,6 +54,14 @@ let package = Package(
             "Model", "Registry", "Ingest", "Rules", "Store", "Engine", "Simulation", "MQTT", "Live",
         ]),
 
+        // libFuzzer targets (scripts/fuzz.sh builds each alone with -sanitize=fuzzer,address).
+        .target(name: "FuzzDriver", path: "Sources/Fuzzing/FuzzDriver"),
+        .executableTarget(name: "FuzzEnvelope", dependencies: ["FuzzDriver", "Model", "Ingest"], path: "Sources/Fuzzing/FuzzEnvelope"),
+        .executableTarget(name: "FuzzExpression", dependencies: ["FuzzDriver", "Rules"], path: "Sources/Fuzzing/FuzzExpression"),
+        .executableTarget(name: "FuzzRuleFile", dependencies: ["FuzzDriver", "Rules"], path: "Sources/Fuzzing/FuzzRuleFile"),
+        .executableTarget(name: "FuzzRegistry", dependencies: ["FuzzDriver", "Registry"], path: "Sources/Fuzzing/FuzzRegistry"),
+        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzDriver", "Registry"], path: "Sources/Fuzzing/FuzzConfig"),
+
         .testTarget(name: "ModelTests", dependencies: ["Model"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Registry"]),
