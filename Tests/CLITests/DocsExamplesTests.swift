@@ -103,7 +103,7 @@ final class DocsExamplesTests: XCTestCase {
         engine.executableURL = CLITests.binary
         engine.arguments = ["run", "--config", dir + "/config.yaml"]
         let output = dir + "/engine.log"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: output, contents: nil))
         engine.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         engine.standardError = engine.standardOutput
         try engine.run()
@@ -255,7 +255,7 @@ final class DocsExamplesTests: XCTestCase {
 
     func deadLetters(_ db: String) throws -> [Letter] {
         let r = try run(CLITests.binary.path, ["dead-letters", "--db", db, "--json"])
-        guard r.code == 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: r.err]) }
+        guard r.code == 0 else { throw SetupFailure(description: "cityeye dead-letters failed: \(r.err)") }
         return try jsonLines(r.out).map {
             Letter(reason: $0["reason"] as? String ?? "", topic: $0["topic"] as? String ?? "", payload: $0["payload"] as? String ?? "")
         }
@@ -270,15 +270,13 @@ final class DocsExamplesTests: XCTestCase {
     func waitFor(_ what: String, seconds: Double, _ done: () -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while !done() {
-            guard Date() < deadline else { throw Timeout(what: what, seconds: seconds) }
+            guard Date() < deadline else { throw SetupFailure(description: "gave up waiting \(Int(seconds)) s for \(what)") }
             Thread.sleep(forTimeInterval: 0.1)
         }
     }
 
-    struct Timeout: Error, CustomStringConvertible {
-        var what: String, seconds: Double
-        var description: String { "gave up waiting \(Int(seconds)) s for \(what)" }
-    }
+    /// The test could not set up what it checks (a process that never got ready, no free port).
+    struct SetupFailure: Error, CustomStringConvertible { var description: String }
 
     struct Output { var code: Int32; var out: String; var err: String }
 
@@ -331,7 +329,7 @@ final class DocsExamplesTests: XCTestCase {
             let bound = withUnsafeMutablePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
             }
-            guard bound else { throw CocoaError(.featureUnsupported) }
+            guard bound else { throw SetupFailure(description: "no free loopback port: bind failed, errno \(errno)") }
             return Int(UInt16(bigEndian: addr.sin_port))
         }
     }
