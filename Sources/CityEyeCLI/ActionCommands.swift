@@ -15,14 +15,16 @@ func act(_ action: PeopleAction, id: Int64, worker: String, store options: Store
             guard let incident = try tx.incident(id: id) else {
                 throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
             }
-            let (changed, entry) = try IncidentDesk.apply(action, to: incident, by: worker, registry: registry, at: now)
+            let newer = if case .reopen = action { try tx.newerNotClosed(than: incident) } else { Incident?.none }
+            let (changed, entry) = try IncidentDesk.apply(action, to: incident, by: worker, registry: registry, at: now,
+                                                          newerNotClosed: newer)
             try tx.upsert([changed])
             try tx.append([entry])
             return changed
         }
     }
     let name = registry.workers[worker]?.name ?? ""
-    print("incident \(result.id) \(result.status.rawValue) by \(worker) \(name) (\(result.rule), \(result.key))")
+    print(Terminal.safe("incident \(result.id) \(result.status.rawValue) by \(worker) \(name) (\(result.rule), \(result.key))"))
 }
 
 struct WorkerOption: ParsableArguments {
