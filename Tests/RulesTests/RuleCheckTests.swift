@@ -80,6 +80,12 @@ final class RuleCheckTests: XCTestCase {
         }
     }
 
+    func testRuleFileScalarsAreYAML12Too() throws {
+        let yes = RuleSet.check(directory: try folder("  - id: x.yes\n    severity: major\n    kind: match\n    on: smoke.alarm\n    when: yes\n"))
+        XCTAssertTrue(yes.first?.description.contains("unknown name `yes`") == true, "\(yes): `yes` is text in YAML 1.2, not true")
+        XCTAssertEqual(RuleSet.check(directory: try folder("  - id: x.true\n    severity: major\n    kind: match\n    on: smoke.alarm\n    when: True\n")).count, 0)
+    }
+
     func testTenThousandNestedParenthesesGiveAClearError() throws {
         let deep = String(repeating: "(", count: 10_000) + "1" + String(repeating: ")", count: 10_000)
         let p = RuleSet.check(directory: try folder(rule("x.deep", on: nil, when: deep))).map(\.description)
