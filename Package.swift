@@ -55,7 +55,8 @@ let package = Package(
         ]),
 
         // libFuzzer targets (scripts/fuzz.sh builds each alone with -sanitize=fuzzer,address).
-        .target(name: "FuzzDriver", path: "Sources/Fuzzing/FuzzDriver"),
+        .target(name: "CFuzz", path: "Sources/Fuzzing/CFuzz"),
+        .target(name: "FuzzDriver", dependencies: ["CFuzz"], path: "Sources/Fuzzing/FuzzDriver"),
         .executableTarget(name: "FuzzEnvelope", dependencies: ["FuzzDriver", "Model", "Ingest"], path: "Sources/Fuzzing/FuzzEnvelope"),
         .executableTarget(name: "FuzzExpression", dependencies: ["FuzzDriver", "Rules"], path: "Sources/Fuzzing/FuzzExpression"),
         .executableTarget(name: "FuzzRuleFile", dependencies: ["FuzzDriver", "Rules"], path: "Sources/Fuzzing/FuzzRuleFile"),

@@ -38,8 +38,8 @@ struct DeadLetters: ParsableCommand {
             print("no dead letters")
         } else {
             let rows = letters.map { d -> [String] in
-                let p = String(decoding: d.payload.prefix(60), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-                return [d.receivedAt.description, d.reason.rawValue, d.topic.isEmpty ? "-" : d.topic, d.detail, p]
+                let p = Terminal.safe(String(decoding: d.payload.prefix(60), as: UTF8.self))
+                return [d.receivedAt.description, d.reason.rawValue, d.topic.isEmpty ? "-" : Terminal.safe(d.topic), Terminal.safe(d.detail), p]
             }
             print(Terminal.table(["RECEIVED", "REASON", "TOPIC", "DETAIL", "PAYLOAD"], rows))
         }

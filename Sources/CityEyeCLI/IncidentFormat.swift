@@ -56,7 +56,8 @@ enum IncidentFormat {
     static func table(_ incidents: [Incident], registry: Registry?) -> String {
         let rows = incidents.map { i -> [String] in
             let who = registry?.workers[i.assignee].map { "\(i.assignee) \($0.name)" } ?? i.assignee
-            return [String(i.id), Terminal.severity(i.severity), i.rule, i.key, i.grid, i.status.rawValue, who,
+            let t = Terminal.safe
+            return [String(i.id), Terminal.severity(i.severity), t(i.rule), t(i.key), t(i.grid), i.status.rawValue, t(who),
                     local(i.lastSeen, community: i.community, registry: registry), String(i.count), flags(i)]
         }
         return Terminal.table(["ID", "SEV", "RULE", "KEY", "GRID", "STATUS", "ASSIGNEE", "LAST SEEN", "N", ""], rows)

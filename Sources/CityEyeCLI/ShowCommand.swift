@@ -30,16 +30,17 @@ struct Show: ParsableCommand {
         let grid = registry?.grids[i.grid]
         let assignee = registry?.workers[i.assignee]
         let tz = registry?.timezone(ofCommunity: i.community) ?? Community.defaultTimezone
+        let t = Terminal.safe
         let rows: [[String]] = [
             ["incident", "\(i.id)  \(Terminal.severity(i.severity)) \(i.severity.rawValue)  \(IncidentFormat.flags(i))"],
-            ["rule", "\(i.rule)  (\(i.scenario))"],
-            ["key", i.key],
-            ["device", device.map { "\(i.device) (\($0.type))" } ?? i.device],
-            ["subject", i.subject],
-            ["where", "\(community?.name ?? i.community) / \(grid?.name ?? i.grid) (\(i.grid))"],
+            ["rule", "\(t(i.rule))  (\(t(i.scenario)))"],
+            ["key", t(i.key)],
+            ["device", t(device.map { "\(i.device) (\($0.type))" } ?? i.device)],
+            ["subject", t(i.subject)],
+            ["where", t("\(community?.name ?? i.community) / \(grid?.name ?? i.grid) (\(i.grid))")],
             ["seen", "\(local(i.firstSeen)) → \(local(i.lastSeen)), \(i.count) time(s), condition \(i.condition.rawValue)"],
             ["status", i.status.rawValue],
-            ["assignee", assignee.map { "\(i.assignee) \($0.name)" } ?? (i.assignee.isEmpty ? "(nobody)" : i.assignee)],
+            ["assignee", t(assignee.map { "\(i.assignee) \($0.name)" } ?? (i.assignee.isEmpty ? "(nobody)" : i.assignee))],
             ["ack by", local(i.ackDue) + (i.escalated ? "  (missed: escalated)" : "")],
             ["resolve by", local(i.resolveDue) + (i.overdue ? "  (missed: overdue)" : "")],
             ["times", "local, \(tz)"],
@@ -48,7 +49,7 @@ struct Show: ParsableCommand {
         print("")
         let auditRows = trail.map { a -> [String] in
             let actor = a.actor == AuditEntry.engineActor ? a.actor : (registry?.workers[a.actor].map { "\(a.actor) \($0.name)" } ?? a.actor)
-            return [local(a.at), actor, a.action.rawValue, a.note]
+            return [local(a.at), t(actor), a.action.rawValue, t(a.note)]
         }
         print(Terminal.table(["TIME", "ACTOR", "ACTION", "NOTE"], auditRows))
     }

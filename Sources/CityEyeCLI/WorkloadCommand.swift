@@ -33,19 +33,20 @@ struct Workload: ParsableCommand {
         }
         let workerRows = byWorker.sorted { $0.key < $1.key }.map { k, t -> [String] in
             let w = registry?.workers[k]
-            return [k.isEmpty ? "(unassigned)" : k, w?.name ?? "", w?.role.rawValue ?? "", w?.grid ?? w?.community ?? "",
+            return [k.isEmpty ? "(unassigned)" : Terminal.safe(k), Terminal.safe(w?.name ?? ""), w?.role.rawValue ?? "",
+                    Terminal.safe(w?.grid ?? w?.community ?? ""),
                     String(t.open), String(t.escalated), String(t.overdue)]
         }
         print(Terminal.table(["WORKER", "NAME", "ROLE", "GRID", "OPEN", "ESCALATED", "OVERDUE"], workerRows))
         print("")
         let gridRows = byGrid.sorted { $0.key < $1.key }.map { k, t -> [String] in
-            [k, registry?.grids[k]?.name ?? "", String(t.open), String(t.escalated), String(t.overdue)]
+            [Terminal.safe(k), Terminal.safe(registry?.grids[k]?.name ?? ""), String(t.open), String(t.escalated), String(t.overdue)]
         }
         print(Terminal.table(["GRID", "NAME", "OPEN", "ESCALATED", "OVERDUE"], gridRows))
         print("")
         var byScenario: [String: (all: Int, open: Int)] = [:]
         for i in all { byScenario[i.scenario, default: (0, 0)].all += 1; if i.status.isOpen { byScenario[i.scenario]!.open += 1 } }
-        let scenarioRows = byScenario.sorted { $0.key < $1.key }.map { [$0.key, String($0.value.all), String($0.value.open)] }
+        let scenarioRows = byScenario.sorted { $0.key < $1.key }.map { [Terminal.safe($0.key), String($0.value.all), String($0.value.open)] }
         print(Terminal.table(["SCENARIO", "INCIDENTS", "OPEN"], scenarioRows))
     }
 

@@ -11,7 +11,7 @@ public enum PeopleAction: Sendable, Equatable {
 
 /// A refused action: nothing changes. The message says why and what to do instead.
 public struct Refusal: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Code: String, Sendable { case unknownWorker, notAllowed, wrongStatus, noteRequired }
+    public enum Code: String, Sendable { case unknownWorker, notAllowed, wrongStatus, noteRequired, newerOpen }
     public var code: Code
     public var message: String
     public var description: String { message }
@@ -19,9 +19,10 @@ public struct Refusal: Error, CustomStringConvertible, Sendable, Equatable {
 
 extension IncidentDesk {
     /// Checks and applies a person's action at `at`; returns the new incident and its audit row.
-    /// Reopen sends the incident back to `dispatched`, to the same assignee, with new deadlines from `at`.
+    /// Reopen sends the incident back to `dispatched`, to the same assignee, with new deadlines from `at`; it is
+    /// refused while `newerNotClosed` (a later incident for the same rule and key, not closed) exists.
     public static func apply(_ action: PeopleAction, to incident: Incident, by actor: String, registry: Registry,
-                             at: Instant) throws(Refusal) -> (Incident, AuditEntry) {
+                             at: Instant, newerNotClosed: Incident? = nil) throws(Refusal) -> (Incident, AuditEntry) {
         guard let who = registry.workers[actor] else {
             throw Refusal(code: .unknownWorker, message: "unknown worker \(actor): use a worker id from the registry (e.g. the ASSIGNEE column of `cityeye incidents`)")
         }
@@ -63,6 +64,9 @@ extension IncidentDesk {
             if case .reopen(let n) = action {
                 guard incident.status == .resolved || incident.status == .closed else {
                     throw status("reopened", needs: "resolved or closed")
+                }
+                if let newer = newerNotClosed {
+                    throw Refusal(code: .newerOpen, message: "incident \(id) cannot be reopened: incident \(newer.id) for the same rule \(incident.rule) and key \(incident.key) is \(newer.status.rawValue); add to that one (`cityeye show \(newer.id)`), or close it first")
                 }
                 let trimmed = n.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !trimmed.isEmpty else {

@@ -13,6 +13,7 @@ public final class CaptureWriter {
     public init(directory: String, timezone: LocalClock) throws {
         self.directory = directory
         self.clock = timezone
+        PrivateFiles.createDirectory(directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -24,7 +25,7 @@ public final class CaptureWriter {
             let (y, m, d) = RFC3339.civilFromDays(local.dayNumber)
             let name = String(format: "%04d-%02d-%02d.jsonl", y, m, d)
             let path = (directory as NSString).appendingPathComponent(name)
-            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            PrivateFiles.createFile(path)
             guard let h = FileHandle(forWritingAtPath: path) else { throw LogError(description: "cannot write capture log \(path)") }
             try h.seekToEnd()
             handle = h

@@ -12,6 +12,8 @@ public struct LiveConfig: Sendable {
         public var clientID = "cityeye-engine"
         public var topics = ["cityeye/#"]
         public var qos = 1
+        /// QoS 0 (at most once: a message lost on a reconnect is gone) only when the config says so in words.
+        public var allowQos0 = false
         public var keepaliveS = 30
         public var username: String?
         public var password: String?
@@ -38,17 +40,35 @@ public struct LiveConfig: Sendable {
         }
         let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir"])
         let bv = try need(top, "broker", "", doc)
-        let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "keepalive_s", "username", "password_file", "tls"])
+        let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
+                                                           "password_file", "tls"])
         let port = try need(b, "port", "broker.", bv).int("broker.port")
         guard (1...65535).contains(port) else { throw b["port"]!.error("broker.port must be 1–65535, got \(port)") }
         var broker = Broker(host: try need(b, "host", "broker.", bv).string("broker.host"), port: port)
         if let v = b["client_id"] { broker.clientID = try v.string("broker.client_id") }
-        if let v = b["topics"] { broker.topics = try v.strings("broker.topics") }
+        if let v = b["topics"] {
+            broker.topics = try v.strings("broker.topics")
+            guard !broker.topics.isEmpty else { throw v.error("broker.topics is empty: the engine would hear nothing (e.g. [\"cityeye/#\"])") }
+            for t in broker.topics {
+                if let why = TopicLevel.filterProblem(t) { throw v.error("broker.topics: `\(t)` is not a valid MQTT filter: \(why)") }
+            }
+        }
+        if let v = b["allow_qos0"] { broker.allowQos0 = try v.bool("broker.allow_qos0") }
         if let v = b["qos"] {
             broker.qos = try v.int("broker.qos")
-            guard (0...2).contains(broker.qos) else { throw v.error("broker.qos must be 0, 1 or 2") }
+            switch broker.qos {
+            case 1: break
+            case 0 where broker.allowQos0: break
+            case 0: throw v.error("broker.qos 0 is at-most-once: a message in flight at a reconnect is lost without a trace; use 1, or set broker.allow_qos0: true to accept that")
+            default: throw v.error("broker.qos must be 1 (at least once; City Eye drops repeats by (device, id)), got \(broker.qos)")
+            }
         }
-        if let v = b["keepalive_s"] { broker.keepaliveS = try v.int("broker.keepalive_s") }
+        if let v = b["keepalive_s"] {
+            broker.keepaliveS = try v.int("broker.keepalive_s")
+            guard (5...65535).contains(broker.keepaliveS) else {
+                throw v.error("broker.keepalive_s must be 5–65535 seconds, got \(broker.keepaliveS)")
+            }
+        }
         if let v = b["username"] { broker.username = try v.string("broker.username") }
         if let v = b["password_file"] {
             let p = try readable(try v.string("broker.password_file"), "broker.password_file", v)

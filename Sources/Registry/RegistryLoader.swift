@@ -7,10 +7,7 @@ public typealias RegistryError = YAMLFileError
 
 /// Loads the deployment file (SPEC §3).
 public enum RegistryLoader {
-    public static let deviceTypes: Set<String> = [
-        "gate", "bin", "waste_cam", "elevator", "footfall_cam", "power_monitor", "charger", "corridor_cam",
-        "smoke_detector", "occupancy_sensor", "school_cam", "water_meter", "door_contact", "pir", "band", "spot_sensor",
-    ]
+    public static let deviceTypes: Set<String> = Set(DeviceSchema.deviceTypes)
 
     public static func load(path: String) throws(RegistryError) -> Registry {
         let doc = try YAMLValue.load(path: path, what: "registry")
@@ -21,34 +18,47 @@ public enum RegistryLoader {
         try build(try YAMLValue.parse(yaml, file: file))
     }
 
+    /// Every problem in the file is collected (an item with one is left out), then all are thrown as one error.
     static func build(_ doc: YAMLValue) throws(RegistryError) -> Registry {
         let top = try doc.fields("the registry", allowed: ["communities", "grids", "workers", "devices"])
+        var problems: [RegistryError] = []
+        /// Runs one item's checks; a problem is noted and the next item read.
+        func each(_ items: [YAMLValue], _ body: (YAMLValue) throws(RegistryError) -> Void) {
+            for v in items {
+                do throws(RegistryError) { try body(v) } catch { problems.append(error) }
+            }
+        }
         var seen: [String: (kind: String, line: Int?)] = [:]
         func claim(_ id: String, _ kind: String, _ v: YAMLValue) throws(RegistryError) {
             guard !id.isEmpty else { throw v.error("\(kind) with an empty id") }
+            if kind == "device" || kind == "community", let bad = TopicLevel.problem(id) {
+                throw v.error("\(kind) id `\(id)`: \(bad), so no MQTT topic cityeye/COMMUNITY/DEVICE can carry it")
+            }
             if let prior = seen["\(kind)/\(id)"] {
                 throw v.error("duplicate \(kind) id \(id) (first declared at line \(prior.line.map(String.init) ?? "?"))")
             }
             seen["\(kind)/\(id)"] = (kind, v.line)
         }
-        func section(_ name: String) throws(RegistryError) -> [YAMLValue] {
-            guard let s = top[name] else { throw doc.error("the registry has no `\(name):` section") }
-            return try s.items(name)
+        func section(_ name: String) -> [YAMLValue] {
+            do throws(RegistryError) {
+                guard let s = top[name] else { throw doc.error("the registry has no `\(name):` section") }
+                return try s.items(name)
+            } catch { problems.append(error); return [] }
         }
 
         var communities: [Community] = []
-        for v in try section("communities") {
+        each(section("communities")) { v throws(RegistryError) in
             let f = try v.fields("community", allowed: ["id", "name", "timezone"])
             let id = try required(f, "id", in: "community", v).string("community id")
             try claim(id, "community", v)
-            let tz = try f["timezone"]?.string("timezone of \(id)") ?? "Asia/Shanghai"
+            let tz = try f["timezone"]?.string("timezone of \(id)") ?? Community.defaultTimezone
             guard TimeZone(identifier: tz) != nil else { throw v.error("community \(id): unknown timezone \(tz) (use an IANA name like Asia/Shanghai)") }
             communities.append(Community(id: id, name: try f["name"]?.string("name of \(id)") ?? id, timezone: tz))
         }
         let communityIDs = Set(communities.map(\.id))
 
         var grids: [Grid] = []
-        for v in try section("grids") {
+        each(section("grids")) { v throws(RegistryError) in
             let f = try v.fields("grid", allowed: ["id", "community", "name"])
             let id = try required(f, "id", in: "grid", v).string("grid id")
             try claim(id, "grid", v)
@@ -59,7 +69,7 @@ public enum RegistryLoader {
         let gridCommunity = Dictionary(uniqueKeysWithValues: grids.map { ($0.id, $0.community) })
 
         var workers: [Worker] = []
-        for v in try section("workers") {
+        each(section("workers")) { v throws(RegistryError) in
             let f = try v.fields("worker", allowed: ["id", "name", "grid", "community", "role"])
             let id = try required(f, "id", in: "worker", v).string("worker id")
             try claim(id, "worker", v)
@@ -80,7 +90,7 @@ public enum RegistryLoader {
         }
 
         var devices: [Device] = []
-        for v in try section("devices") {
+        each(section("devices")) { v throws(RegistryError) in
             let f = try v.fields("device", allowed: ["id", "type", "community", "grid", "subject", "attrs"])
             let id = try required(f, "id", in: "device", v).string("device id")
             try claim(id, "device", v)
@@ -97,11 +107,30 @@ public enum RegistryLoader {
             if let a = f["attrs"], !a.isNull {
                 guard case .object(let o) = a.json() else { throw a.error("device \(id): attrs must be a mapping") }
                 attrs = o
+                let typed = try typedAttrProblems(a, device: id, type: type)
+                guard typed.isEmpty else { problems += typed.dropLast(); throw typed.last! }
             }
             let subject = try f["subject"]?.string("subject of \(id)")
             devices.append(Device(id: id, type: type, community: c, grid: g, subject: subject, attrs: attrs))
         }
+        if problems.count == 1 { throw problems[0] }
+        if let first = problems.first {
+            throw RegistryError(file: doc.file, line: first.line,
+                                "\(problems.count) problems in the registry:\n" + problems.map { "  \($0)" }.joined(separator: "\n"))
+        }
         return Registry(communities: communities, grids: grids, workers: workers, devices: devices)
+    }
+
+    /// Attributes SPEC §6 types (`DeviceSchema`) that have another kind, each at its own line.
+    static func typedAttrProblems(_ attrs: YAMLValue, device id: String, type: String) throws(RegistryError) -> [RegistryError] {
+        var out: [RegistryError] = []
+        for (name, v) in try attrs.entries("attrs of \(id)") {
+            guard let spec = DeviceSchema.attr(name, of: type), !spec.kind.accepts(v.json()) else { continue }
+            let got = v.node.scalar.map { "`\($0.string)`" } ?? (v.node.sequence != nil ? "a list" : "a mapping")
+            let hint = spec.kind == .timeRange || spec.kind == .string ? " (quote it: \(name): \"…\")" : ""
+            out.append(v.error("device \(id): attrs.\(name) of a \(type) must be \(spec.kind), got \(got)\(hint)"))
+        }
+        return out
     }
 
     static func required(_ f: [String: YAMLValue], _ key: String, in what: String, _ v: YAMLValue) throws(RegistryError) -> YAMLValue {

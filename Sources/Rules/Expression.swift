@@ -58,11 +58,16 @@ struct Expr {
     let eval: (EvalContext) -> Value
     /// The value, when it does not depend on the event (a literal, a list of literals): known when compiled.
     var constant: Value? = nil
+    /// What it reads and compares (for `rules check`), and how deep its tree is (bounded by the parser).
+    let syntax: ExprSyntax
+    let height: Int
 
-    init(_ eval: @escaping (EvalContext) -> Value) { self.eval = eval }
+    init(_ syntax: ExprSyntax, _ parts: [Expr] = [], _ eval: @escaping (EvalContext) -> Value) {
+        self.eval = eval; self.syntax = syntax; self.height = 1 + (parts.map(\.height).max() ?? 0)
+    }
 
     static func literal(_ v: Value) -> Expr {
-        var e = Expr { _ in v }
+        var e = Expr(.literal(v)) { _ in v }
         e.constant = v
         return e
     }
@@ -94,6 +99,27 @@ struct ExprParser {
     var tokens: [(Token, Int)] = []
     var k = 0
     let source: String
+    /// Nesting (parentheses, lists, `not`, unary `-`) and operator chains deeper than this are refused: the
+    /// parser, evaluation and release all recurse once per level, and 10,000 levels overflow the stack.
+    static let maxDepth = 64
+    private var depth = 0
+
+    /// Enters one level of recursion; an error past `maxDepth`.
+    mutating func descend() throws {
+        depth += 1
+        guard depth <= Self.maxDepth else {
+            throw error("expression nested too deeply: more than \(Self.maxDepth) levels of parentheses, lists, `not` or `-`")
+        }
+    }
+
+    /// An operator node over `parts`; an error when the tree gets deeper than `maxDepth` (a very long chain).
+    func node(_ syntax: ExprSyntax, _ parts: [Expr], _ eval: @escaping (EvalContext) -> Value) throws -> Expr {
+        let e = Expr(syntax, parts, eval)
+        guard e.height <= Self.maxDepth else {
+            throw error("expression too deep: more than \(Self.maxDepth) levels of operators; split it or use `in [...]`")
+        }
+        return e
+    }
 
     static func compile(_ text: String) throws -> Expr {
         var p = ExprParser(source: text)
@@ -165,10 +191,12 @@ struct ExprParser {
     func error(_ m: String) -> ExprError { ExprError(message: m, position: tokens[k].1) }
 
     mutating func or() throws -> Expr {
+        try descend()
+        defer { depth -= 1 }
         var l = try and()
         while accept("or", "||") != nil {
             let a = l, b = try and()
-            l = Expr { c in
+            l = try node(.logic([a.syntax, b.syntax]), [a, b]) { c in
                 let x = a.eval(c)
                 if case .bool(true) = x { return x }
                 let y = b.eval(c)
@@ -184,7 +212,7 @@ struct ExprParser {
         var l = try not()
         while accept("and", "&&") != nil {
             let a = l, b = try not()
-            l = Expr { c in
+            l = try node(.logic([a.syntax, b.syntax]), [a, b]) { c in
                 let x = a.eval(c)
                 if case .bool(false) = x { return x }
                 let y = b.eval(c)
@@ -199,8 +227,10 @@ struct ExprParser {
 
     mutating func not() throws -> Expr {
         if accept("not", "!") != nil {
+            try descend()
+            defer { depth -= 1 }
             let e = try not()
-            return Expr { c in if case .bool(let b) = e.eval(c) { return .bool(!b) }; return .missing }
+            return try node(.logic([e.syntax]), [e]) { c in if case .bool(let b) = e.eval(c) { return .bool(!b) }; return .missing }
         }
         return try comparison()
     }
@@ -209,10 +239,11 @@ struct ExprParser {
         let l = try sum()
         guard let op = accept("==", "!=", "<", "<=", ">", ">=", "in") else { return l }
         let r = try sum()
+        let syntax = ExprSyntax.compare(op: op, l.syntax, r.syntax)
         switch op {
         case "==", "!=":
             let negate = op == "!="
-            return Expr { c in
+            return try node(syntax, [l, r]) { c in
                 var a = l.eval(c), b = r.eval(c)
                 if a == .missing && b == .null { a = .null }
                 if b == .missing && a == .null { b = .null }
@@ -222,18 +253,18 @@ struct ExprParser {
         case "in":
             // A literal right side is the usual case: parse its time range or take its list once, not per event.
             if case .string(let s)? = r.constant, let range = TimeRange(s) {
-                return Expr { c in
+                return try node(syntax, [l, r]) { c in
                     guard case .number(let minute) = l.eval(c) else { return .missing }
                     return .bool(range.contains(minuteOfDay: Int(minute)))
                 }
             }
             if case .list(let items)? = r.constant {
-                return Expr { c in
+                return try node(syntax, [l, r]) { c in
                     let a = l.eval(c)
                     return a == .missing ? .missing : .bool(items.contains(a))
                 }
             }
-            return Expr { c in
+            return try node(syntax, [l, r]) { c in
                 let a = l.eval(c), b = r.eval(c)
                 if a == .missing || b == .missing { return .missing }
                 switch b {
@@ -245,7 +276,7 @@ struct ExprParser {
                 }
             }
         default:
-            return Expr { c in
+            return try node(syntax, [l, r]) { c in
                 guard case .number(let a) = l.eval(c), case .number(let b) = r.eval(c) else { return .missing }
                 switch op {
                 case "<": return .bool(a < b)
@@ -261,7 +292,7 @@ struct ExprParser {
         var l = try product()
         while let op = accept("+", "-") {
             let a = l, b = try product()
-            l = Expr { c in
+            l = try node(.arithmetic([a.syntax, b.syntax]), [a, b]) { c in
                 guard case .number(let x) = a.eval(c), case .number(let y) = b.eval(c) else { return .missing }
                 return .number(op == "+" ? x + y : x - y)
             }
@@ -273,7 +304,7 @@ struct ExprParser {
         var l = try unary()
         while let op = accept("*", "/") {
             let a = l, b = try unary()
-            l = Expr { c in
+            l = try node(.arithmetic([a.syntax, b.syntax]), [a, b]) { c in
                 guard case .number(let x) = a.eval(c), case .number(let y) = b.eval(c) else { return .missing }
                 if op == "/" && y == 0 { return .missing }
                 return .number(op == "*" ? x * y : x / y)
@@ -284,8 +315,10 @@ struct ExprParser {
 
     mutating func unary() throws -> Expr {
         if accept("-") != nil {
+            try descend()
+            defer { depth -= 1 }
             let e = try unary()
-            return Expr { c in if case .number(let d) = e.eval(c) { return .number(-d) }; return .missing }
+            return try node(.arithmetic([e.syntax]), [e]) { c in if case .number(let d) = e.eval(c) { return .number(-d) }; return .missing }
         }
         return try primary()
     }
@@ -308,8 +341,12 @@ struct ExprParser {
                 guard accept("]") != nil else { throw error("expected `]`") }
             }
             let constants = items.compactMap(\.constant)
-            if constants.count == items.count { return .literal(.list(constants)) }
-            return Expr { c in .list(items.map { $0.eval(c) }) }
+            if constants.count == items.count {
+                var e = try node(.list(items.map(\.syntax)), items) { _ in .list(constants) }
+                e.constant = .list(constants)
+                return e
+            }
+            return try node(.list(items.map(\.syntax)), items) { c in .list(items.map { $0.eval(c) }) }
         case .ident(let name):
             k += 1
             return try identifier(name)
@@ -323,11 +360,11 @@ struct ExprParser {
         case "true": return .literal(.bool(true))
         case "false": return .literal(.bool(false))
         case "null": return .literal(.null)
-        case "local_time": return Expr { c in .number(Double(c.localTime().minuteOfDay)) }
-        case "weekday": return Expr { c in .number(Double(c.localTime().weekday)) }
-        case "device.type": return Expr { c in .string(c.device.type) }
-        case "device.id": return Expr { c in .string(c.device.id) }
-        case "device.subject": return Expr { c in .string(c.device.subject) }
+        case "local_time": return Expr(.builtin(name)) { c in .number(Double(c.localTime().minuteOfDay)) }
+        case "weekday": return Expr(.builtin(name)) { c in .number(Double(c.localTime().weekday)) }
+        case "device.type": return Expr(.builtin(name)) { c in .string(c.device.type) }
+        case "device.id": return Expr(.builtin(name)) { c in .string(c.device.id) }
+        case "device.subject": return Expr(.builtin(name)) { c in .string(c.device.subject) }
         case "mon": return .literal(.number(1))
         case "tue": return .literal(.number(2))
         case "wed": return .literal(.number(3))
@@ -339,30 +376,12 @@ struct ExprParser {
         }
         if name.hasPrefix("data."), name.count > 5 {
             let field = String(name.dropFirst(5))
-            return Expr { c in Value(c.event.data[field]) }
+            return Expr(.data(field)) { c in Value(c.event.data[field]) }
         }
         if name.hasPrefix("attrs."), name.count > 6 {
             let field = String(name.dropFirst(6))
-            return Expr { c in Value(c.device.attrs[field]) }
+            return Expr(.attrs(field)) { c in Value(c.device.attrs[field]) }
         }
         throw ExprError(message: "unknown name `\(name)` (use data.FIELD, attrs.NAME, device.type, local_time, weekday)", position: tokens[k - 1].1)
-    }
-}
-
-/// "HH:MM-HH:MM": [start, end) in minutes of the local day; wraps midnight when end ≤ start.
-struct TimeRange {
-    var start: Int, end: Int
-    init?(_ s: String) {
-        let parts = s.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard parts.count == 2, let a = Self.minutes(parts[0]), let b = Self.minutes(parts[1]) else { return nil }
-        start = a; end = b
-    }
-    static func minutes(_ s: String) -> Int? {
-        let hm = s.split(separator: ":")
-        guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...24).contains(h), (0...59).contains(m), h * 60 + m <= 1440 else { return nil }
-        return h * 60 + m
-    }
-    func contains(minuteOfDay m: Int) -> Bool {
-        start < end ? (m >= start && m < end) : (m >= start || m < end)
     }
 }

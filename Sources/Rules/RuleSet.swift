@@ -184,7 +184,7 @@ enum RuleCompiler {
         func expr(_ node: YAMLValue?) throws(RuleError) -> Expr? {
             guard let node else { return nil }
             let text: String
-            if let b = node.node.bool { text = b ? "true" : "false" } else { text = try node.string("expression") }
+            if case .bool(let b)? = node.scalar { text = b ? "true" : "false" } else { text = try node.string("expression") }
             do { return try ExprParser.compile(text) } catch {
                 throw err("bad expression `\(text)`: \(error)", node)
             }

@@ -52,6 +52,8 @@ final class Connection {
 
     init(path: String, create: Bool) throws(StoreError) {
         var handle: OpaquePointer?
+        // 0640, not SQLite's 0644 less the umask; its -wal and -shm take the db's mode.
+        if create && !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:") { PrivateFiles.createFile(path) }
         let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {

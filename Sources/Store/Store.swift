@@ -362,6 +362,16 @@ public final class WriteTransaction {
         return try s.step() ? Store.incident(s) : nil
     }
 
+    /// The oldest incident for the same (rule, key) raised after `incident` that is not closed, if any: a reopen
+    /// while it is open would make two open incidents for one (rule, key) (SPEC §5).
+    public func newerNotClosed(than incident: Incident) throws -> Incident? {
+        let s = try conn.statement("SELECT \(Store.incidentColumns) FROM incident WHERE rule = ? AND key = ? AND id > ? AND status != 'closed' ORDER BY id LIMIT 1")
+        s.bind(1, incident.rule)
+        s.bind(2, incident.key)
+        s.bind(3, incident.id)
+        return try s.step() ? Store.incident(s) : nil
+    }
+
     /// Incidents that people (actor other than `engine`) changed after an audit row, and the last row id.
     public func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident]) {
         // A rowid range only: with DISTINCT/ORDER BY, SQLite walks the whole (incident) index on every batch.

@@ -21,8 +21,12 @@ public struct YAMLValue {
     /// Parses a whole document; an empty document is an empty mapping.
     public static func parse(_ text: String, file: String) throws(YAMLFileError) -> YAMLValue {
         do {
-            let node = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
+            let node = try Yams.compose(yaml: text, CoreScalar.resolver) ?? Node.mapping(Node.Mapping([]))
+            // Aliases share their anchor's node here, but every walk of the document expands them: bound that first.
+            if text.utf8.contains(UInt8(ascii: "*")) { try AliasBudget.check(node, textBytes: text.utf8.count, file: file) }
             return YAMLValue(node: node, file: file)
+        } catch let e as YAMLFileError {
+            throw e
         } catch let e as YamlError {
             throw YAMLFileError(file: file, line: Self.line(of: e), "bad YAML: \(Self.problem(of: e))")
         } catch {
@@ -31,9 +35,13 @@ public struct YAMLValue {
     }
 
     public static func load(path: String, what: String) throws(YAMLFileError) -> YAMLValue {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: \(FileManager.default.fileExists(atPath: path) ? "not readable UTF-8 text" : "no such file")")
+        // Read as bytes and checked here: `String(contentsOfFile:)` leaks its buffer when the text is not UTF-8
+        // (seen by the fuzzer with LeakSanitizer).
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: \(FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file")")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: it is not UTF-8 text")
         }
         return try parse(text, file: path)
     }
@@ -81,12 +89,18 @@ public struct YAMLValue {
     }
 
     public func items(_ what: String) throws(YAMLFileError) -> [YAMLValue] {
-        if case .scalar(let s) = node, s.string.isEmpty || s.string == "~" || s.string == "null" { return [] }
+        if isNull { return [] }
         guard let seq = node.sequence else { throw error("\(what) must be a list") }
         return seq.map { YAMLValue(node: $0, file: file) }
     }
 
-    public var isNull: Bool { if case .scalar = node { return node.null != nil }; return false }
+    /// The scalar as YAML 1.2's core schema reads it; nil for a list or a mapping.
+    public var scalar: CoreScalar? {
+        guard case .scalar(let s) = node else { return nil }
+        return CoreScalar(s)
+    }
+
+    public var isNull: Bool { scalar == .null }
 
     public func string(_ what: String) throws(YAMLFileError) -> String {
         guard case .scalar(let s) = node else { throw error("\(what) must be text") }
@@ -94,18 +108,20 @@ public struct YAMLValue {
     }
 
     public func int(_ what: String) throws(YAMLFileError) -> Int {
-        guard let v = node.int else { throw error("\(what) must be a whole number, got `\(node.string ?? "?")`") }
+        guard case .int(let v)? = scalar else { throw error("\(what) must be a whole number, got `\(node.string ?? "?")`") }
         return v
     }
 
     public func double(_ what: String) throws(YAMLFileError) -> Double {
-        if let v = node.int { return Double(v) }
-        guard let v = node.float else { throw error("\(what) must be a number, got `\(node.string ?? "?")`") }
-        return v
+        switch scalar {
+        case .int(let v)?: return Double(v)
+        case .float(let v)?: return v
+        default: throw error("\(what) must be a number, got `\(node.string ?? "?")`")
+        }
     }
 
     public func bool(_ what: String) throws(YAMLFileError) -> Bool {
-        guard let v = node.bool else { throw error("\(what) must be true or false, got `\(node.string ?? "?")`") }
+        guard case .bool(let v)? = scalar else { throw error("\(what) must be true or false, got `\(node.string ?? "?")`") }
         return v
     }
 
@@ -120,13 +136,13 @@ public struct YAMLValue {
     public func json() -> JSONValue {
         switch node {
         case .scalar(let s):
-            if s.style == .plain {
-                if node.null != nil { return .null }
-                if let b = node.bool { return .bool(b) }
-                if let i = node.int { return .number(Double(i)) }
-                if let d = node.float { return .number(d) }
+            switch CoreScalar(s) {
+            case .null: return .null
+            case .bool(let b): return .bool(b)
+            case .int(let i): return .number(Double(i))
+            case .float(let d): return .number(d)
+            case .string(let t): return .string(t)
             }
-            return .string(s.string)
         case .sequence(let seq):
             return .array(seq.map { YAMLValue(node: $0, file: file).json() })
         case .mapping(let m):

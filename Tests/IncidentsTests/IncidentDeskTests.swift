@@ -149,3 +149,21 @@ final class IncidentDeskTests: XCTestCase {
         XCTAssertEqual(d.load(ofWorker: "w-a"), 1, "a reopened incident counts toward its assignee's load")
     }
 }
+
+extension IncidentDeskTests {
+    func testReopenIsRefusedWhileANewerIncidentForTheSameRuleAndKeyIsOpen() throws {
+        let d = desk()
+        occur(d, ebike)
+        var i = changes.last!.incident
+        i.status = .closed
+        var newer = i
+        newer.id = i.id + 1
+        newer.status = .acknowledged
+        XCTAssertThrowsError(try IncidentDesk.apply(.reopen(note: "again"), to: i, by: "s-z", registry: registry, at: t0,
+                                                    newerNotClosed: newer)) {
+            XCTAssertEqual(($0 as? Refusal)?.code, .newerOpen)
+            XCTAssertTrue("\($0)".contains("incident \(newer.id)") && "\($0)".contains("acknowledged"), "\($0)")
+        }
+        XCTAssertEqual(try IncidentDesk.apply(.reopen(note: "again"), to: i, by: "s-z", registry: registry, at: t0).0.status, .dispatched)
+    }
+}

@@ -111,6 +111,20 @@ final class ValidationAndLogTests: XCTestCase {
         XCTAssertEqual(back.map(\.topic), ["cityeye/changzhengqiao/x", "cityeye/changzhengqiao/x"])
     }
 
+    func testCaptureFilesAre0640AndFolders0750UnderUmask022() throws {
+        let old = umask(0o022)
+        defer { umask(old) }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("capmode-\(UUID().uuidString)").path
+        let dir = root + "/capture/2026"
+        let w = try CaptureWriter(directory: dir, timezone: LocalClock(identifier: "Asia/Shanghai")!)
+        try Array(env(data: status).utf8).withUnsafeBytes { try w.append(payload: $0, topic: "cityeye/c/x", at: RFC3339.parse("2026-11-24T08:00:00+08:00")!) }
+        w.close()
+        func mode(_ p: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: p)[.posixPermissions] as? NSNumber)?.intValue ?? -1) & 0o777 }
+        XCTAssertEqual(mode(dir + "/2026-11-24.jsonl"), 0o640)
+        XCTAssertEqual(mode(dir), 0o750)
+        XCTAssertEqual(mode(root + "/capture"), 0o750, "created parents too")
+    }
+
     func testProcessedIDs() {
         var p = ProcessedIDs()
         let t = Instant(ms: 1_000 * Durations.hour)

@@ -1,10 +1,7 @@
+import CFuzz
 #if canImport(Glibc)
 import Glibc
 #endif
-
-@_silgen_name("LLVMFuzzerRunDriver")
-private func runDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                       _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
 
 nonisolated(unsafe) private var target: ((UnsafeRawBufferPointer) -> Void)?
 
@@ -22,5 +19,15 @@ public func runFuzzer(_ body: @escaping (UnsafeRawBufferPointer) -> Void) -> Nev
     target = body
     var argc = CommandLine.argc
     var argv = CommandLine.unsafeArgv
-    exit(runDriver(&argc, &argv) { fuzzerTestOneInput($0, $1) })
+    let rc = withUnsafeMutablePointer(to: &argv) { argvp in
+        argvp.withMemoryRebound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?.self, capacity: 1) {
+            cityeye_run_fuzzer(&argc, $0) { fuzzerTestOneInput($0, $1) }
+        }
+    }
+    if rc == -1 {
+        let text = "built without libFuzzer: run scripts/fuzz.sh (swift build … -Xswiftc -sanitize=fuzzer,address)\n"
+        _ = text.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        exit(2)
+    }
+    exit(rc)
 }
