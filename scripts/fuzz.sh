@@ -31,7 +31,7 @@ for t in $targets; do
     echo "== $t: building"
     swift build -c debug --product "$t" --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -E "error|warning: unre" || true
     seed "$t"
-    findings="$work/findings/$t"; mkdir -p "$findings" "$work/corpus/$t"
+    findings="$work/findings/$t"; rm -rf "$findings"; mkdir -p "$findings" "$work/corpus/$t"
     log="$work/$t.log"
     echo "== $t: $runs runs"
     start=$(date +%s)

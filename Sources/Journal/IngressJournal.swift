@@ -87,7 +87,9 @@ public final class IngressJournal: @unchecked Sendable {
         self.directory = directory
         self.segmentBytes = segmentBytes
         self.sync = sync
-        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
+        PrivateFiles.createDirectory(directory)
+        var st = stat()
+        guard stat(directory, &st) == 0 else {
             throw JournalError.from(errno: errno, path: directory, doing: "cannot create the folder")
         }
         let segments = try Self.segments(in: directory)
@@ -197,9 +199,9 @@ public final class IngressJournal: @unchecked Sendable {
 
     private func open(segment: UInt64) throws(JournalError) {
         let p = path(of: segment)
-        let f = Glibc.open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        PrivateFiles.createFile(p)
+        let f = Glibc.open(p, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard f >= 0 else { throw JournalError.from(errno: errno, path: p, doing: "cannot open") }
-        fchmod(f, 0o640)
         fd = f
     }
 
@@ -253,24 +255,11 @@ public final class IngressJournal: @unchecked Sendable {
     }
 
     static func read(path: String) throws(JournalError) -> [UInt8] {
-        let f = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard f >= 0 else {
-            if errno == ENOENT { return [] }
-            throw JournalError.from(errno: errno, path: path, doing: "cannot read")
+        switch FileBytes.read(path) {
+        case .success(let bytes): return bytes
+        case .failure(let e) where e.isMissing: return []
+        case .failure(let e): throw JournalError.from(errno: e.errno, path: path, doing: "cannot read")
         }
-        defer { close(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(f, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw JournalError.from(errno: errno, path: path, doing: "cannot read")
-            }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return out
     }
 
     /// The record at `at` and where the next one starts, or nil at the end or at a torn/corrupt record.

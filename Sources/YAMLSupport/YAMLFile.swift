@@ -35,10 +35,11 @@ public struct YAMLValue {
     }
 
     public static func load(path: String, what: String) throws(YAMLFileError) -> YAMLValue {
-        // Read as bytes and checked here: `String(contentsOfFile:)` leaks its buffer when the text is not UTF-8
-        // (seen by the fuzzer with LeakSanitizer).
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: \(FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file")")
+        let data: [UInt8]
+        switch FileBytes.read(path) {
+        case .success(let bytes): data = bytes
+        case .failure(let e):
+            throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: \(e.isMissing ? "no such file" : e.description)")
         }
         guard let text = String(validating: data, as: UTF8.self) else {
             throw YAMLFileError(file: path, line: nil, "cannot read the \(what) file: it is not UTF-8 text")
