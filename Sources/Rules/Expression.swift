@@ -37,24 +37,6 @@ struct EvalContext {
     func localTime() -> LocalTime { clock.local(event.ts) }
 }
 
-/// What every event needs of its device, by `Event.deviceRef`: 16 bytes, one dense array.
-struct DeviceKeys {
-    /// Position of the device's type among the registry's device types (indexes the engine's rule table).
-    var typeIndex: Int32
-    var subjectRef: Int32
-    /// `ByteHash` of the device id: an event's `deviceRef` is taken only if its device hashes the same.
-    var idHash: UInt64
-}
-
-/// A registered device with its community's clock; one per device, shared by every event of it.
-final class DevicePlace {
-    let device: Device
-    let clock: LocalClock
-    init(device: Device, clock: LocalClock) {
-        self.device = device; self.clock = clock
-    }
-}
-
 /// A compiled expression.
 struct Expr {
     let eval: (EvalContext) -> Value
