@@ -42,7 +42,10 @@ public final class RuleEngine {
         self.ruleIndex = ruleIndex
     }
 
-    public var nextDue: Instant? { timers.nextDue(in: tables).map(Instant.init(ms:)) }
+    public var nextDue: Instant? {
+        while let t = timers.earliest, !isLive(t) { timers.dropEarliest() }
+        return timers.earliest.map { Instant(ms: $0.due) }
+    }
 
     public var trackedKeys: Int { tables.reduce(0) { $0 + $1.count } }
 
@@ -88,9 +91,15 @@ public final class RuleEngine {
     public func prefetch(deviceRef ref: Int32) { devices.prefetch(ref) }
 
     private func fireTimers(upTo t: Int64, into out: inout [RuleSignal]) {
-        while let timer = timers.popLive(upTo: t, in: tables) {
-            fire(timer, into: &out)
+        while let timer = timers.pop(dueBy: t) {
+            if isLive(timer) { fire(timer, into: &out) }
         }
+    }
+
+    /// Whether the timer is still its key's: the key's generation and due time match it.
+    private func isLive(_ t: RuleTimer) -> Bool {
+        let s = tables[Int(t.rule)].slots[Int(t.slot)]
+        return s.gen == t.gen && s.due == t.due
     }
 
     // MARK: dispatch
@@ -109,21 +118,10 @@ public final class RuleEngine {
         let existing = tables[ri].lookup(text, ref: ref)
         if raise != true && !r.recordsUnless && existing == nil { return }
         let slot = existing ?? tables[ri].slot(for: text, ref: ref, device: c.deviceRef)
-        var e = EventStep(rule: r, ruleIndex: ri, slot: slot, s: tables[ri].take(slot), raise: raise, keyText: text)
-        e.s.device = c.deviceRef
-        switch r.kind {
-        case .match(let unless): match(unless: unless, &e, c, into: &out)
-        case .held(let d): held(for: d, &e, c, into: &out)
-        case .absence(let d): absence(for: d, &e, c, into: &out)
-        case .notFollowed(let d, let followedBy, let clearOnFollow):
-            notFollowed(within: d, followedBy: followedBy, clearOnFollow: clearOnFollow, &e, c, into: &out)
-        case .count(let w, let n): window(within: w, atLeast: n, value: nil, &e, c, into: &out)
-        case .sum(let w, let n, let value): window(within: w, atLeast: n, value: .sum(value), &e, c, into: &out)
-        case .distinctDays(let w, let n): window(within: w, atLeast: n, value: .localDay, &e, c, into: &out)
-        case .sumBelow(let w, let below, let value, let afterFirst):
-            sumBelow(within: w, below: below, value: value, afterFirst: afterFirst, &e, c, into: &out)
-        }
-        tables[ri].put(slot, e.s, key: text, ref: ref)
+        var s = tables[ri].take(slot)
+        s.device = c.deviceRef
+        r.dispatch(EventStep(rule: r, ruleIndex: ri, slot: slot, raise: raise, keyText: text), &s, c, self, into: &out)
+        tables[ri].put(slot, s, key: text, ref: ref)
     }
 
     private func fire(_ timer: RuleTimer, into out: inout [RuleSignal]) {
@@ -131,16 +129,11 @@ public final class RuleEngine {
         // Read from the slot before its state is taken out.
         let text = tables[ri].keepsNames ? tables[ri].names[Int(timer.slot)] : nil
         let ref = keyRef(ri, timer.slot)
-        var t = TimerStep(rule: rules[ri], timer: timer, s: tables[ri].take(timer.slot), keyText: text)
-        t.s.due = nil
-        switch t.rule.kind {
-        case .absence(let d): absenceDue(for: d, &t, into: &out)
-        case .held: heldDue(&t, into: &out)
-        case .notFollowed: notFollowedDue(&t, into: &out)
-        case .sumBelow(let w, let below, _, let afterFirst): sumBelowDue(within: w, below: below, afterFirst: afterFirst, &t, into: &out)
-        case .match, .count, .sum, .distinctDays: break
-        }
-        tables[ri].put(timer.slot, t.s, key: text, ref: ref)
+        unowned(unsafe) let r = rules[ri]
+        var s = tables[ri].take(timer.slot)
+        s.due = nil
+        r.dispatch(TimerStep(rule: r, ruleIndex: ri, slot: timer.slot, due: timer.due, keyText: text), &s, self, into: &out)
+        tables[ri].put(timer.slot, s, key: text, ref: ref)
     }
 
     // MARK: keys
@@ -159,5 +152,34 @@ public final class RuleEngine {
     func keyName(_ ri: Int, _ slot: Int32) -> String {
         if tables[ri].keepsNames { return tables[ri].names[Int(slot)] }
         return devices.keyName(rules[ri].key, device: tables[ri].slots[Int(slot)].device)
+    }
+}
+
+/// The dispatch by kind. Methods of the rule, so that the kind's fields are borrowed from it (the rule outlives
+/// the call) and not copied, with a retain of each, for every event.
+private extension Rule {
+    func dispatch(_ e: EventStep, _ s: inout KeyState, _ c: EvalContext, _ engine: RuleEngine, into out: inout [RuleSignal]) {
+        switch kind {
+        case .match(let unless): engine.match(unless: unless, e, &s, c, into: &out)
+        case .held(let d): engine.held(for: d, e, &s, c, into: &out)
+        case .absence(let d): engine.absence(for: d, e, &s, c, into: &out)
+        case .notFollowed(let d, let followedBy, let clearOnFollow):
+            engine.notFollowed(within: d, followedBy: followedBy, clearOnFollow: clearOnFollow, e, &s, c, into: &out)
+        case .count(let w, let n): engine.window(within: w, atLeast: n, value: nil, e, &s, c, into: &out)
+        case .sum(let w, let n, let value): engine.window(within: w, atLeast: n, value: .sum(value), e, &s, c, into: &out)
+        case .distinctDays(let w, let n): engine.window(within: w, atLeast: n, value: .localDay, e, &s, c, into: &out)
+        case .sumBelow(let w, let below, let value, let afterFirst):
+            engine.sumBelow(within: w, below: below, value: value, afterFirst: afterFirst, e, &s, c, into: &out)
+        }
+    }
+
+    func dispatch(_ t: TimerStep, _ s: inout KeyState, _ engine: RuleEngine, into out: inout [RuleSignal]) {
+        switch kind {
+        case .absence(let d): engine.absenceDue(for: d, t, &s, into: &out)
+        case .held: engine.heldDue(t, &s, into: &out)
+        case .notFollowed: engine.notFollowedDue(t, &s, into: &out)
+        case .sumBelow(let w, let below, _, let afterFirst): engine.sumBelowDue(within: w, below: below, afterFirst: afterFirst, t, &s, into: &out)
+        case .match, .count, .sum, .distinctDays: break
+        }
     }
 }

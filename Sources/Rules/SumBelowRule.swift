@@ -4,21 +4,21 @@ import Model
 /// to less than `below`. The condition is evaluated whenever it can change: at readings, at the end of the
 /// warm-up, and when an entry leaves the window.
 extension RuleEngine {
-    func sumBelow(within w: Millis, below: Double, value: Expr, afterFirst: Millis, _ e: inout EventStep,
+    func sumBelow(within w: Millis, below: Double, value: Expr, afterFirst: Millis, _ e: EventStep, _ s: inout KeyState,
                   _ c: EvalContext, into out: inout [RuleSignal]) {
         guard e.raise == true, case .number(let x) = value.eval(c) else { return }
         let ts = c.event.ts.ms
-        if e.s.mark == nil { e.s.mark = ts }
-        e.s.insert(ts, x)
-        Self.keepNewestReaching(below, &e.s)
+        if s.mark == nil { s.mark = ts }
+        s.insert(ts, x)
+        Self.keepNewestReaching(below, &s)
         let t = max(clock?.ms ?? ts, ts)
-        let change = evaluateSumBelow(within: w, below: below, afterFirst: afterFirst, e.ruleIndex, e.slot, &e.s, at: t)
-        if let change { out.append(change.signal(e.rule.ref, key: e.key(c), device: devices.id(of: e.s.device), at: t)) }
+        let change = evaluateSumBelow(within: w, below: below, afterFirst: afterFirst, e.ruleIndex, e.slot, &s, at: t)
+        if let change { out.append(change.signal(e.rule.ref, key: e.key(c), device: devices.id(of: s.device), at: t)) }
     }
 
-    func sumBelowDue(within w: Millis, below: Double, afterFirst: Millis, _ t: inout TimerStep, into out: inout [RuleSignal]) {
-        let change = evaluateSumBelow(within: w, below: below, afterFirst: afterFirst, t.ruleIndex, t.slot, &t.s, at: t.due)
-        if let change { out.append(change.signal(t.rule.ref, key: t.key(devices), device: devices.id(of: t.s.device), at: t.due)) }
+    func sumBelowDue(within w: Millis, below: Double, afterFirst: Millis, _ t: TimerStep, _ s: inout KeyState, into out: inout [RuleSignal]) {
+        let change = evaluateSumBelow(within: w, below: below, afterFirst: afterFirst, t.ruleIndex, t.slot, &s, at: t.due)
+        if let change { out.append(change.signal(t.rule.ref, key: t.key(devices, s), device: devices.id(of: s.device), at: t.due)) }
     }
 
     /// Whether the condition became true (an occurrence) or false (a clear) at `t`; schedules the next check.

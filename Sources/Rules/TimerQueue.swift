@@ -13,8 +13,8 @@ struct RuleTimer: Comparable {
 }
 
 /// The engine's timers in (due, creation) order. A key keeps one timer at most: scheduling or cancelling moves
-/// the key's generation on, and a timer whose generation and due time no longer match its key is dead, dropped
-/// when it reaches the top.
+/// the key's generation on, and a timer whose generation and due time no longer match its key is dead (the engine
+/// tells, by its key tables), dropped when it reaches the top.
 struct TimerQueue {
     private var heap = MinHeap<RuleTimer>()
     private var seq: UInt32 = 0
@@ -31,23 +31,15 @@ struct TimerQueue {
         heap.push(RuleTimer(due: due, seq: seq, slot: slot, gen: s.gen, rule: UInt16(rule)))
     }
 
-    /// The earliest live timer's due time.
-    mutating func nextDue(in tables: [KeyTable]) -> Int64? {
-        while let t = heap.peek, !Self.isLive(t, tables) { heap.pop() }
-        return heap.peek?.due
-    }
+    /// The earliest timer, live or dead.
+    var earliest: RuleTimer? { heap.peek }
 
-    /// Takes out the earliest live timer due by `t`, dropping dead ones on the way.
-    mutating func popLive(upTo t: Int64, in tables: [KeyTable]) -> RuleTimer? {
-        while let top = heap.peek, top.due <= t {
-            heap.pop()
-            if Self.isLive(top, tables) { return top }
-        }
-        return nil
-    }
+    mutating func dropEarliest() { heap.pop() }
 
-    private static func isLive(_ t: RuleTimer, _ tables: [KeyTable]) -> Bool {
-        let s = tables[Int(t.rule)].slots[Int(t.slot)]
-        return s.gen == t.gen && s.due == t.due
+    /// Takes out the earliest timer if it is due by `t`, live or dead.
+    mutating func pop(dueBy t: Int64) -> RuleTimer? {
+        guard let top = heap.peek, top.due <= t else { return nil }
+        heap.pop()
+        return top
     }
 }

@@ -11,7 +11,7 @@ enum WindowValue {
 /// The kinds over a sliding window of raising events: count (`value` nil), sum and distinct_days.
 extension RuleEngine {
     /// Each raising event enters the window; the rule occurs whenever the window's total reaches `atLeast`.
-    func window(within d: DurationSpec, atLeast: Double, value: WindowValue?, _ e: inout EventStep, _ c: EvalContext,
+    func window(within d: DurationSpec, atLeast: Double, value: WindowValue?, _ e: EventStep, _ s: inout KeyState, _ c: EvalContext,
                 into out: inout [RuleSignal]) {
         guard let w = devices.resolve(d, for: c.deviceRef) else { return }
         if e.raise == true {
@@ -24,11 +24,11 @@ extension RuleEngine {
             case .localDay?: v = Double(c.localTime().dayNumber)
             case nil: break
             }
-            e.s.insert(ts, v)
-            e.s.prune(before: max(clock?.ms ?? ts, ts) - w)
-            if Self.total(of: e.s.window, in: ts - w, ts, value) >= atLeast { e.occur(c, into: &out) }
+            s.insert(ts, v)
+            s.prune(before: max(clock?.ms ?? ts, ts) - w)
+            if Self.total(of: s.window, in: ts - w, ts, value) >= atLeast { e.occur(c, &s, into: &out) }
         }
-        if e.rule.clearHolds(c, raise: e.raise) { e.clear(c, into: &out) }
+        if e.rule.clearHolds(c, raise: e.raise) { e.clear(c, &s, into: &out) }
     }
 
     /// The window's total over (from, to]: entries, their values, or their distinct days.
