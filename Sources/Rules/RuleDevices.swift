@@ -59,8 +59,6 @@ struct RuleDevices {
 
     @inline(__always) func typeIndex(of ref: Int32) -> Int { Int(keys[Int(ref)].typeIndex) }
     @inline(__always) func subjectRef(of ref: Int32) -> Int32 { keys[Int(ref)].subjectRef }
-    func device(_ ref: Int32) -> Device { places[Int(ref)].device }
-    func clock(of ref: Int32) -> LocalClock { places[Int(ref)].clock }
 
     /// The id of a key's device ("" for none, a slot never written).
     func id(of ref: Int32) -> String { ref >= 0 ? places[Int(ref)].device.id : "" }
