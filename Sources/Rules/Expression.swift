@@ -27,30 +27,13 @@ struct EvalContext {
     /// Strings for every event.
     let eventPointer: UnsafePointer<Event>
     var event: Event { _read { yield eventPointer.pointee } }
-    /// Position in `Registry.deviceTable`, and of the device's subject among the registry's subjects.
+    /// The device's index in the catalog, and its subject's number.
     let deviceRef: Int32
     let subjectRef: Int32
-    let places: [DevicePlace]
-    var place: DevicePlace { places[Int(deviceRef)] }
-    var device: Device { _read { yield places[Int(deviceRef)].device } }
-    var clock: LocalClock { place.clock }
+    let catalog: DeviceCatalog
+    var device: Device { _read { yield catalog[DeviceRef(unchecked: deviceRef)] } }
+    var clock: LocalClock { catalog.clock(of: DeviceRef(unchecked: deviceRef)) }
     func localTime() -> LocalTime { clock.local(event.ts) }
-}
-
-/// What every event needs of its device, by `Event.deviceRef`: 8 bytes, one dense array.
-struct DeviceKeys {
-    /// Position of the device's type among the registry's device types (indexes the engine's rule table).
-    var typeIndex: Int32
-    var subjectRef: Int32
-}
-
-/// A registered device with its community's clock; one per device, shared by every event of it.
-final class DevicePlace {
-    let device: Device
-    let clock: LocalClock
-    init(device: Device, clock: LocalClock) {
-        self.device = device; self.clock = clock
-    }
 }
 
 /// A compiled expression.

@@ -88,10 +88,15 @@ struct RuleReview {
     mutating func messages() -> [String] {
         let whole = rule.triggers.contains { $0.types == nil } ? nil : rule.triggers.reduce(into: Set<EventType>()) { $0.formUnion($1.types ?? []) }
         var parts: [(Trigger?, Expr?)] = rule.triggers.map { ($0, $0.when) }
-        if let c = rule.clear { parts.append((c, c.when)) }
-        if let f = rule.followedBy { parts.append((f, f.when)) }
-        if let u = rule.unless { parts.append((u.0, u.0.when)) }
-        if let v = rule.value { parts.append((Trigger(types: whole, when: nil), v)) }
+        if case .when(let c)? = rule.clear { parts.append((c, c.when)) }
+        var duration: DurationSpec?
+        switch rule.kind {
+        case .match(let unless): if let u = unless { parts.append((u.trigger, u.trigger.when)) }
+        case .held(let d), .absence(let d), .count(let d, _), .distinctDays(let d, _): duration = d
+        case .notFollowed(let d, let followedBy, _): duration = d; parts.append((followedBy, followedBy.when))
+        case .sum(let d, _, let value): duration = d; parts.append((Trigger(types: whole, when: nil), value))
+        case .sumBelow(_, _, let value, _): parts.append((Trigger(types: whole, when: nil), value))
+        }
         for (trigger, expr) in parts {
             guard let expr else { continue }
             walk(expr.syntax, types: trigger?.types)
@@ -100,7 +105,7 @@ struct RuleReview {
         case .data(let f), .deviceData(let f): _ = type(of: .data(f), types: whole)
         case .device, .subject: break
         }
-        if let attr = rule.duration?.attr { _ = type(of: .attrs(attr), types: nil) }
+        if case .attr(let attr, _, _)? = duration { _ = type(of: .attrs(attr), types: nil) }
         return out
     }
 

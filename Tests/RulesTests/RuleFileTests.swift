@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import Model
 @testable import Rules
 
 final class RuleFileTests: XCTestCase {
@@ -28,6 +29,34 @@ final class RuleFileTests: XCTestCase {
         XCTAssertTrue(RuleSet.check(directory: RuleHarness.scenarios).isEmpty)
     }
 
+    func testShippedRulesCompileToTheirKindsWithTheirFields() throws {
+        let set = try RuleSet.load(directory: RuleHarness.scenarios)
+        let rule = Dictionary(uniqueKeysWithValues: set.compiled.map { ($0.ref.id, $0) })
+        guard case .notFollowed(.fixed(let within), _, let clearOnFollow)? = rule["charging.overtime"]?.kind else {
+            return XCTFail("charging.overtime is not_followed with a fixed window")
+        }
+        XCTAssertEqual(within, 8 * Durations.hour)
+        XCTAssertTrue(clearOnFollow)
+        guard case .sumBelow(let window, let below, _, let afterFirst)? = rule["elderly.no-water"]?.kind else {
+            return XCTFail("elderly.no-water is sum_below")
+        }
+        XCTAssertEqual([window, afterFirst], [12 * Durations.hour, 12 * Durations.hour])
+        XCTAssertEqual(below, 10)
+        guard case .held(.attr("max_minutes", let unit, let fallback))? = rule["filial_parking.overstay"]?.kind else {
+            return XCTFail("filial_parking.overstay is held for an attribute")
+        }
+        XCTAssertEqual(unit, Durations.minute)
+        XCTAssertEqual(fallback, 240)
+        guard case .distinctDays(.fixed(7 * Durations.day), 3)? = rule["health_marketing.repeat-visitor"]?.kind else {
+            return XCTFail("health_marketing.repeat-visitor is distinct_days over 7 days")
+        }
+        guard case .match(let unless?)? = rule["access.forced-entry"]?.kind else { return XCTFail("forced-entry has unless") }
+        XCTAssertEqual(unless.within, 10 * Durations.second)
+        XCTAssertTrue(rule["elderly.inactivity"]!.clears, "an absence clears on the next event")
+        XCTAssertFalse(rule["elderly.sos"]!.clears)
+        XCTAssertTrue(rule["elevator.entrapment"]!.clears)
+    }
+
     func dir(_ files: [String: String]) throws -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -54,6 +83,30 @@ final class RuleFileTests: XCTestCase {
         XCTAssertTrue(p.first?.contains("severity") ?? false, "\(p)")
         p = try problems("  - {id: x.f, severity: minor, kind: match, on: smoke.alarm, colour: red}\n")
         XCTAssertTrue(p.first?.contains("unknown key `colour`") ?? false, "\(p)")
+    }
+
+    /// Each kind holds only its own fields: a field that another kind's would be silently ignored is refused.
+    func testFieldsThatTheKindCannotUseAreRefusedWithTheRuleAndField() throws {
+        var p = try problems("  - {id: x.g, severity: major, kind: held, on: access.door, for: 5m, unless: {on: access.pass, within: 10s}}\n")
+        XCTAssertEqual(p.count, 1)
+        XCTAssertTrue(p[0].contains("x.yaml:3") && p[0].contains("x.g") && p[0].contains("`unless` is only for kind match"), p[0])
+        p = try problems("  - {id: x.h, severity: major, kind: match, on: access.door, clear: followed_by}\n")
+        XCTAssertTrue(p.first?.contains("x.h") ?? false && p.first!.contains("`clear: followed_by` is only for kind not_followed"), "\(p)")
+        p = try problems("  - {id: x.i, severity: major, kind: sum_below, on: water.usage, value: data.liters, below: 5, within: {attr: hours, unit: 1h}}\n")
+        XCTAssertTrue(p.first?.contains("x.i") ?? false && p.first!.contains("sum_below needs `within:`"), "\(p)")
+        p = try problems("  - {id: x.j, severity: major, kind: sum_below, on: water.usage, value: data.liters, below: 5, within: 24h, after_first: {attr: hours}}\n")
+        XCTAssertTrue(p.first?.contains("x.j") ?? false && p.first!.contains("`after_first` must be a duration"), "\(p)")
+        p = try problems("  - {id: x.k, severity: major, kind: count, on: access.pass, within: 1h}\n")
+        XCTAssertTrue(p.first?.contains("kind count needs `at_least:`") ?? false, "\(p)")
+        p = try problems("  - {id: x.l, severity: major, kind: not_followed, on: band.fall, within: 10m}\n")
+        XCTAssertTrue(p.first?.contains("kind not_followed needs `followed_by") ?? false, "\(p)")
+        // The same fields where the kind uses them load.
+        XCTAssertEqual(try problems("""
+          - {id: x.m, severity: major, kind: match, on: access.door, unless: {on: access.pass, within: 10s}}
+          - {id: x.n, severity: major, kind: not_followed, on: band.fall, within: 10m, followed_by: {on: band.ok}, clear: followed_by}
+          - {id: x.o, severity: major, kind: sum_below, on: water.usage, value: data.liters, below: 5, within: 24h, after_first: 12h}
+
+        """), [])
     }
 
     func testDuplicateIdAcrossFilesAndNonRuleYAMLIsSkipped() throws {

@@ -246,7 +246,7 @@ final class RulePrimitiveTests: XCTestCase {
     /// state it was written from, whatever the key text holds.
     func testSnapshotReadsBackAsTheStateItWasWrittenFrom() throws {
         let h = try H()
-        for (i, person) in ["p-1", "quote\"and\\slash", "tab\tnew\nline\u{1}", "长者/7", ""].enumerated() {
+        for (i, person) in ["p-1", "quote\"and\\slash", "tab\tnew\nline\u{1}", "长者/7", "", "line\u{2028}para\u{2029}"].enumerated() {
             h.send("venue-1", .venueVisit, H.t("10:00:0\(i)"), ["person": .string(person), "elderly": true])
         }
         h.send("wm-1", .waterUsage, H.t("10:01:00"), ["liters": 16.5])
@@ -258,7 +258,9 @@ final class RulePrimitiveTests: XCTestCase {
         let back = try JSONDecoder().decode(RuleEngine.Snapshot.self, from: Data(try h.engine.snapshot()))
         XCTAssertEqual(back, state)
         XCTAssertEqual(back.rules["health_marketing.repeat-visitor"]?.keys.sorted(),
-                       ["", "p-1", "quote\"and\\slash", "tab\tnew\nline\u{1}", "长者/7"])
+                       ["", "line\u{2028}para\u{2029}", "p-1", "quote\"and\\slash", "tab\tnew\nline\u{1}", "长者/7"])
+        let text = String(decoding: try h.engine.snapshot(), as: UTF8.self)
+        XCTAssertTrue(text.contains(#""line\u2028para\u2029""#), "U+2028/U+2029 are escaped in the snapshot")
     }
 
     func testStateIsDroppedWhenNothingIsPending() throws {
