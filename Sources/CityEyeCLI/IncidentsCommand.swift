@@ -15,35 +15,36 @@ struct Incidents: ParsableCommand {
         """)
 
     @OptionGroup var store: StoreOptions
-    @Option(help: "Only this status: dispatched, acknowledged, resolved or closed.") var status: String?
+    @Option(help: "Only this status: dispatched, acknowledged, resolved, closed, or open (every status but closed).") var status: String?
     @Option(help: "Only incidents assigned to this worker id.") var worker: String?
     @Option(help: "Only this scenario, e.g. elevator.") var scenario: String?
-    @Option(help: "Only this severity: critical, major or minor.") var severity: String?
+    @Option(help: "Only this severity: critical, major, minor (or CRIT, MAJ, min as the table prints them).") var severity: String?
     @Option(help: "Only this grid id.") var grid: String?
-    @Option(help: "Only incidents seen at or after this time (RFC 3339).") var since: String?
+    @Option(help: "Only incidents seen at or after this: a time (2026-11-24T18:00:00+08:00), a local date (2026-11-24) or a duration back from now (30m, 2h, 7d).") var since: String?
+    @Option(help: "At most this many incidents (the first by id; with --mine, the most urgent).") var limit: Int?
     @Flag(help: "What --worker must do now, most urgent first.") var mine = false
     @Flag(help: "One JSON object per line.") var json = false
 
     func validate() throws {
-        if let status, IncidentStatus(rawValue: status) == nil {
-            throw ValidationError("--status \(status): use one of dispatched, acknowledged, resolved, closed")
-        }
-        if let severity, Severity(rawValue: severity) == nil {
-            throw ValidationError("--severity \(severity): use one of critical, major, minor")
-        }
-        if let since { _ = try parseTime(since, option: "--since") }
+        if let status { _ = try FilterValues.status(status) }
+        if let severity { _ = try FilterValues.severity(severity) }
+        if let limit, limit < 1 { throw ValidationError("--limit \(limit): give a number of incidents, 1 or more") }
         if mine && worker == nil { throw ValidationError("--mine needs --worker W") }
     }
 
     func run() throws {
         let db = try store.openExisting()
         let registry = try? Deployment.registry(in: db)
+        if let registry { try checkKnown(registry, db: db) }
         var filter = IncidentFilter()
-        filter.status = status.flatMap(IncidentStatus.init(rawValue:))
+        let statusFilter = try status.map(FilterValues.status)
+        if case .exactly(let st)? = statusFilter { filter.status = st }
         filter.scenario = scenario
-        filter.severity = severity.flatMap(Severity.init(rawValue:))
+        filter.severity = try severity.map(FilterValues.severity)
         filter.grid = grid
-        filter.since = try since.map { try parseTime($0, option: "--since") }
+        let now = Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
+        let zone = registry?.communities.keys.sorted().first.flatMap { registry?.catalog.clock(ofCommunity: $0) } ?? .standard
+        filter.since = try since.map { try FilterValues.since($0, now: now, clock: zone) }
         var list: [Incident]
         if mine, let worker {
             guard let registry, let me = registry.workers[worker] else {
@@ -63,6 +64,8 @@ struct Incidents: ParsableCommand {
             filter.assignee = worker
             list = try failing { try db.incidents(filter) }
         }
+        if statusFilter == .notClosed { list.removeAll { $0.status == .closed } }
+        if let limit, list.count > limit { list = Array(list.prefix(limit)) }
         if json {
             for i in list { print(IncidentFormat.json(i)) }
         } else if list.isEmpty {
@@ -71,4 +74,26 @@ struct Incidents: ParsableCommand {
             print(IncidentFormat.table(list, registry: registry))
         }
     }
+}
+
+extension Incidents {
+    /// A filter naming a worker, grid or scenario nobody has is a typo, not "no incidents": say so, like `ack` does.
+    func checkKnown(_ registry: Registry, db: Store) throws {
+        if let worker, registry.workers[worker] == nil {
+            throw Failure("unknown worker \(worker): known workers are \(registry.workers.keys.sorted().joined(separator: ", "))")
+        }
+        if let grid, registry.grids[grid] == nil {
+            throw Failure("unknown grid \(grid): known grids are \(registry.grids.keys.sorted().joined(separator: ", "))")
+        }
+        if let scenario {
+            let known = Set(Self.scenarios).union(try failing { try db.scenarios() })
+            guard known.contains(scenario) else {
+                throw Failure("unknown scenario \(scenario): use one of \(known.sorted().joined(separator: ", "))")
+            }
+        }
+    }
+
+    /// The eight scenarios City Eye ships (a deployment's own appear once they have incidents).
+    static let scenarios = ["access", "waste", "elevator", "health_marketing", "electricity", "sensitive_venue", "elderly",
+                            "filial_parking"]
 }

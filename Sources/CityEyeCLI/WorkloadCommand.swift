@@ -5,7 +5,13 @@ import Engine
 
 struct Workload: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Open incidents, escalated and overdue, per grid worker, per grid and per scenario.")
+        abstract: "Open incidents, escalated and overdue, per grid worker, per grid and per scenario.",
+        discussion: """
+        OPEN counts incidents not closed (dispatched, acknowledged, or resolved and waiting for a supervisor to \
+        verify and close them), as `incidents --status open` lists them. A worker's ESCALATED and OVERDUE count \
+        their own incidents that missed a deadline; a supervisor's also count the incidents escalated to them \
+        (the community's supervisor with the smallest id), which stay assigned to their worker.
+        """)
 
     @OptionGroup var store: StoreOptions
     @Flag(help: "One JSON object per line: kind (worker|grid), id, open, escalated, overdue.") var json = false
@@ -15,16 +21,22 @@ struct Workload: ParsableCommand {
     func run() throws {
         let db = try store.openExisting()
         let registry = try? Deployment.registry(in: db)
-        var filter = IncidentFilter()
-        filter.openOnly = true
-        let open = try failing { try db.incidents(filter) }
+        let open = try failing { try db.notClosedIncidents() }
         let all = try failing { try db.incidents() }
         var byWorker: [String: Tally] = [:], byGrid: [String: Tally] = [:]
         for w in registry?.workers.keys.sorted() ?? [] { byWorker[w] = Tally() }
         for g in registry?.grids.keys.sorted() ?? [] { byGrid[g] = Tally() }
+        // An incident nobody acknowledged in time is escalated to its community's supervisor (smallest id): it
+        // stays with its assignee and also counts, as escalated (and overdue), on the supervisor's row.
+        let supervisorOf = Dictionary(grouping: registry?.workers.values.filter { $0.role == .supervisor } ?? [], by: \.community)
+            .mapValues { $0.map(\.id).min()! }
         for i in open {
-            for k in [i.assignee] { byWorker[k, default: Tally()].add(i) }
+            byWorker[i.assignee, default: Tally()].add(i)
             byGrid[i.grid, default: Tally()].add(i)
+            if i.escalated, let s = supervisorOf[i.community], s != i.assignee {
+                byWorker[s, default: Tally()].escalated += 1
+                if i.overdue { byWorker[s]!.overdue += 1 }
+            }
         }
         if json {
             for (k, t) in byWorker.sorted(by: { $0.key < $1.key }) { print(line("worker", k, t)) }

@@ -185,6 +185,16 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// The scenarios that have incidents in the store.
+    public func scenarios() throws -> [String] {
+        try read {
+            let s = try conn.statement("SELECT DISTINCT scenario FROM incident ORDER BY scenario")
+            var out: [String] = []
+            while try s.step() { out.append(s.text(0)) }
+            return out
+        }
+    }
+
     public func incident(id: Int64) throws -> Incident? {
         try read { try WriteTransaction(conn: conn).incident(id: id) }
     }
