@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // __builtin_prefetch, which Swift cannot call directly: the device catalog and the dedup table are far
@@ -34,6 +35,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // SQLite: migrations, incidents, audit, dead letters, processed ids, rule state.
         .target(name: "Store", dependencies: ["Model", "CSQLite"]),
+        // The audit trail's HMAC chain (one per community), its key file and its verification.
+        .target(name: "AuditChain", dependencies: ["Model", .product(name: "Crypto", package: "swift-crypto")]),
         // The ingress journal: every message appended before the broker may be acknowledged.
         .target(name: "Journal", dependencies: ["Model"]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal"]),
+        .testTarget(name: "AuditChainTests", dependencies: ["AuditChain"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),

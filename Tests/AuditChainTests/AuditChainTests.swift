@@ -1,0 +1,82 @@
+import XCTest
+import Model
+@testable import AuditChain
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class AuditChainTests: XCTestCase {
+    let key = AuditKey(bytes: Array(repeating: 7, count: 32))
+
+    func rows() -> [ChainedRow] {
+        var rows = [
+            ChainedRow(id: 1, chain: "czq", entry: AuditEntry(incident: 1, at: Instant(ms: 10), actor: "engine", action: .raised, note: "x")),
+            ChainedRow(id: 2, chain: "wh", entry: AuditEntry(incident: 2, at: Instant(ms: 11), actor: "engine", action: .raised)),
+            ChainedRow(id: 3, chain: "czq", entry: AuditEntry(incident: 1, at: Instant(ms: 12), actor: "w-li", action: .acknowledged)),
+            ChainedRow(id: 4, chain: "czq", entry: AuditEntry(incident: 1, at: Instant(ms: 13), actor: "w-li", action: .resolved, note: "freed")),
+            ChainedRow(id: 5, chain: "czq", entry: AuditEntry(incident: 1, at: Instant(ms: 14), actor: "s-zhao", action: .closed)),
+        ]
+        var heads: [String: [UInt8]] = [:]
+        AuditChain.seal(&rows, heads: &heads, key: key)
+        return rows
+    }
+
+    func testAnIntactTrailVerifies() {
+        XCTAssertNil(AuditChain.verify(rows(), key: key))
+    }
+
+    func testAChangedNoteIsFoundAtItsRow() {
+        var r = rows()
+        r[3].entry.note = "nothing happened"
+        XCTAssertEqual(AuditChain.verify(r, key: key), .init(kind: .changedOrOutOfOrder, chain: "czq", row: 4))
+    }
+
+    func testADeletedRowBreaksTheNextOfItsChain() {
+        var r = rows()
+        r.remove(at: 2)
+        XCTAssertEqual(AuditChain.verify(r, key: key), .init(kind: .changedOrOutOfOrder, chain: "czq", row: 4))
+    }
+
+    func testARowInsertedOrMovedIsFound() {
+        var r = rows()
+        r.swapAt(2, 3)
+        XCTAssertEqual(AuditChain.verify(r, key: key)?.row, 4)
+        var forged = rows()
+        forged.insert(ChainedRow(id: 6, chain: "czq", entry: AuditEntry(incident: 1, at: Instant(ms: 15), actor: "s-zhao", action: .closed),
+                                 mac: Array(repeating: 1, count: 32)), at: 4)
+        XCTAssertEqual(AuditChain.verify(forged, key: key)?.row, 6)
+    }
+
+    func testRowsWithoutTheKeyCannotBeForged() {
+        var r = rows()
+        r[4].entry.actor = "w-li"
+        let other = AuditKey(bytes: Array(repeating: 9, count: 32))
+        r[4].mac = AuditChain.mac(r[4], previous: r[3].mac, key: other)
+        XCTAssertEqual(AuditChain.verify(r, key: key)?.row, 5)
+        r[4].mac = []
+        XCTAssertEqual(AuditChain.verify(r, key: key)?.kind, .missingMAC)
+    }
+
+    func testACutOffEndIsCaughtByTheRecordedHead() {
+        let r = rows()
+        let heads = ["czq": r[4].mac, "wh": r[1].mac]
+        XCTAssertNil(AuditChain.verify(r, key: key, heads: heads))
+        XCTAssertEqual(AuditChain.verify(r.dropLast(), key: key, heads: heads), .init(kind: .cutOff, chain: "czq", row: 4))
+    }
+
+    func testTheKeyFileIsCreated0600AndReadBack() throws {
+        let path = NSTemporaryDirectory() + "cityeye-key-\(UUID().uuidString)"
+        defer { unlink(path) }
+        let old = umask(0o022)
+        defer { umask(old) }
+        let made = try AuditKey.load(path: path, create: true)
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        let again = try AuditKey.load(path: path, create: false)
+        var one = rows()[0]
+        one.mac = []
+        XCTAssertEqual(AuditChain.mac(one, previous: [], key: made), AuditChain.mac(one, previous: [], key: again))
+        XCTAssertThrowsError(try AuditKey.load(path: path + ".none", create: false))
+    }
+}
