@@ -28,12 +28,14 @@ public enum Replay {
     /// and replaying the log again counts what was committed as duplicates.
     public static let batchSize = 65_536
 
-    public static func run(_ pipeline: Pipeline, files: [String], until: Instant? = nil,
+    public static func run(_ pipeline: Pipeline, files: [String], until: Instant? = nil, batchSize: Int = batchSize,
                            progress: ((ReplayProgress) -> Void)? = nil) throws -> ReplaySummary {
-        try pipeline.store.bulkLoading { try replay(pipeline, files: files, until: until, progress: progress) }
+        try pipeline.store.bulkLoading {
+            try replay(pipeline, files: files, until: until, batchSize: max(1, batchSize), progress: progress)
+        }
     }
 
-    private static func replay(_ pipeline: Pipeline, files: [String], until: Instant?,
+    private static func replay(_ pipeline: Pipeline, files: [String], until: Instant?, batchSize: Int,
                                progress: ((ReplayProgress) -> Void)?) throws -> ReplaySummary {
         let start = Date()
         var lastReport = start
