@@ -79,6 +79,7 @@ public final class LiveEngine: @unchecked Sendable {
 
     /// Runs until `stop()`. Returns after the final commit; the store is closed.
     public func run() async throws {
+        try source.start(received: nil) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
         let ticker = Task { [inputContinuation] in
             while !Task.isCancelled {
@@ -86,7 +87,6 @@ public final class LiveEngine: @unchecked Sendable {
                 inputContinuation.yield(.tick)
             }
         }
-        try source.start(received: nil) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         log("connecting to \(config.broker.host):\(config.broker.port) as \(config.broker.clientID)")
         var stopping = false
         do {
