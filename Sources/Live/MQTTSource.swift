@@ -7,7 +7,7 @@ import Registry
 /// PUBACK has already left by then; `mosquitto_threaded_set` would hold it until the callback returned
 /// (STACK-NOTES.md, "when the PUBACK leaves").
 public final class MQTTSource: MessageSource, @unchecked Sendable {
-    public let subscriber: MQTTSubscriber
+    let subscriber: MQTTSubscriber
     private let lock = NSLock()
     private var forward: Task<Void, Never>?
 
