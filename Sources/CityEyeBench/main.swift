@@ -89,10 +89,9 @@ func replayBench(events: Int, devices: Int, seed: UInt64, dir: String, runs: Int
 func replayOnce(events: Int, devices: Int, log: String, registry reg: String, dir: String, generated gen: Double) throws -> ReplayFigure {
     let db = "\(dir)/bench-\(events).db"
     for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) }
-    let store = try Store(path: db)
-    let pipeline = try Pipeline(registry: try RegistryLoader.load(path: reg), rules: try RuleSet.load(directory: scenariosDir()), store: store)
+    let pipeline = try EngineSetup(registry: reg, rules: scenariosDir(), store: db).open()
     let start = Date()
-    let summary = try Engine.Replay.run(pipeline, files: [log])
+    let summary = try Replay.run(pipeline, files: [log])
     let secs = Date().timeIntervalSince(start)
     let keys = pipeline.trackedRuleKeys
     if CommandLine.arguments.contains("--state-by-rule") {
@@ -190,7 +189,7 @@ case "replay":
 
     Machine: \(machine()). Command: `swift run -c release cityeye-bench replay --sizes \(sizes.map(String.init).joined(separator: ",")) --devices \(devices) --seed \(seed) --runs \(runs)`.
     Log: one day of generated traffic (Simulation target, seed \(seed)) over all eight scenarios, replayed by one
-    thread: decode, validate, dedup, rules, incidents, dispatch, SQLite commits (WAL, one transaction per \(Engine.Replay.batchSize) events),
+    thread: decode, validate, dedup, rules, incidents, dispatch, SQLite commits (WAL, one transaction per \(Replay.batchSize) events),
     timed from opening the log to the last commit and the final checkpoint of the write-ahead log. Each size is
     replayed \(runs) times into a fresh store; the row is the median run, the range is the slowest and fastest run
     (the machine is shared: runs of the same code differ by up to a third).

@@ -14,7 +14,7 @@ struct CityEye: AsyncParsableCommand {
         Exit codes: 0 success, 1 a refused or failed operation (stderr says why), 2 bad usage.
         """,
         subcommands: [
-            Replay.self, Run.self, Simulate.self, Plan.self,
+            ReplayCommand.self, Run.self, Simulate.self, Plan.self,
             Incidents.self, Show.self, Acknowledge.self, Resolve.self, Close.self, Reopen.self, Workload.self,
             DeadLetters.self, RulesCommand.self,
         ])

@@ -1,13 +1,11 @@
 import ArgumentParser
 import Foundation
 import Model
-import Registry
-import Rules
-import Store
 import Engine
 
-struct Replay: ParsableCommand {
+struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Run recorded logs through the rules and dispatch, on event time, into a store.",
         discussion: """
         Each LOG is JSON Lines: one event envelope per line, optionally with a `topic` field. The clock is the \
@@ -34,18 +32,10 @@ struct Replay: ParsableCommand {
         for log in logs where !FileManager.default.isReadableFile(atPath: log) {
             throw Failure("cannot read log \(log): no such file or not readable")
         }
-        let registryText: String
-        do { registryText = try String(contentsOfFile: registry, encoding: .utf8) } catch {
-            throw Failure("cannot read registry \(registry): \(error.localizedDescription)")
-        }
-        let deployment = try failing { try RegistryLoader.parse(yaml: registryText, file: registry) }
-        let ruleSet = try failing { try RuleSet.load(directory: rules) }
-        let db = try failing { try Store(path: store.db, create: true) }
-        try failing { try Deployment.record(registryText: registryText, in: db) }
-        let pipeline = try failing { try Pipeline(registry: deployment, rules: ruleSet, store: db) }
+        let pipeline = try failing { try EngineSetup(registry: registry, rules: rules, store: store.db).open() }
         let showProgress = !quiet && Terminal.stderrIsTTY
         let summary = try failing {
-            try Engine.Replay.run(pipeline, files: logs, until: try until.map { try parseTime($0, option: "--until") }) { p in
+            try Replay.run(pipeline, files: logs, until: try until.map { try parseTime($0, option: "--until") }) { p in
                 guard showProgress else { return }
                 let pct = p.totalBytes > 0 ? Double(p.bytesRead) * 100 / Double(p.totalBytes) : 0
                 Terminal.status(String(format: "\r%@  %5.1f%%  %d events  %.0f events/s   ", p.file, pct, p.events, p.eventsPerSecond))

@@ -25,7 +25,8 @@ public enum Outcome: Sendable, Equatable {
 }
 
 /// Ingest → Rules → Incidents, with the changes staged for the Store. Replay and the live engine both drive
-/// one `Pipeline`; they differ only in where messages and time come from. Not thread-safe: one task owns it.
+/// one `Pipeline` through `process(batch:now:)`, one transaction a batch; they differ only in where messages and time
+/// come from. `EngineSetup.open()` makes one. Not thread-safe: one task owns it.
 public final class Pipeline {
     public let registry: Registry
     public let ruleSet: RuleSet
@@ -47,7 +48,6 @@ public final class Pipeline {
     private var pendingDeadLetters: [DeadLetter] = []
     private var lastAuditRow: Int64 = 0
     private var lastPrune: Instant?
-    public private(set) var pendingEvents = 0
 
     /// How long (event time) a processed (device, id) stays known, so a redelivery is not counted twice.
     public static let dedupRetention: Millis = 25 * Durations.hour
@@ -96,7 +96,7 @@ public final class Pipeline {
     /// `topic` field is used if it has one). `now` is the wall clock live (for `clock_skew` and dead-letter
     /// times), nil in a replay. `source` and `line` prefix a dead letter's detail (e.g. "day1.jsonl:17").
     @discardableResult
-    public func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
+    func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
                        line: Int = 0) -> Outcome {
         var e: Envelope
         switch EnvelopeDecoder.decode(payload, devices: validator.devices) {
@@ -134,7 +134,7 @@ public final class Pipeline {
     public static let maxClockSkew: Millis = 5 * Durations.minute
 
     /// Prepares for about `events` more messages (a replay's estimate from the size of its logs).
-    public func expect(events: Int) {
+    func expect(events: Int) {
         processed.reserve(processed.count + min(events, Self.maxReservedIDs))
     }
 
@@ -144,14 +144,13 @@ public final class Pipeline {
     /// Applies an already validated event (rules, then incidents).
     func apply(_ event: Event) {
         counts.accepted += 1
-        pendingEvents += 1
         signals.removeAll(keepingCapacity: true)
         rules.ingest(event, into: &signals)
         route(signals)
     }
 
     /// Moves the clock to `t` (if later): fires rule timers and SLA deadlines due by then, in time order.
-    public func advance(to t: Instant) {
+    func advance(to t: Instant) {
         signals.removeAll(keepingCapacity: true)
         rules.advance(to: t, into: &signals)
         route(signals)
@@ -194,7 +193,6 @@ public final class Pipeline {
     private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, source: String?,
                         line: Int) {
         counts.rejected[r.reason, default: 0] += 1
-        pendingEvents += 1
         let detail = source.map { "\($0):\(line): \(r.detail)" } ?? r.detail
         // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event.
         let at = now ?? clock ?? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
@@ -203,12 +201,12 @@ public final class Pipeline {
     }
 
     /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
-    /// dedup and workload follow them. Call first inside the write transaction of a batch.
-    public func syncPeopleChanges(_ tx: WriteTransaction) throws {
+    /// dedup and workload follow them. First inside the write transaction of a batch.
+    func syncPeopleChanges(_ tx: WriteTransaction) throws {
         let (last, incidents) = try tx.peopleChanges(afterAuditRow: lastAuditRow)
         for i in incidents {
             let merged = desk.refresh(i)
-            // A replay stages its changes before this sync: written as staged, they would undo what people did.
+            // Changes still staged (a batch whose write failed): written as staged, they would undo what people did.
             if let p = pendingIncidentAt[i.id] { pendingIncidents[p] = merged }
         }
         lastAuditRow = max(lastAuditRow, last)
@@ -216,7 +214,7 @@ public final class Pipeline {
 
     /// Writes everything staged since the last commit into `tx`: incidents, audit, dead letters, processed ids,
     /// and (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped.
-    public func write(_ tx: WriteTransaction, saveRuleState: Bool) throws {
+    func write(_ tx: WriteTransaction, saveRuleState: Bool) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
         if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
@@ -234,21 +232,5 @@ public final class Pipeline {
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
         pendingDeadLetters.removeAll(keepingCapacity: true)
-        pendingEvents = 0
-    }
-
-    /// One batch in its own transaction (replay): sync people's changes, write what is staged.
-    public func commit(saveRuleState: Bool = false) throws {
-        try store.writeTransaction { tx in
-            try syncPeopleChanges(tx)
-            try write(tx, saveRuleState: saveRuleState)
-        }
-    }
-}
-
-public struct EngineError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public static func ruleStateUnreadable(path: String, detail: String) -> EngineError {
-        EngineError(description: "the rule state saved in \(path) cannot be read (\(detail)); replay into a new store or remove the file")
     }
 }

@@ -100,8 +100,8 @@ final class ScenarioPackTests: XCTestCase {
         XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
     }
 
-    /// A replay stages a batch before it commits; a worker acknowledging in between must keep the acknowledgement,
-    /// and the replay must keep its newer count.
+    /// Changes staged and not yet written (a batch whose write failed) meet a worker's acknowledgement at the next
+    /// batch: the acknowledgement must be kept, and so must the newer count.
     func testAWorkerActingWhileAReplayStagesABatchKeepsBothChanges() throws {
         let dir = Self.scenarios.appendingPathComponent("elevator")
         let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
@@ -112,7 +112,7 @@ final class ScenarioPackTests: XCTestCase {
             Array(line.utf8).withUnsafeBytes { _ = pipeline.handle($0, topic: "cityeye/changzhengqiao/czq-elev-01") }
         }
         alarm(1, "08:00:00")
-        try pipeline.commit()
+        try pipeline.process(batch: NoMessages(), now: nil)
         let raised = try XCTUnwrap(try store.incidents().first { $0.rule == "elevator.alarm" })
         alarm(2, "08:01:00")  // staged: count 2, not yet committed
         try store.writeTransaction { tx in
@@ -122,7 +122,7 @@ final class ScenarioPackTests: XCTestCase {
             try tx.upsert([acked])
             try tx.append([entry])
         }
-        try pipeline.commit()
+        try pipeline.process(batch: NoMessages(), now: nil)
         let after = try XCTUnwrap(try store.incidents().first { $0.id == raised.id })
         XCTAssertEqual(after.status, .acknowledged, "the worker's acknowledgement survives the replay's commit")
         XCTAssertEqual(after.count, 2, "and the replay's repeat is kept")

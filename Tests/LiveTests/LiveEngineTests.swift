@@ -12,35 +12,17 @@ final class LiveEngineTests: XCTestCase {
     var dir = ""
     var broker: MosquittoBroker!
 
-    static let registryText = """
-    communities:
-      - {id: changzhengqiao, name: 长征桥社区, timezone: Asia/Shanghai}
-      - {id: wenhui, name: 文晖街道, timezone: Asia/Shanghai}
-    grids:
-      - {id: czq-g1, community: changzhengqiao, name: Buildings 1-6}
-      - {id: wh-g1, community: wenhui, name: Block A}
-    workers:
-      - {id: w-li, name: 李敏, grid: czq-g1, role: worker}
-      - {id: s-zhao, name: 赵强, community: changzhengqiao, role: supervisor}
-      - {id: s-wu, name: 吴, community: wenhui, role: supervisor}
-    devices:
-      - {id: czq-elev-01, type: elevator, community: changzhengqiao, grid: czq-g1}
-      - {id: czq-smoke-01, type: smoke_detector, community: changzhengqiao, grid: czq-g1}
-      - {id: wh-smoke-01, type: smoke_detector, community: wenhui, grid: wh-g1}
-    """
-
     override func setUpWithError() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-live-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try Self.registryText.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        try LiveFixture.registryText.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         broker = try MosquittoBroker()
     }
 
     override func tearDown() { broker?.stop() }
 
     func config(rules: String? = nil, capture: Bool = true) throws -> LiveConfig {
-        let rulesDir = rules ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scenarios").path
+        let rulesDir = rules ?? LiveFixture.scenarios
         let text = """
         broker:
           host: 127.0.0.1
@@ -66,10 +48,6 @@ final class LiveEngineTests: XCTestCase {
         return p
     }
 
-    func envelope(_ id: String, _ ts: Instant, _ device: String, _ type: String, _ data: String = "{}") -> [UInt8] {
-        Array("{\"id\":\"\(id)\",\"ts\":\"\(ts)\",\"device\":\"\(device)\",\"type\":\"\(type)\",\"data\":\(data)}".utf8)
-    }
-
     /// Starts the engine in a task; returns it and the task.
     func start(_ cfg: LiveConfig, clock: WallClock = SystemClock()) throws -> (LiveEngine, Task<Void, Error>) {
         let engine = try LiveEngine(config: cfg, clock: clock) { _ in }
@@ -77,19 +55,10 @@ final class LiveEngineTests: XCTestCase {
         return (engine, task)
     }
 
-    func waitUntil(_ what: String, timeout: Double = 15, _ condition: () throws -> Bool) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
-        XCTFail("timed out waiting for \(what)")
-    }
+    func incidents() throws -> [Incident] { try LiveFixture.incidents(store: dir + "/cityeye.db") }
 
-    func incidents() throws -> [Incident] {
-        let s = try Store(path: dir + "/cityeye.db", create: false)
-        defer { s.close() }
-        return try s.incidents()
+    func envelope(_ id: String, _ ts: Instant, _ device: String, _ type: String, _ data: String = "{}") -> [UInt8] {
+        LiveFixture.envelope(id, ts, device, type, data)
     }
 
     func testEventsInIncidentsOutSpoofedAndMalformedToDeadLetters() async throws {
@@ -187,14 +156,7 @@ final class LiveEngineTests: XCTestCase {
 
     /// A held rule fires on the wall clock with no further event: a rule file with a 1 s hold, an injected clock.
     func testHeldTimerFiresOnTheWallClockWithNoFurtherEvent() async throws {
-        let rulesDir = dir + "/rules"
-        try FileManager.default.createDirectory(atPath: rulesDir, withIntermediateDirectories: true)
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scenarios/elevator/rules.yaml")
-        // The shipped elevator rules with the entrapment hold shortened from 30 s to 1 s.
-        let text = try String(contentsOf: shipped, encoding: .utf8)
-        XCTAssertTrue(text.contains("30s"))
-        try text.replacingOccurrences(of: "30s", with: "1s").write(toFile: rulesDir + "/rules.yaml", atomically: true, encoding: .utf8)
+        let rulesDir = try LiveFixture.shortHoldRules(in: dir)
         let clock = ManualClock(SystemClock().now())
         let (engine, task) = try start(try config(rules: rulesDir, capture: false), clock: clock)
         try waitUntil("connected") { engine.stats.connected }

@@ -72,3 +72,35 @@ final class MQTTTests: XCTestCase {
         XCTAssertEqual(got, ["hi"])
     }
 }
+
+extension MQTTTests {
+    /// The receive hook sees each message on the network thread before a batched consumer can take it.
+    func testTheReceiveHookSeesEachMessageBeforeItIsBuffered() async throws {
+        let broker = try MosquittoBroker()
+        defer { broker.stop() }
+        let sub = try MQTTSubscriber(settings: MQTTSettings(port: broker.port, clientID: "hook", cleanSession: true), batched: true)
+        let seen = HookLog()
+        try sub.start { m in seen.add(String(decoding: m.payload, as: UTF8.self), buffered: sub.waiting) }
+        let (ok, events) = await waitSubscribed(sub, timeout: 10)
+        XCTAssertTrue(ok, "\(events)")
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: broker.port, clientID: "gw", cleanSession: true, topics: []))
+        try pub.connect()
+        for i in 0..<3 { try pub.publish(topic: "cityeye/c/d", payload: Array("m\(i)".utf8), qos: 1) }
+        try pub.waitForAcks(timeout: 10)
+        pub.disconnect()
+        let deadline = Date().addingTimeInterval(10)
+        while sub.waiting < 3 && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        sub.stop()
+        XCTAssertEqual(seen.payloads, ["m0", "m1", "m2"])
+        XCTAssertEqual(seen.bufferedBefore, [0, 1, 2], "the hook runs before its message is buffered")
+        XCTAssertEqual(sub.takeMessages().map { String(decoding: $0.payload, as: UTF8.self) }, ["m0", "m1", "m2"])
+    }
+}
+
+private final class HookLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [(payload: String, buffered: Int)] = []
+    func add(_ p: String, buffered: Int) { lock.lock(); entries.append((p, buffered)); lock.unlock() }
+    var payloads: [String] { lock.lock(); defer { lock.unlock() }; return entries.map(\.payload) }
+    var bufferedBefore: [Int] { lock.lock(); defer { lock.unlock() }; return entries.map(\.buffered) }
+}

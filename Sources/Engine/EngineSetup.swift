@@ -1,0 +1,44 @@
+import Foundation
+import Model
+import Registry
+import Rules
+import Store
+
+/// Where an engine's inputs are: the registry file, the rules folder and the store file. `open()` is the one start-up
+/// of the replay command, the live engine and the benchmark.
+public struct EngineSetup: Sendable {
+    public var registry: String
+    public var rules: String
+    public var store: String
+
+    public init(registry: String, rules: String, store: String) {
+        self.registry = registry; self.rules = rules; self.store = store
+    }
+
+    /// Reads the registry and the rules, opens the store (creating it), records the registry in it for the people's
+    /// commands, and opens a pipeline on what the store carries (open incidents, processed ids, rule state).
+    /// The store is not created when the registry or the rules are wrong.
+    public func open() throws(EngineError) -> Pipeline {
+        let registryText: String
+        do { registryText = try String(contentsOfFile: registry, encoding: .utf8) } catch {
+            throw EngineError(.registryUnreadable, path: registry, "cannot read registry \(registry): \(error.localizedDescription)")
+        }
+        let deployment: Registry
+        do { deployment = try RegistryLoader.parse(yaml: registryText, file: registry) } catch {
+            throw EngineError(.registryInvalid, path: registry, error.description)
+        }
+        let ruleSet: RuleSet
+        do { ruleSet = try RuleSet.load(directory: rules) } catch {
+            throw EngineError(.rulesInvalid, path: rules, error.description)
+        }
+        do {
+            let db = try Store(path: store, create: true)
+            try Deployment.record(registryText: registryText, in: db)
+            return try Pipeline(registry: deployment, rules: ruleSet, store: db)
+        } catch let e as EngineError {
+            throw e
+        } catch {
+            throw EngineError(.store, path: store, "\(error)")
+        }
+    }
+}

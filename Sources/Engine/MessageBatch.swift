@@ -1,0 +1,66 @@
+import Model
+
+/// One message as a batch hands it to the pipeline. The bytes are borrowed: valid only during the call that hands
+/// the message over (a log line read in place, a received payload).
+public struct InboundMessage {
+    public var payload: UnsafeRawBufferPointer
+    /// The MQTT topic; nil for a log line (its own `topic` field is used if it has one).
+    public var topic: String?
+    /// The line in the batch's source (a log), for a dead letter's detail; 0 live.
+    public var line: Int
+
+    public init(payload: UnsafeRawBufferPointer, topic: String?, line: Int = 0) {
+        self.payload = payload; self.topic = topic; self.line = line
+    }
+}
+
+/// Messages the pipeline handles in one write transaction (`Pipeline.process(batch:now:)`): received live, lines of a
+/// log, and next the entries of an ingress journal. The pipeline pulls them inside the transaction, so a batch can
+/// read them in place as they are handled.
+public protocol MessageBatch {
+    /// Where the messages come from, to prefix a dead letter's detail (a log's file name); nil live.
+    var source: String? { get }
+    /// Hands each message to `body`, in order.
+    func forEachMessage(_ body: (InboundMessage) throws -> Void) throws
+}
+
+/// A batch with no messages: a transaction that only moves the clock on or saves the rule state.
+public struct NoMessages: MessageBatch {
+    public init() {}
+    public var source: String? { nil }
+    public func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {}
+}
+
+/// Keeps what a batch accepted (the live capture log). Called inside the batch's transaction, so a capture that
+/// fails rolls the batch back.
+public protocol BatchCapture: AnyObject {
+    func append(_ message: InboundMessage, at now: Instant) throws
+    /// Every message of the batch is handled; called before the batch's changes are written.
+    func flush() throws
+}
+
+extension Pipeline {
+    /// Runs one batch in one write transaction, in the order that keeps people's actions and timers right: picks up
+    /// what people changed since the last batch, moves the clock on to `now` (timers and SLA deadlines due by then
+    /// fire), handles each message (accepted ones also go to `capture`), and writes what changed. `now` is the wall
+    /// clock live (also for `clock_skew` and dead-letter times); in a replay it is nil, or the time the replay moves on
+    /// to at its end (`--until`, in a batch of no messages). Returns the number of messages handled.
+    @discardableResult
+    public func process<Batch: MessageBatch>(batch: Batch, now: Instant?, saveRuleState: Bool = false,
+                                             capture: BatchCapture? = nil) throws -> Int {
+        try store.writeTransaction { tx in
+            try syncPeopleChanges(tx)
+            if let now { advance(to: now) }
+            var handled = 0
+            let source = batch.source
+            try batch.forEachMessage { m in
+                let outcome = handle(m.payload, topic: m.topic, now: now, source: source, line: m.line)
+                handled += 1
+                if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
+            }
+            try capture?.flush()
+            try write(tx, saveRuleState: saveRuleState)
+            return handled
+        }
+    }
+}

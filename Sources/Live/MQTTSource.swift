@@ -1,0 +1,52 @@
+import Foundation
+import MQTT
+import Registry
+
+/// The broker as a message source: a persistent-session subscriber (`MQTTSubscriber`, batched). `received` runs
+/// inside libmosquitto's `on_message` callback, before it returns. With libmosquitto 2.0.11 as set up today the
+/// PUBACK has already left by then; `mosquitto_threaded_set` would hold it until the callback returned
+/// (STACK-NOTES.md, "when the PUBACK leaves").
+public final class MQTTSource: MessageSource, @unchecked Sendable {
+    let subscriber: MQTTSubscriber
+    private let lock = NSLock()
+    private var forward: Task<Void, Never>?
+
+    public init(settings: MQTTSettings) throws(MQTTError) {
+        subscriber = try MQTTSubscriber(settings: settings, batched: true)
+    }
+
+    public func start(received: (@Sendable (MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws {
+        let stream = subscriber.events
+        lock.lock()
+        forward = Task {
+            for await e in stream {
+                switch e {
+                case .messagesWaiting: events(.messagesWaiting)
+                case .connected: events(.connected)
+                case .subscribed: events(.ready)
+                case .disconnected(let reason): events(.disconnected(reason: reason))
+                case .message: break  // not from a batched subscriber: its messages wait in its inbox
+                }
+            }
+        }
+        lock.unlock()
+        try subscriber.start(receiving: received)
+    }
+
+    public func take(upTo limit: Int) -> [MQTTMessage] { subscriber.takeMessages(upTo: limit) }
+
+    public func stop() async {
+        subscriber.stop()
+        let f = lock.withLock { forward }
+        await f?.value
+    }
+}
+
+extension MQTTSettings {
+    /// The engine's subscriber settings from the live config's `broker` section (persistent session).
+    init(_ b: LiveConfig.Broker) {
+        self.init(host: b.host, port: b.port, clientID: b.clientID, cleanSession: false, topics: b.topics, qos: b.qos,
+                  keepalive: b.keepaliveS, username: b.username, password: b.password,
+                  tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) })
+    }
+}

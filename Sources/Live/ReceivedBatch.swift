@@ -1,0 +1,23 @@
+import Model
+import Ingest
+import MQTT
+import Engine
+
+/// Messages taken from a source, handed to the pipeline in arrival order with their topics.
+struct ReceivedBatch: MessageBatch {
+    let messages: [MQTTMessage]
+    var source: String? { nil }
+
+    func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {
+        for m in messages {
+            try m.payload.withUnsafeBytes { try body(InboundMessage(payload: $0, topic: m.topic)) }
+        }
+    }
+}
+
+/// The capture log keeps what a live batch accepted, written before the batch commits.
+extension CaptureWriter: BatchCapture {
+    public func append(_ message: InboundMessage, at now: Instant) throws {
+        try append(payload: message.payload, topic: message.topic, at: now)
+    }
+}

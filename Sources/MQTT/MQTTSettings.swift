@@ -1,0 +1,22 @@
+public struct MQTTSettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var clientID: String
+    /// False for the engine: the broker keeps the session and queues QoS 1 messages while it is away.
+    public var cleanSession: Bool
+    public var topics: [String]
+    public var qos: Int
+    public var keepalive: Int
+    public var username: String?
+    public var password: String?
+    public var tls: TLSFiles?
+    public var maxInflight: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 1883, clientID: String = "cityeye-engine", cleanSession: Bool = false,
+                topics: [String] = ["cityeye/#"], qos: Int = 1, keepalive: Int = 30, username: String? = nil,
+                password: String? = nil, tls: TLSFiles? = nil, maxInflight: Int = 1000) {
+        self.host = host; self.port = port; self.clientID = clientID; self.cleanSession = cleanSession
+        self.topics = topics; self.qos = qos; self.keepalive = keepalive; self.username = username
+        self.password = password; self.tls = tls; self.maxInflight = maxInflight
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import CMosquitto
+
+/// State shared with libmosquitto's callbacks (they run on its thread): the stream to hand messages to.
+final class SubscriberBox: @unchecked Sendable {
+    let continuation: AsyncStream<MQTTEvent>.Continuation
+    let topics: [String]
+    let qos: Int32
+    /// Batched mode: messages wait here for `takeMessages()` instead of going through the stream one by one.
+    let inbox: MessageInbox?
+    /// Set once by `start(receiving:)` before the network thread starts; read only on that thread.
+    var receiving: (@Sendable (MQTTMessage) -> Void)?
+    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool) {
+        self.continuation = continuation; self.topics = topics; self.qos = Int32(qos)
+        self.inbox = batched ? MessageInbox() : nil
+    }
+
+    func deliver(_ m: MQTTMessage) {
+        receiving?(m)
+        if let inbox {
+            if inbox.put(m) { continuation.yield(.messagesWaiting) }
+        } else {
+            continuation.yield(.message(m))
+        }
+    }
+}
+
+/// The engine's MQTT edge: a persistent-session subscriber that reconnects with backoff and re-subscribes on
+/// every connect. libmosquitto's callbacks copy each message out and yield it to `events`; nothing else sees C.
+public final class MQTTSubscriber: @unchecked Sendable {
+    public let settings: MQTTSettings
+    public let events: AsyncStream<MQTTEvent>
+    private let box: SubscriberBox
+    private let opaque: UnsafeMutableRawPointer
+    private let mosq: OpaquePointer
+    private let lock = NSLock()
+    private var stopped = false
+    private var started = false
+    private var networkRunning = false
+
+    /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
+    /// batches takes thousands at once instead of resuming once per message.
+    public init(settings: MQTTSettings, batched: Bool = false) throws(MQTTError) {
+        self.settings = settings
+        let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
+        events = stream
+        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos, batched: batched)
+        opaque = Unmanaged.passRetained(box).toOpaque()
+        do {
+            mosq = try Mosquitto.client(settings, obj: opaque)
+        } catch {
+            Unmanaged<SubscriberBox>.fromOpaque(opaque).release()
+            throw error
+        }
+        mosquitto_connect_callback_set(mosq) { m, obj, rc in
+            guard let obj else { return }
+            let box = Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue()
+            guard rc == 0 else {
+                box.continuation.yield(.disconnected(reason: String(cString: mosquitto_connack_string(rc))))
+                return
+            }
+            box.continuation.yield(.connected)
+            for t in box.topics { _ = mosquitto_subscribe(m, nil, t, box.qos) }
+        }
+        mosquitto_subscribe_callback_set(mosq) { _, obj, _, _, _ in
+            guard let obj else { return }
+            Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue().continuation.yield(.subscribed)
+        }
+        mosquitto_disconnect_callback_set(mosq) { _, obj, rc in
+            guard let obj else { return }
+            let reason = rc == 0 ? "disconnected" : String(cString: mosquitto_strerror(rc))
+            Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue().continuation.yield(.disconnected(reason: reason))
+        }
+        mosquitto_message_callback_set(mosq) { _, obj, msg in
+            guard let obj, let msg else { return }
+            let m = msg.pointee
+            let topic = m.topic.map { String(cString: $0) } ?? ""
+            let payload = m.payloadlen > 0 && m.payload != nil
+                ? Array(UnsafeRawBufferPointer(start: m.payload, count: Int(m.payloadlen))) : []
+            Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue()
+                .deliver(MQTTMessage(topic: topic, payload: payload, qos: Int(m.qos), retain: m.retain))
+        }
+    }
+
+    /// The messages received since the last call (batched mode), in arrival order: at most `limit` of them (the
+    /// oldest), or all when nil.
+    public func takeMessages(upTo limit: Int? = nil) -> [MQTTMessage] {
+        box.inbox?.take(upTo: limit) ?? []
+    }
+
+    /// How many messages wait to be taken (batched mode).
+    var waiting: Int { box.inbox?.count ?? 0 }
+
+    /// Connects in the background and keeps reconnecting while the broker is away, also when it is not up yet.
+    /// `receiving` runs for each message on the network thread, inside libmosquitto's `on_message` callback,
+    /// before the message is buffered or put on `events`; it may block, and while it does no further message is
+    /// read. Today libmosquitto 2.0.11 has already sent the message's PUBACK by then; with
+    /// `mosquitto_threaded_set(mosq, true)` it would only queue it, and the network loop would write it after
+    /// `receiving` returned (STACK-NOTES.md, "when the PUBACK leaves").
+    public func start(receiving: (@Sendable (MQTTMessage) -> Void)? = nil) throws(MQTTError) {
+        lock.lock(); defer { lock.unlock() }
+        guard !started, !stopped else { return }
+        started = true
+        box.receiving = receiving
+        networkRunning = true
+        // The thread holds the subscriber until it ends, so the client is never destroyed under it.
+        let thread = Thread { self.runNetwork() }
+        thread.name = "cityeye-mqtt"
+        thread.start()
+    }
+
+    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+
+    /// The network thread. libmosquitto's own threaded loop reconnects only after a first connect got through, and
+    /// ends quietly on errors it deems fatal (TLS, a refused login); this one reports every failure and tries
+    /// again with a 1 s … 30 s backoff until `stop()`.
+    private func runNetwork() {
+        var delay = 1.0
+        while !isStopped {
+            var rc = mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepalive))
+            if rc == Mosquitto.ok {
+                delay = 1
+                // Not once more after stop(): a message read now would be acknowledged and never processed.
+                while rc == Mosquitto.ok && !isStopped { rc = mosquitto_loop(mosq, 100, 1) }
+            }
+            if isStopped { break }
+            box.continuation.yield(.disconnected(reason: "\(settings.host):\(settings.port): \(failure(rc)); retrying in \(Int(delay)) s"))
+            let due = Date(timeIntervalSinceNow: delay)
+            while Date() < due && !isStopped { Thread.sleep(forTimeInterval: 0.05) }
+            delay = min(delay * 2, 30)
+        }
+        mosquitto_disconnect(mosq)
+        lock.lock(); networkRunning = false; lock.unlock()
+    }
+
+    private func failure(_ rc: Int32) -> String {
+        var text = Mosquitto.error(rc)
+        while text.hasSuffix(".") { text.removeLast() }
+        if rc == Int32(MOSQ_ERR_TLS.rawValue), let tls = settings.tls {
+            text += " (is the broker's certificate signed by the CA in \(tls.caFile), and issued for \(settings.host)?)"
+        }
+        return text
+    }
+
+    /// Disconnects, waits for the network thread to end (≤ 0.1 s when connected: no message arrives after this
+    /// returns) and ends `events`. Idempotent. A connect attempt that blocks (a broker address that does not answer)
+    /// is not waited for beyond 2 s: nothing can arrive on a connection that is not there, and the thread ends by
+    /// itself when the attempt gives up.
+    public func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
+            lock.lock(); let running = networkRunning; lock.unlock()
+            if !running { break }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        box.continuation.finish()
+    }
+
+    deinit {
+        stop()
+        mosquitto_destroy(mosq)
+        Unmanaged<SubscriberBox>.fromOpaque(opaque).release()
+    }
+}
