@@ -57,7 +57,7 @@ func generateLog(path: String, registryPath: String, events: Int, devices: Int, 
     // One day of event time, whatever the size: the rate follows from the count.
     let t0 = RFC3339.parse("2026-11-24T00:00:00+08:00")!
     var gen = TrafficGenerator(plan: plan, seed: seed, start: t0, eventsPerSecond: Double(events) / 86_400, episodeRate: 0.002)
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     var buf = [UInt8]()
     buf.reserveCapacity(8 << 20)

@@ -72,7 +72,6 @@ public final class Pipeline {
         if let clock = rules.clock {
             let since = clock - Self.dedupRetention
             processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
-            processed.loadLegacy(try store.processedKeys(since: since, format: 1), at: clock)
         }
         lastAuditRow = try store.writeTransaction { try $0.lastAuditRow() }
     }
@@ -122,7 +121,7 @@ public final class Pipeline {
                 return .rejected(r)
             }
             if topic != nil { event.topic = topic }
-            guard processed.insert(key, device: event.device, id: event.id, at: max(event.ts, clock ?? event.ts)) else {
+            guard processed.insert(key, at: max(event.ts, clock ?? event.ts)) else {
                 counts.duplicates += 1
                 return .duplicate
             }

@@ -50,11 +50,11 @@ public struct ProcessedIDs {
 
     /// False if the pair was already processed.
     public mutating func insert(device: String, id: String, at: Instant) -> Bool {
-        insert(Self.key(device: device, id: id), device: device, id: id, at: at)
+        insert(Self.key(device: device, id: id), at: at)
     }
 
-    /// How `key(device:id:)` makes keys; the store records it beside every batch of keys. Format 1 hashed byte by
-    /// byte (FNV-1a) and stored 16 bytes a key, format 2 hashes eight bytes at a time and stores `keyBytes`.
+    /// How `key(device:id:)` makes keys; the store records it beside every batch of keys, so that a later change
+    /// of the hash can tell old batches apart (format 1 was never released).
     public static let keyFormat = 2
 
     /// The key of a pair, to `prefetch` early and `insert` later: two 64-bit hashes of the device id and the id
@@ -70,44 +70,6 @@ public struct ProcessedIDs {
             return (ByteHash.hash(p, seed: d1), fmix(ByteHash.hash(p, seed: d2) ^ 0x5851_F42D_4C95_7F2D))
         }
         return Key(a: a == 0 ? 1 : a, b: b)
-    }
-
-    /// The key format 1 gave a pair (a store written before format 2 holds such keys until they expire).
-    static func legacyKey(device: String, id: String) -> Key {
-        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
-        var h2: UInt64 = 0x9e37_79b9_7f4a_7c15
-        @inline(__always) func mix(_ byte: UInt8) {
-            h1 = (h1 ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-            h2 = (h2 ^ UInt64(byte)) &* 0xff51_afd7_ed55_8ccd
-            h2 ^= h2 >> 29
-        }
-        var d = device, s = id
-        d.withUTF8 { for c in $0 { mix(c) } }
-        mix(0)
-        s.withUTF8 { for c in $0 { mix(c) } }
-        let a = fmix(h1)
-        return Key(a: a == 0 ? 1 : a, b: fmix(h2 ^ 0x5851_f42d_4c95_7f2d))
-    }
-
-    /// Pairs loaded in key format 1, looked up by their old keys until they have expired (then dropped).
-    private final class Legacy {
-        var ids: ProcessedIDs
-        init(_ ids: ProcessedIDs) { self.ids = ids }
-    }
-    private var legacy: Legacy?
-
-    /// Loads keys a store holds in key format 1 (16 bytes each).
-    public mutating func loadLegacy(_ keys: [UInt8], at: Instant) {
-        guard keys.count >= 16 else { return }
-        var ids = ProcessedIDs()
-        ids.load(keys, bytesPerKey: 16, at: at)
-        legacy = Legacy(ids)
-    }
-
-    /// False if the pair was already processed, under its key or (while any are kept) its format-1 key.
-    public mutating func insert(_ k: Key, device: String, id: String, at: Instant) -> Bool {
-        if let legacy, legacy.ids.contains(Self.legacyKey(device: device, id: id)) { return false }
-        return insert(k, at: at)
     }
 
     func contains(_ k: Key) -> Bool { probe(k).found }
@@ -129,8 +91,8 @@ public struct ProcessedIDs {
         slots.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: k.a) & mask)) }
     }
 
-    /// Without the format-1 look-up: callers go through `insert(_:device:id:at:)`.
-    private mutating func insert(_ k: Key, at: Instant) -> Bool {
+    /// False if the pair whose key this is was already processed.
+    public mutating func insert(_ k: Key, at: Instant) -> Bool {
         guard put(k, hour: Int32(clamping: at.ms / Durations.hour)) else { return false }
         withUnsafeBytes(of: k.a.littleEndian) { pending.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(truncatingIfNeeded: k.b).littleEndian) { pending.append(contentsOf: $0) }
@@ -153,17 +115,15 @@ public struct ProcessedIDs {
     }
 
     private mutating func rebuild(capacity: Int, keep: (Int32) -> Bool) {
-        let (old, kept, legacy) = (slots, pending, legacy)
+        let (old, kept) = (slots, pending)
         self = ProcessedIDs(capacity: capacity / 2)
-        self.legacy = legacy
         for s in old where s.a != 0 && keep(s.hour) {
             _ = put(Key(a: s.a, b: UInt64(s.b)), hour: s.hour)
         }
         pending = kept
     }
 
-    /// Bytes a key takes in the store in key format 2: `a` and the low 32 bits of `b`, little-endian (all that
-    /// the table compares). Format 1 stored all 16 bytes.
+    /// Bytes a key takes in the store: `a` and the low 32 bits of `b`, little-endian (all that the table compares).
     public static let keyBytes = 12
 
     /// Keys inserted since the last call, `keyBytes` each, for the store.
@@ -172,19 +132,15 @@ public struct ProcessedIDs {
         return pending
     }
 
-    /// Loads keys the store holds in key format 2, all as seen at `at`.
+    /// Loads keys the store holds (key format 2), all as seen at `at`.
     public mutating func load(_ keys: [UInt8], at: Instant) {
-        load(keys, bytesPerKey: Self.keyBytes, at: at)
-    }
-
-    private mutating func load(_ keys: [UInt8], bytesPerKey n: Int, at: Instant) {
+        let n = Self.keyBytes
         let hour = Int32(clamping: at.ms / Durations.hour)
         keys.withUnsafeBytes { p in
             var i = 0
             while i + n <= p.count {
                 let a = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                let b = n == 16 ? UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
-                                : UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i + 8, as: UInt32.self)))
+                let b = UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: i + 8, as: UInt32.self)))
                 _ = put(Key(a: a == 0 ? 1 : a, b: b), hour: hour)
                 i += n
             }
@@ -194,10 +150,6 @@ public struct ProcessedIDs {
     /// Forgets pairs seen before `before`. The table is rebuilt only once an eighth of it has expired: keeping a
     /// pair a little longer than asked is harmless, rebuilding a million entries every hour is not.
     public mutating func prune(before: Instant) {
-        if let legacy {
-            legacy.ids.prune(before: before)
-            if legacy.ids.count == 0 { self.legacy = nil }
-        }
         let hour = Int32(clamping: before.ms / Durations.hour)
         let expired = perHour.reduce(0) { $0 + ($1.key < hour ? $1.value : 0) }
         guard expired > 0, expired * 8 >= count else { return }

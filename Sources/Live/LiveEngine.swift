@@ -58,9 +58,9 @@ public final class LiveEngine: @unchecked Sendable {
         self.log = log
         pipeline = try EngineSetup(registry: config.registry, rules: config.rules, store: config.store).open()
         if let dir = config.captureDir {
-            let registry = pipeline.registry
-            let tz = registry.communities.keys.sorted().first.map { registry.timezone(ofCommunity: $0) } ?? "Asia/Shanghai"
-            capture = try CaptureWriter(directory: dir, timezone: LocalClock(identifier: tz) ?? LocalClock(identifier: "Asia/Shanghai")!)
+            // One file per local day of the deployment's first community (a city's communities share a timezone).
+            let catalog = pipeline.registry.catalog
+            capture = try CaptureWriter(directory: dir, timezone: catalog.communityIDs.first.flatMap(catalog.clock(ofCommunity:)) ?? .standard)
         } else {
             capture = nil
         }

@@ -70,36 +70,6 @@ final class ScenarioPackTests: XCTestCase {
         XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
         XCTAssertEqual(try Store(path: path).incidents(), before)
     }
-
-    /// A store written before key format 2 holds its processed ids as format-1 keys: replaying the same log into it
-    /// after the upgrade must still count every event as a duplicate.
-    func testAStoreWrittenWithFormerProcessedKeysStillRecognisesRedeliveries() throws {
-        let dir = Self.scenarios.appendingPathComponent("elevator")
-        let log = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.path)
-            .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }.sorted().first)
-        let logPath = dir.appendingPathComponent(log).path
-        let path = tempDB()
-        let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
-        let rules = try RuleSet.load(directory: Self.scenarios.path)
-        let first = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)), files: [logPath])
-        XCTAssertGreaterThan(first.counts.accepted, 0)
-        var former: [UInt8] = []
-        try LogReader.forEachLine(path: logPath) { _, line in
-            if case .success(let e) = EnvelopeDecoder.decode(line) {
-                // As key format 1 stored them: both 64-bit halves, little-endian.
-                let k = ProcessedIDs.legacyKey(device: e.device, id: e.id)
-                withUnsafeBytes(of: (k.a.littleEndian, k.b.littleEndian)) { former += $0 }
-            }
-        }
-        try Store(path: path).writeTransaction { tx in
-            try tx.pruneProcessed(before: Instant(ms: .max))
-            try tx.appendProcessed(keys: former, at: try XCTUnwrap(first.clock), format: 1)
-        }
-        let second = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)), files: [logPath])
-        XCTAssertEqual(second.counts.accepted, 0)
-        XCTAssertEqual(second.counts.duplicates, first.counts.accepted + first.counts.duplicates)
-    }
-
     /// Changes staged and not yet written (a batch whose write failed) meet a worker's acknowledgement at the next
     /// batch: the acknowledgement must be kept, and so must the newer count.
     func testAWorkerActingWhileAReplayStagesABatchKeepsBothChanges() throws {

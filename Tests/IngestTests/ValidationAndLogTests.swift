@@ -144,27 +144,6 @@ final class ValidationAndLogTests: XCTestCase {
         XCTAssertEqual(q.count, 3)
     }
 
-    /// Keys as key format 1 stored them: both 64-bit halves, little-endian.
-    static func format1Bytes(_ keys: [ProcessedIDs.Key]) -> [UInt8] {
-        keys.flatMap { k in withUnsafeBytes(of: (k.a.littleEndian, k.b.littleEndian)) { Array($0) } }
-    }
-
-    /// A store written before key format 2 holds format-1 keys: a redelivery of such a pair is still a duplicate
-    /// until the old keys expire.
-    func testProcessedIDsRecogniseFormerKeysUntilTheyExpire() {
-        let t = Instant(ms: 1_000 * Durations.hour)
-        let old = ProcessedIDs.legacyKey(device: "a", id: "1")
-        XCTAssertNotEqual(old, ProcessedIDs.key(device: "a", id: "1"))
-        var p = ProcessedIDs()
-        p.loadLegacy(Self.format1Bytes([old]), at: t)
-        XCTAssertFalse(p.insert(device: "a", id: "1", at: t), "processed before the upgrade")
-        XCTAssertTrue(p.insert(device: "a", id: "2", at: t))
-        XCTAssertTrue(p.insert(device: "b", id: "1", at: t))
-        p.prune(before: t + Durations.hour)
-        XCTAssertTrue(p.insert(device: "a", id: "1", at: t + 26 * Durations.hour), "the old key has expired")
-        XCTAssertNotEqual(ProcessedIDs.key(device: "ab", id: "c"), ProcessedIDs.key(device: "a", id: "bc"))
-    }
-
     func testProcessedIDsGrowAndPruneByHour() {
         var p = ProcessedIDs()
         let t = Instant(ms: 500 * Durations.hour)
