@@ -2,10 +2,12 @@ import ArgumentParser
 import Model
 import Registry
 import Rules
+import Engine
+import Foundation
 
 struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rules", abstract: "Work with rule files.", subcommands: [Check.self])
+        commandName: "rules", abstract: "Check and test rule files.", subcommands: [Check.self, Test.self])
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -33,6 +35,44 @@ struct RulesCommand: ParsableCommand {
             }
             for p in problems { print(p) }
             throw Failure("\(problems.count) problem(s) in the rule files under \(rules)\(registry.map { " or in \($0)" } ?? "")")
+        }
+    }
+}
+
+extension RulesCommand {
+    struct Test: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run rule tests: replay each log that has an expected-incidents file and compare.",
+            discussion: """
+            Every LOG.jsonl under DIR with a LOG.expected.jsonl beside it is a test: the log is replayed into a \
+            temporary store with the rules under --rules (default: DIR itself) and the registry.yaml of the log's \
+            folder (or of the nearest folder above it that has one), and the incidents are compared field by field \
+            with the expected lines (the lines `cityeye incidents --json` prints). LOG.until, if present, holds the \
+            time the clock moves on to at the end (as --until); LOG.expected-summary.json, if present, the counts \
+            (accepted, duplicates, rejected by reason). A failing test prints each incident that differs and how. \
+            Exit 1 when any test fails or none is found.
+            """)
+        @Argument(help: ArgumentHelp("Folder searched for tests (recursively).", valueName: "DIR")) var dir: String
+        @Option(help: ArgumentHelp("Folder of rule files (default: DIR).", valueName: "RULES")) var rules: String?
+
+        func run() throws {
+            let tests = RuleTests.find(in: dir)
+            guard !tests.isEmpty else {
+                throw Failure("no rule tests under \(dir): a test is a LOG.jsonl with a LOG.expected.jsonl beside it")
+            }
+            var failed = 0
+            for t in tests {
+                let r = RuleTests.run(t, rules: rules ?? dir, scratch: NSTemporaryDirectory())
+                if r.passed {
+                    print("ok    \(Terminal.safe(t.name))  (\(r.incidents) incidents)")
+                } else {
+                    failed += 1
+                    print("FAIL  \(Terminal.safe(t.name))")
+                    for d in r.differences { print("      \(Terminal.safe(d))") }
+                }
+            }
+            print("rule tests: \(tests.count - failed) passed, \(failed) failed")
+            if failed > 0 { throw Failure("\(failed) of \(tests.count) rule tests failed") }
         }
     }
 }
