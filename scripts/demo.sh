@@ -7,8 +7,8 @@ root=$PWD
 source scripts/lib/deps.sh
 install_deps
 
-echo "== building cityeye (release)"
-swift build -c release --product cityeye 2>&1 | grep -E "error|warning: unre|Compiling CityEye|Build complete" || true
+source scripts/lib/build.sh
+build_release cityeye
 bin="$(swift build -c release --show-bin-path)/cityeye"
 [ -x "$bin" ] || { echo "build failed" >&2; exit 1; }
 
