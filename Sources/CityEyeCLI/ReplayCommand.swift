@@ -20,12 +20,15 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The registry file (communities, grids, workers, devices).", valueName: "FILE")) var registry: String
     @OptionGroup var store: StoreOptions
     @Option(help: ArgumentHelp("Move the clock on to this time at the end (RFC 3339).", valueName: "TIME")) var until: String?
+    @Option(help: ArgumentHelp("The furthest one line may move the clock on (a line beyond it is dead-lettered clock_skew).", valueName: "DURATION"))
+    var maxJump: String = "30d"
     @Flag(help: "Print the summary as one JSON object.") var json = false
     @Flag(help: "No progress line.") var quiet = false
 
     func validate() throws {
         if logs.isEmpty { throw ValidationError("give at least one LOG file") }
         if let until { _ = try parseTime(until, option: "--until") }
+        guard Durations.parse(maxJump) != nil else { throw ValidationError("--max-jump \(maxJump): a duration such as 30d, 12h, 90m") }
     }
 
     func run() throws {
@@ -33,6 +36,7 @@ struct ReplayCommand: ParsableCommand {
             throw Failure("cannot read log \(log): no such file or not readable")
         }
         let pipeline = try failing { try EngineSetup(registry: registry, rules: rules, store: store.db).open() }
+        pipeline.maxClockJump = Durations.parse(maxJump)!
         let showProgress = !quiet && Terminal.stderrIsTTY
         let summary = try failing {
             try Replay.run(pipeline, files: logs, until: try until.map { try parseTime($0, option: "--until") }) { p in
@@ -43,6 +47,12 @@ struct ReplayCommand: ParsableCommand {
         }
         if showProgress { Terminal.status("\r\u{1B}[K") }
         print(json ? Self.json(summary) : Self.text(summary))
+        let c = summary.counts
+        let unreadable = (c.rejected[.badJSON] ?? 0) + (c.rejected[.tooLarge] ?? 0)
+        if c.accepted == 0 && c.duplicates == 0 && unreadable > 0 && unreadable == c.rejectedTotal {
+            throw Failure("nothing in \(logs.joined(separator: ", ")) could be read as an event (every line is bad_json or too_large): "
+                          + "is it a City Eye log, one JSON event envelope per line? `cityeye dead-letters --db \(store.db)` shows the lines")
+        }
     }
 
     static func text(_ s: ReplaySummary) -> String {
@@ -58,6 +68,7 @@ struct ReplayCommand: ParsableCommand {
             "open incidents    \(s.incidentsOpen)",
         ]
         if let clock = s.clock { lines.append("clock             \(clock)") }
+        lines.append("largest jump      \(Durations.describe(c.largestClockJump))  (the furthest one line moved the clock on)")
         return lines.joined(separator: "\n")
     }
 
@@ -74,6 +85,7 @@ struct ReplayCommand: ParsableCommand {
         j.addRaw("raised_by_scenario", by.text)
         j.add("open_incidents", s.incidentsOpen)
         j.add("clock", s.clock)
+        j.add("largest_clock_jump_ms", Int(s.counts.largestClockJump))
         j.add("elapsed_s", String(format: "%.3f", s.elapsedSeconds))
         return j.text
     }

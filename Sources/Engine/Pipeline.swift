@@ -12,6 +12,8 @@ public struct IngestCounts: Sendable, Equatable {
     public var rejected: [RejectReason: Int] = [:]
     public var raisedByScenario: [String: Int] = [:]
     public var occurrences = 0
+    /// The largest step forward a replayed line moved the event-time clock (0 live).
+    public var largestClockJump: Millis = 0
     public init() {}
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
     public var raisedTotal: Int { raisedByScenario.values.reduce(0, +) }
@@ -115,8 +117,7 @@ public final class Pipeline {
             reject(rejection, payload: payload, topic: topic ?? e.topic, now: now, source: source, line: line)
             return .rejected(rejection)
         case .success(var event):
-            if let now, event.ts.ms - now.ms > Self.maxClockSkew {
-                let r = Rejection(.clockSkew, "ts \(event.ts) is more than 5 min ahead of the engine clock \(now)")
+            if let r = skew(of: event.ts, now: now) {
                 reject(r, payload: payload, topic: topic, now: now, source: source, line: line)
                 return .rejected(r)
             }
@@ -125,12 +126,39 @@ public final class Pipeline {
                 counts.duplicates += 1
                 return .duplicate
             }
+            if now == nil, let c = clock, event.ts > c { counts.largestClockJump = max(counts.largestClockJump, event.ts - c) }
             apply(event)
             return .accepted
         }
     }
 
     public static let maxClockSkew: Millis = 5 * Durations.minute
+
+    /// How far one replayed line may move the clock on (SPEC §4: a configured maximum jump, 30 days by default).
+    public var maxClockJump: Millis = 30 * Durations.day
+    /// The wall clock, for replay's bound (read again every 65,536 lines, not per line).
+    public var wallClock: @Sendable () -> Instant = { Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded())) }
+    private var replayWall: (at: Instant, lines: Int)?
+
+    /// `clock_skew` (SPEC §4): live, a `ts` more than 5 min ahead of the wall clock; in a replay, a line more than
+    /// 5 min ahead of the wall clock or ahead of the replay clock by more than `maxClockJump` — so that one line
+    /// (dated 9999, or 2036) cannot escalate and mark overdue everything, and a log cannot walk the clock past now.
+    private func skew(of ts: Instant, now: Instant?) -> Rejection? {
+        if let now {
+            guard ts.ms - now.ms > Self.maxClockSkew else { return nil }
+            return Rejection(.clockSkew, "ts \(ts) is more than 5 min ahead of the engine clock \(now)")
+        }
+        if replayWall == nil || replayWall!.lines >= 65_536 { replayWall = (wallClock(), 0) }
+        replayWall!.lines += 1
+        let wall = replayWall!.at
+        if ts.ms - wall.ms > Self.maxClockSkew {
+            return Rejection(.clockSkew, "ts \(ts) is more than 5 min ahead of the wall clock \(wall)")
+        }
+        if let c = clock, ts.ms - c.ms > maxClockJump {
+            return Rejection(.clockSkew, "ts \(ts) would move the replay clock on from \(c) by more than the maximum jump (\(Durations.describe(maxClockJump)))")
+        }
+        return nil
+    }
 
     /// Prepares for about `events` more messages (a replay's estimate from the size of its logs).
     func expect(events: Int) {

@@ -22,6 +22,36 @@ public enum Durations {
     public static let minute: Millis = 60_000
     public static let hour: Millis = 3_600_000
     public static let day: Millis = 86_400_000
+
+    /// `30d`, `2h5m`, `45s`, `250ms`: how people write durations here (rule files, `--max-jump`).
+    public static func describe(_ d: Millis) -> String {
+        if d == 0 { return "0s" }
+        var rest = abs(d), out = d < 0 ? "-" : ""
+        for (unit, name) in [(day, "d"), (hour, "h"), (minute, "m"), (second, "s")] where rest >= unit {
+            out += "\(rest / unit)\(name)"
+            rest %= unit
+        }
+        if rest > 0 { out += "\(rest)ms" }
+        return out
+    }
+
+    /// Reads `describe`'s forms and single-unit ones (`1.5h`); nil for anything else.
+    public static func parse(_ text: String) -> Millis? {
+        let units: [(String, Millis)] = [("ms", 1), ("s", second), ("min", minute), ("m", minute), ("h", hour), ("d", day)]
+        var rest = Substring(text).drop { $0 == " " }
+        while rest.last == " " { rest = rest.dropLast() }
+        var total: Millis = 0
+        guard !rest.isEmpty else { return nil }
+        while !rest.isEmpty {
+            let number = rest.prefix { $0.isNumber || $0 == "." }
+            rest = rest.dropFirst(number.count).drop { $0 == " " }
+            guard let n = Double(number), n >= 0,
+                  let (suffix, unit) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
+            rest = rest.dropFirst(suffix.count)
+            total += Millis((n * Double(unit)).rounded())
+        }
+        return total
+    }
 }
 
 /// Fixed-format RFC 3339: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.

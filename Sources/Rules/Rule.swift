@@ -89,16 +89,7 @@ enum DurationSpec {
         }
     }
 
-    static func parse(_ s: String) -> Millis? {
-        let t = s.trimmingCharacters(in: .whitespaces)
-        let units: [(String, Millis)] = [("ms", 1), ("s", Durations.second), ("m", Durations.minute), ("min", Durations.minute),
-                                         ("h", Durations.hour), ("d", Durations.day)]
-        for (suffix, unit) in units.sorted(by: { $0.0.count > $1.0.count }) where t.hasSuffix(suffix) {
-            guard let n = Double(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 else { return nil }
-            return Millis((n * Double(unit)).rounded())
-        }
-        return nil
-    }
+    static func parse(_ s: String) -> Millis? { Durations.parse(s) }
 }
 
 /// What a rule's key is: the device, its subject, or a data field of the event (alone or with the device).

@@ -33,3 +33,18 @@ final class EventTypeTests: XCTestCase {
         XCTAssertEqual(EventType.allCases.count, 29)
     }
 }
+
+final class DurationTextTests: XCTestCase {
+    func testDurationsReadAndWriteAsPeopleWriteThem() {
+        XCTAssertEqual(Durations.parse("30s"), 30_000)
+        XCTAssertEqual(Durations.parse("10 m"), 600_000)
+        XCTAssertEqual(Durations.parse("1.5h"), 5_400_000)
+        XCTAssertEqual(Durations.parse("2h5m"), 7_500_000)
+        XCTAssertEqual(Durations.parse("250ms"), 250)
+        XCTAssertEqual(Durations.parse("5min"), 300_000)
+        for bad in ["", "5", "h", "-5s", "5x", "5s5"] { XCTAssertNil(Durations.parse(bad), bad) }
+        XCTAssertEqual(Durations.describe(30 * Durations.day), "30d")
+        XCTAssertEqual(Durations.describe(7_500_250), "2h5m250ms")
+        XCTAssertEqual(Durations.parse(Durations.describe(93_784_005)), 93_784_005)
+    }
+}
