@@ -4,22 +4,21 @@ import Model
 import Incidents
 import Store
 import Engine
+import Closedloop
 
-/// Applies one person's action to one incident in a single write transaction: read, check, write, audit.
-/// A refusal changes nothing and exits 1 with the desk's explanation.
+/// Applies one person's action to one incident through the shared action path (`PeopleActions`), recording the
+/// `cli` channel and the operating-system user. A refusal changes nothing and exits 1 with the desk's explanation.
 func act(_ action: PeopleAction, id: Int64, worker: String, store options: StoreOptions) throws {
     let (store, registry) = try options.openWithRegistry()
     let now = Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
-    let result: Incident = try failing {
-        try store.writeTransaction { tx -> Incident in
-            guard let incident = try tx.incident(id: id) else {
-                throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
-            }
-            let (changed, entry) = try IncidentDesk.apply(action, to: incident, by: worker, registry: registry, at: now)
-            try tx.upsert([changed])
-            try tx.append([entry])
-            return changed
-        }
+    let result: Incident
+    do {
+        result = try PeopleActions.perform(action, on: id, by: .commandLine(worker: worker), registry: registry,
+                                           store: store, at: now)
+    } catch .noIncident {
+        throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
+    } catch {
+        throw Failure(error.description)
     }
     let name = registry.workers[worker]?.name ?? ""
     print("incident \(result.id) \(result.status.rawValue) by \(worker) \(name) (\(result.rule), \(result.key))")

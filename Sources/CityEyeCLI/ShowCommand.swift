@@ -48,8 +48,8 @@ struct Show: ParsableCommand {
         print("")
         let auditRows = trail.map { a -> [String] in
             let actor = a.actor == AuditEntry.engineActor ? a.actor : (registry?.workers[a.actor].map { "\(a.actor) \($0.name)" } ?? a.actor)
-            return [local(a.at), actor, a.action.rawValue, a.note]
+            return [local(a.at), actor, IncidentFormat.via(a), a.action.rawValue, a.note]
         }
-        print(Terminal.table(["TIME", "ACTOR", "ACTION", "NOTE"], auditRows))
+        print(Terminal.table(["TIME", "ACTOR", "VIA", "ACTION", "NOTE"], auditRows))
     }
 }
