@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // __builtin_prefetch, which Swift cannot call directly: the device catalog and the dedup table are far
@@ -56,6 +58,8 @@ let package = Package(
         .target(name: "Web", dependencies: [
             "Model", "Registry", "YAMLSupport", "Store", "Engine", "Incidents", "Closedloop", "Accounts",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),

@@ -11,7 +11,7 @@ struct Fixture {
     static var registryYAML: String {
         get throws { try String(contentsOf: root.appendingPathComponent("scenarios/elevator/registry.yaml"), encoding: .utf8) }
     }
-    static let t0 = Instant(ms: 1_795_996_800_000)  // 2026-11-24T08:00:00+08:00
+    static let t0 = Instant(ms: 1_795_478_400_000)  // 2026-11-24T08:00:00+08:00
 
     let folder: URL
     let path: String
