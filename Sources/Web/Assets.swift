@@ -35,6 +35,7 @@ enum Assets {
     th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e7ee;vertical-align:top}
     th{background:#e8edf4;font-weight:600}
     td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+    table.incidents th,table.incidents td{white-space:nowrap}
     .scroll{overflow-x:auto}
     .tiles{display:grid;grid-template-columns:repeat(3,1fr);gap:.6rem}
     .tile{background:#fff;border-radius:8px;padding:.6rem;text-align:center;box-shadow:0 1px 2px #0002}
@@ -60,9 +61,10 @@ enum Assets {
     static let js = """
     (function(){
       function fmt(ms){var s=Math.floor(Math.abs(ms)/1000),d=Math.floor(s/86400),h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60),x=s%60;
-        var t=(d?d+'d ':'')+(d||h?h+':':'')+String(m).padStart(2,'0')+':'+String(x).padStart(2,'0');return ms<0?'-'+t:t;}
+        return (d?d+'d ':'')+(d||h?h+':':'')+String(m).padStart(2,'0')+':'+String(x).padStart(2,'0');}
       function tick(){var now=Date.now();document.querySelectorAll('[data-due]').forEach(function(e){
-        var left=Number(e.getAttribute('data-due'))-now;e.textContent=fmt(left);e.classList.toggle('late',left<0);});}
+        var left=Number(e.getAttribute('data-due'))-now;
+        e.textContent=left<0?(e.getAttribute('data-late')||'-')+' '+fmt(left):fmt(left);e.classList.toggle('late',left<0);});}
       tick();setInterval(tick,1000);
       var live=document.getElementById('live');if(!live||!window.EventSource)return;
       var dot=document.querySelector('.live-dot'),pending=false;

@@ -42,8 +42,8 @@ enum Bits {
     /// The deadline that matters now, counting down in the browser.
     static func deadline(_ i: Incident, _ v: Viewer) -> HTML {
         switch i.status {
-        case .dispatched: "\(v.t("Acknowledge within")) <span class=\"due\" data-due=\"\(i.ackDue.ms)\"></span>"
-        case .acknowledged: "\(v.t("Resolve within")) <span class=\"due\" data-due=\"\(i.resolveDue.ms)\"></span>"
+        case .dispatched: "\(v.t("Acknowledge within")) <span class=\"due\" data-due=\"\(i.ackDue.ms)\" data-late=\"\(v.t("overdue"))\"></span>"
+        case .acknowledged: "\(v.t("Resolve within")) <span class=\"due\" data-due=\"\(i.resolveDue.ms)\" data-late=\"\(v.t("overdue"))\"></span>"
         case .resolved, .closed: ""
         }
     }
