@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import Model
 import Incidents
 import Store
@@ -67,5 +68,26 @@ final class PeopleActionsTests: XCTestCase {
         _ = try perform(.resolve(note: note), 1, .web(worker: "w-li"))
         XCTAssertEqual(try f.store.audit(of: 1).last?.note, note)
         XCTAssertEqual(try f.store.incidents().count, 2)
+    }
+}
+
+/// The command line takes the same path: `cityeye ack` then `cityeye show --json` names the channel and OS user.
+final class CommandLineChannelTests: XCTestCase {
+    func testAckFromTheCommandLineIsAuditedWithChannelAndOperatingSystemUser() throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        f.store.close()
+        let ack = try CityEyeBinary.run(["ack", "1", "--worker", "w-li", "--db", f.path])
+        XCTAssertEqual(ack.code, 0, ack.err)
+        let refused = try CityEyeBinary.run(["ack", "2", "--worker", "w-li", "--db", f.path])
+        XCTAssertEqual(refused.code, 1)
+        let show = try CityEyeBinary.run(["show", "1", "--db", f.path, "--json"])
+        let last = try XCTUnwrap(show.out.split(separator: "\n").last)
+        let row = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        XCTAssertEqual(row["action"] as? String, "acknowledged")
+        XCTAssertEqual(row["channel"] as? String, "cli")
+        XCTAssertEqual(row["os_user"] as? String, OperatingSystemUser.current)
+        let first = try XCTUnwrap(show.out.split(separator: "\n").dropFirst().first)
+        XCTAssertTrue(first.contains("\"channel\":\"engine\""), String(first))
     }
 }

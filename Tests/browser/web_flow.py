@@ -94,6 +94,7 @@ def main():
         countdown = worker.find_element(By.CSS_SELECTOR, "article.card .due").text
         check("deadline counts down in the page", re.search(r"\d+:\d\d", countdown) is not None, countdown)
         check("page is Chinese by default", "我的事件" in worker.title, worker.title)
+        check("session cookie not readable from JS", "ce_session" not in worker.execute_script("return document.cookie"))
         screenshot(worker, "worker-1920.png", 1920, 1080)
         screenshot(worker, "worker-360.png", 360, 740)
 
