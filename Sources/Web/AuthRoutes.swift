@@ -1,3 +1,4 @@
+import Dispatch
 import Hummingbird
 import Model
 import Accounts
@@ -42,7 +43,7 @@ extension WebApp {
             r.headers[.retryAfter] = seconds
             return r
         }
-        guard registry.workers[worker] != nil, try passwords.verify(form["password"] ?? "", for: worker) else {
+        guard registry.workers[worker] != nil, try await verify(form["password"] ?? "", for: worker) else {
             throttle.failed(account: worker, client: context.client, at: now)
             return again(.unauthorized, l.t("Wrong id or password."))
         }
@@ -50,5 +51,14 @@ extension WebApp {
         let session = sessions.open(worker: worker, at: now)
         let home = registry.workers[worker]?.role == .supervisor && next == "/" ? "/cockpit" : next
         return redirect(home, cookies: [cookie(Self.sessionCookie, session.token), cookie(Self.loginCookie, "", maxAge: 0)])
+    }
+
+    /// bcrypt takes about a quarter of a second on purpose: it runs on a Dispatch thread, so that the two
+    /// cooperative threads of this machine stay free for pages and event streams meanwhile.
+    func verify(_ password: String, for worker: String) async throws -> Bool {
+        let passwords = self.passwords
+        return try await withCheckedThrowingContinuation { done in
+            DispatchQueue.global().async { done.resume(with: Result { try passwords.verify(password, for: worker) }) }
+        }
     }
 }
