@@ -25,6 +25,8 @@ public final class LoginThrottle: @unchecked Sendable {
 
     public func failed(account: String, client: String, at now: Instant) {
         lock.lock(); defer { lock.unlock() }
+        // Guesses at many made-up ids must not grow the table without bound: forget what is old first.
+        if records.count >= 10_000 { records = records.filter { now.ms - $0.value.last.ms <= Self.forgetAfter } }
         for k in [key(account: account), key(client: client)] {
             var r = records[k].flatMap { now.ms - $0.last.ms > Self.forgetAfter ? nil : $0 } ?? Record(failures: 0, last: now)
             r.failures += 1

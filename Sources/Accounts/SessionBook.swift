@@ -21,6 +21,8 @@ public final class SessionBook: @unchecked Sendable {
     public func open(worker: String, at now: Instant) -> Session {
         let s = Session(token: Secrets.token(), worker: worker, csrf: Secrets.token(), lastSeen: now)
         lock.lock(); defer { lock.unlock() }
+        // Sessions nobody came back to are dropped here, so the table does not grow without bound.
+        if sessions.count >= 1024 { sessions = sessions.filter { now.ms - $0.value.lastSeen.ms <= idle } }
         sessions[s.token] = s
         return s
     }

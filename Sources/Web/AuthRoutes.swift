@@ -43,7 +43,9 @@ extension WebApp {
             r.headers[.retryAfter] = seconds
             return r
         }
-        guard registry.workers[worker] != nil, try await verify(form["password"] ?? "", for: worker) else {
+        // Checked even for an unknown id (against a decoy hash): the time taken does not tell which ids exist.
+        let matches = try await verify(form["password"] ?? "", for: worker)
+        guard matches, registry.workers[worker] != nil else {
             throttle.failed(account: worker, client: context.client, at: now)
             return again(.unauthorized, l.t("Wrong id or password."))
         }
