@@ -45,6 +45,8 @@ enum Assets {
     .inline{display:flex;gap:.3rem}.inline input{flex:1}
     dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .8rem;background:#fff;padding:.8rem;border-radius:8px;margin:0}
     dt{color:#4a5566}dd{margin:0}
+    .chart>svg{width:100%;height:120px;background:#fff;border-radius:8px;display:block}
+    .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin:.3rem 0}
     .live-dot{display:inline-block;width:.6rem;height:.6rem;border-radius:50%;background:#9e9e9e;margin-right:.3rem}
     .live-dot.on{background:#43a047}
     @media (min-width:1000px){

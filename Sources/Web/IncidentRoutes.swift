@@ -19,7 +19,7 @@ extension WebApp {
             let cq = CockpitQuery(status: q["status"] ?? "open", scenario: q["scenario"] ?? "", grid: q["grid"] ?? "", worker: q["worker"] ?? "")
             let incidents = try store.incidents(IncidentFilter(community: v.person.community))
             let here = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            return html(CockpitPage.render(community: incidents, query: cq, viewer: v, path: Self.localPath(here)))
+            return html(CockpitPage.render(community: incidents, query: cq, viewer: v, path: Self.localPath(here), now: clock()))
         })
         router.get("/incidents/:id", use: page { request, context, v in
             guard let id = context.parameters.get("id", as: Int64.self), let i = try store.incident(id: id) else {

@@ -85,5 +85,7 @@ public enum Language: String, Sendable, Equatable, CaseIterable {
         "live": "实时",
         "Nothing here.": "暂无。",
         "Total": "合计",
+        "Raised per hour, 7 days": "近 7 天每小时新增事件",
+        "peak": "峰值",
     ]
 }

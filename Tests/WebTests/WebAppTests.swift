@@ -88,6 +88,21 @@ final class WebAppTests: XCTestCase {
         }
     }
 
+    func testCockpitChartsIncidentsPerHourEvenOnAStoreOfPastDays() async throws {
+        for later in [Millis(0), 10 * 24 * Durations.hour] {
+            let at = now + later
+            let web = WebApp(config: ServeConfig(host: "127.0.0.1", port: 0, store: f.path), store: f.store, registry: f.registry,
+                             clock: { at })
+            try await Application(router: web.router()).test(.router) { client in
+                var s = WebClient(client: client)
+                try await s.signIn("s-zhao", "zhao-password")
+                let cockpit = try await s.get("/cockpit")
+                XCTAssertTrue(cockpit.body.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"2\""), cockpit.body)
+                XCTAssertEqual(cockpit.body.components(separatedBy: "data-hour=").count - 1, 1, "one bar: both raised in one hour")
+            }
+        }
+    }
+
     func testLoginFormWithoutItsTokenIs403() async throws {
         try await withClient { c in
             let r = try await c.post("/login", [("worker", "w-li"), ("password", "li-password")], csrf: "forged", cookies: "ce_login=other")

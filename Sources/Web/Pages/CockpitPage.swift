@@ -42,7 +42,7 @@ struct Tally: Sendable, Equatable {
 enum CockpitPage {
     static let listLimit = 300
 
-    static func render(community incidents: [Incident], query q: CockpitQuery, viewer v: Viewer, path: String) -> HTML {
+    static func render(community incidents: [Incident], query q: CockpitQuery, viewer v: Viewer, path: String, now: Instant) -> HTML {
         var total = Tally()
         for i in incidents { total.add(i) }
         let escalatedToMe = incidents.filter { $0.escalated && $0.status.isOpen && escalationTarget(of: $0.community, v) == v.person.id }
@@ -60,7 +60,7 @@ enum CockpitPage {
         let escalated: HTML = escalatedToMe.isEmpty ? "<p class=\"meta\">\(v.t("Nothing here."))</p>"
             : "<div class=\"scroll\">\(table(escalatedToMe, v, back: path))</div>"
         return Layout.page(title: v.t("Cockpit"), language: v.language, path: path, viewer: v, live: true, body: """
-        \(tiles)\(board)<div class="wide"><section><h2>\(v.t("Incidents")) (\(listed.count))</h2>\(filters(q, incidents, v))\
+        \(tiles)\(board)\(HourlyChart.render(incidents, now: now, viewer: v))<div class="wide"><section><h2>\(v.t("Incidents")) (\(listed.count))</h2>\(filters(q, incidents, v))\
         <div class="scroll">\(table(Array(listed.prefix(listLimit)), v, back: path))</div></section>\
         <section><h2>\(v.t("Escalated to me")) (\(escalatedToMe.count))</h2>\(escalated)</section></div>
         """)
