@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // __builtin_prefetch, which Swift cannot call directly: the device catalog and the dedup table are far
@@ -46,10 +50,25 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
         .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "MQTT", "Engine"]),
+        // People's actions on incidents, one code path for the CLI and the web: read, check, write, audit.
+        .target(name: "Closedloop", dependencies: ["Model", "Incidents", "Store", "Engine"]),
+        // Accounts (bcrypt password hashes in the store) and sessions for `cityeye serve`.
+        .target(name: "Accounts", dependencies: [
+            "Model", "Store", "Engine",
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+        ]),
+        // `cityeye serve`: server-rendered pages for grid workers and the supervisors' cockpit (Hummingbird 2).
+        .target(name: "Web", dependencies: [
+            "Model", "Registry", "YAMLSupport", "Store", "Engine", "Incidents", "Closedloop", "Accounts",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
             "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
+            "Closedloop", "Accounts", "Web",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
@@ -79,5 +98,9 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
         .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry", "Simulation"]),
         .testTarget(name: "CLITests", dependencies: ["Model"]),
+        .testTarget(name: "WebTests", dependencies: [
+            "Web", "Closedloop", "Accounts", "Store", "Engine", "Model", "Incidents",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ]
 )

@@ -4,29 +4,21 @@ import Model
 import Incidents
 import Store
 import Engine
+import Closedloop
 
-/// Applies one person's action to one incident in a single write transaction: read, check, write, audit.
-/// A refusal changes nothing and exits 1 with the desk's explanation.
+/// Applies one person's action to one incident through the shared action path (`PeopleActions`), recording the
+/// `cli` channel and the operating-system user. A refusal changes nothing and exits 1 with the desk's explanation.
 func act(_ action: PeopleAction, id: Int64, worker: String, store options: StoreOptions) throws {
     let (store, registry) = try options.openWithRegistry()
     let now = Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
     let result: Incident
     do {
-        result = try failing {
-            try store.writeTransaction { tx -> Incident in
-                guard let incident = try tx.incident(id: id) else {
-                    throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
-                }
-                let newer = if case .reopen = action { try tx.newerNotClosed(than: incident) } else { Incident?.none }
-                let (changed, entry) = try IncidentDesk.apply(action, to: incident, by: worker, registry: registry, at: now,
-                                                              newerNotClosed: newer)
-                try tx.upsert([changed])
-                try tx.append([entry])
-                return changed
-            }
-        }
-    } catch let f as Failure {
-        throw Failure(Terminal.safe(f.message))  // a refusal names keys and ids that came from payloads
+        result = try PeopleActions.perform(action, on: id, by: .commandLine(worker: worker), registry: registry,
+                                           store: store, at: now)
+    } catch .noIncident {
+        throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
+    } catch {
+        throw Failure(Terminal.safe(error.description))  // a refusal names keys and ids that came from payloads
     }
     let name = registry.workers[worker]?.name ?? ""
     print(Terminal.safe("incident \(result.id) \(result.status.rawValue) by \(worker) \(name) (\(result.rule), \(result.key))"))

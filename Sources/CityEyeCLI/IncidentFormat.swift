@@ -34,6 +34,8 @@ enum IncidentFormat {
         j.add("actor", a.actor)
         j.add("action", a.action.rawValue)
         j.add("note", a.note)
+        j.add("channel", a.channel.rawValue)
+        if !a.osUser.isEmpty { j.add("os_user", a.osUser) }
         return j.text
     }
 
@@ -43,6 +45,11 @@ enum IncidentFormat {
         let offset = clock.offsetSeconds(at: t)
         let s = RFC3339.formatLocal(t, offsetSeconds: offset, withSeconds: long)
         return long ? s : String(s.dropFirst(5))
+    }
+
+    /// Which way an audit row came in: `engine`, `web`, or `cli` with the operating-system user (`cli root`).
+    static func via(_ a: AuditEntry) -> String {
+        a.osUser.isEmpty ? a.channel.rawValue : "\(a.channel.rawValue) \(a.osUser)"
     }
 
     static func flags(_ i: Incident) -> String {

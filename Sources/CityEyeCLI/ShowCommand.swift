@@ -49,8 +49,8 @@ struct Show: ParsableCommand {
         print("")
         let auditRows = trail.map { a -> [String] in
             let actor = a.actor == AuditEntry.engineActor ? a.actor : (registry?.workers[a.actor].map { "\(a.actor) \($0.name)" } ?? a.actor)
-            return [local(a.at), t(actor), a.action.rawValue, t(a.note)]
+            return [local(a.at), t(actor), t(IncidentFormat.via(a)), a.action.rawValue, t(a.note)]
         }
-        print(Terminal.table(["TIME", "ACTOR", "ACTION", "NOTE"], auditRows))
+        print(Terminal.table(["TIME", "ACTOR", "VIA", "ACTION", "NOTE"], auditRows))
     }
 }

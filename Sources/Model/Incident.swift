@@ -66,6 +66,9 @@ public enum AuditAction: String, CaseIterable, Hashable, Sendable {
     case conditionActive = "condition_active"
 }
 
+/// Which way an audit row's action came in: the engine itself, the command line or the web app.
+public enum AuditChannel: String, CaseIterable, Hashable, Sendable { case engine, cli, web }
+
 /// One append-only audit row (SPEC §5).
 public struct AuditEntry: Hashable, Sendable {
     public var incident: Int64
@@ -74,8 +77,13 @@ public struct AuditEntry: Hashable, Sendable {
     public var actor: String
     public var action: AuditAction
     public var note: String
-    public init(incident: Int64, at: Instant, actor: String, action: AuditAction, note: String = "") {
+    public var channel: AuditChannel
+    /// The operating-system user who ran the command, for the `cli` channel; empty otherwise.
+    public var osUser: String
+    public init(incident: Int64, at: Instant, actor: String, action: AuditAction, note: String = "",
+                channel: AuditChannel = .engine, osUser: String = "") {
         self.incident = incident; self.at = at; self.actor = actor; self.action = action; self.note = note
+        self.channel = channel; self.osUser = osUser
     }
     public static let engineActor = "engine"
 }

@@ -38,5 +38,18 @@ enum Migrations {
         ("v2-processed-key-format", """
         ALTER TABLE processed_batch ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
         """),
+        // Which way a person's action came in (cli / web) and, for the CLI, the operating-system user. Rows
+        // written before this read '' (Store maps it: `engine` for the engine's rows, `cli` for people's, the only
+        // way people could act then).
+        ("v3-audit-channel", """
+        ALTER TABLE audit ADD COLUMN channel TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN os_user TEXT NOT NULL DEFAULT '';
+        """),
+        // People's web accounts (`cityeye people set-password`): only a bcrypt hash of the password is kept.
+        ("v4-accounts", """
+        CREATE TABLE account (
+            worker TEXT PRIMARY KEY, password_hash TEXT NOT NULL, set_at INTEGER NOT NULL, set_by TEXT NOT NULL
+        );
+        """),
     ]
 }

@@ -136,7 +136,7 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    private func read<T>(_ body: () throws -> T) throws -> T {
+    func read<T>(_ body: () throws -> T) throws -> T {
         lock.lock(); defer { lock.unlock() }
         try conn.exec("BEGIN")
         defer { conn.resetAll(); try? conn.exec("COMMIT") }
@@ -217,12 +217,14 @@ public final class Store: @unchecked Sendable {
     }
 
     public func audit(of incident: Int64) throws -> [AuditEntry] {
-        try auditRows("SELECT incident, at, actor, action, note FROM audit WHERE incident = ? ORDER BY id") { $0.bind(1, incident) }
+        try auditRows("SELECT \(Self.auditColumns) FROM audit WHERE incident = ? ORDER BY id") { $0.bind(1, incident) }
     }
 
     public func allAudit() throws -> [AuditEntry] {
-        try auditRows("SELECT incident, at, actor, action, note FROM audit ORDER BY id") { _ in }
+        try auditRows("SELECT \(Self.auditColumns) FROM audit ORDER BY id") { _ in }
     }
+
+    static let auditColumns = "incident, at, actor, action, note, channel, os_user"
 
     private func auditRows(_ sql: String, _ bind: (Statement) -> Void) throws -> [AuditEntry] {
         try read {
@@ -230,8 +232,12 @@ public final class Store: @unchecked Sendable {
             bind(s)
             var out: [AuditEntry] = []
             while try s.step() {
-                out.append(AuditEntry(incident: s.int(0), at: Instant(ms: s.int(1)), actor: s.text(2),
-                                      action: AuditAction(rawValue: s.text(3)) ?? .repeated, note: s.text(4)))
+                let actor = s.text(2)
+                // '' is a row from before channels were recorded (migration v3).
+                let channel = AuditChannel(rawValue: s.text(5)) ?? (actor == AuditEntry.engineActor ? .engine : .cli)
+                out.append(AuditEntry(incident: s.int(0), at: Instant(ms: s.int(1)), actor: actor,
+                                      action: AuditAction(rawValue: s.text(3)) ?? .repeated, note: s.text(4),
+                                      channel: channel, osUser: s.text(6)))
             }
             return out
         }
@@ -311,18 +317,19 @@ public final class WriteTransaction {
     public func append(_ audit: [AuditEntry]) throws -> Int64 {
         // Rows go in 64 to a statement: one statement per row cost about 2 us each, mostly per-statement work.
         let rows = 64
-        let many = try conn.statement("INSERT INTO audit (incident, at, actor, action, note) VALUES "
-                                      + Array(repeating: "(?,?,?,?,?)", count: rows).joined(separator: ","))
-        let one = try conn.statement("INSERT INTO audit (incident, at, actor, action, note) VALUES (?,?,?,?,?)")
+        let insert = "INSERT INTO audit (\(Store.auditColumns)) VALUES "
+        let many = try conn.statement(insert + Array(repeating: "(?,?,?,?,?,?,?)", count: rows).joined(separator: ","))
+        let one = try conn.statement(insert + "(?,?,?,?,?,?,?)")
         var from = 0
         while from < audit.count {
             let n = audit.count - from >= rows ? rows : 1
             let s = n == rows ? many : one
             sqlite3_reset(s.stmt)
             for (k, a) in audit[from..<(from + n)].enumerated() {
-                let p = Int32(k * 5)
+                let p = Int32(k * 7)
                 s.bind(p + 1, a.incident); s.bind(p + 2, a.at.ms); s.bind(p + 3, a.actor)
                 s.bind(p + 4, a.action.rawValue); s.bind(p + 5, a.note)
+                s.bind(p + 6, a.channel.rawValue); s.bind(p + 7, a.osUser)
             }
             try s.run()
             from += n

@@ -1,0 +1,43 @@
+import Hummingbird
+import ServiceLifecycle
+
+extension WebApp {
+    func addLiveRoutes(_ router: Router<WebContext>) {
+        router.get("/static/app.css") { _, _ in Self.asset(Assets.css, type: "text/css; charset=utf-8") }
+        router.get("/static/app.js") { _, _ in Self.asset(Assets.js, type: "text/javascript; charset=utf-8") }
+        // Server-Sent Events: `change` with the newest audit row id whenever it moves; a comment every 5 s keeps
+        // proxies from closing a quiet stream (and tells us when the page is gone).
+        router.get("/api/changes") { request, _ -> Response in
+            guard viewer(request) != nil else {
+                return Response(status: .unauthorized, headers: [.contentType: "text/plain; charset=utf-8"],
+                                body: .init(byteBuffer: ByteBuffer(string: "sign in first\n")))
+            }
+            let feed = self.feed
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                            body: .init { writer in
+                var last = feed.latest
+                try await writer.write(ByteBuffer(string: "retry: 1000\n: at \(last)\n\n"))
+                var quiet = 0
+                // Ends at shutdown (the server waits for open responses), or when a write finds the page gone.
+                while !feed.stopped && !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try await Task.sleep(for: .milliseconds(200))
+                    let now = feed.latest
+                    if now != last {
+                        last = now
+                        quiet = 0
+                        try await writer.write(ByteBuffer(string: "event: change\ndata: \(now)\n\n"))
+                    } else {
+                        quiet += 1
+                        if quiet >= 25 { quiet = 0; try await writer.write(ByteBuffer(string: ": quiet\n\n")) }
+                    }
+                }
+                try await writer.finish(nil)
+            })
+        }
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

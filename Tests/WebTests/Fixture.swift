@@ -1,0 +1,44 @@
+import Foundation
+import Model
+import Store
+import Engine
+
+/// A store in a fresh temp folder with the elevator registry recorded and two incidents, as a replay leaves them.
+struct Fixture {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    /// The elevator scenario's registry: workers w-li, w-wang (czq-g1), w-chen (czq-g2); supervisors s-zhao, s-zhou.
+    static var registryYAML: String {
+        get throws { try String(contentsOf: root.appendingPathComponent("scenarios/elevator/registry.yaml"), encoding: .utf8) }
+    }
+    static let t0 = Instant(ms: 1_795_478_400_000)  // 2026-11-24T08:00:00+08:00
+
+    let folder: URL
+    let path: String
+    let store: Store
+    let registry: Registry
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-web-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        path = folder.appendingPathComponent("x.db").path
+        store = try Store(path: path)
+        try Deployment.record(registryText: try Self.registryYAML, in: store)
+        registry = try Deployment.registry(in: store)!
+        try store.writeTransaction { tx in
+            try tx.upsert([Self.incident(1, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li"),
+                           Self.incident(2, device: "czq-elev-02", grid: "czq-g2", assignee: "w-chen")])
+            try tx.append([AuditEntry(incident: 1, at: Self.t0, actor: "engine", action: .raised),
+                           AuditEntry(incident: 2, at: Self.t0, actor: "engine", action: .raised)])
+        }
+    }
+
+    static func incident(_ id: Int64, device: String, grid: String, assignee: String, severity: Severity = .critical) -> Incident {
+        Incident(id: id, rule: "elevator.trapped", scenario: "elevator", severity: severity, key: device, device: device,
+                 subject: device, community: "changzhengqiao", grid: grid, firstSeen: t0, lastSeen: t0, count: 1,
+                 condition: .active, status: .dispatched, assignee: assignee, escalated: false, overdue: false,
+                 ackDue: t0 + severity.ackWithin, resolveDue: t0 + severity.resolveWithin)
+    }
+
+    func remove() { store.close(); try? FileManager.default.removeItem(at: folder) }
+}

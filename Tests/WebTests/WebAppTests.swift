@@ -1,0 +1,227 @@
+import XCTest
+import Hummingbird
+import HummingbirdTesting
+import Model
+import Incidents
+import Store
+import Accounts
+import Web
+
+/// The web app in process (Hummingbird's router test client) on a real store file.
+final class WebAppTests: XCTestCase {
+    var f: Fixture!
+    var app: WebApp!
+    let now = Fixture.t0 + 60_000
+
+    override func setUpWithError() throws {
+        f = try Fixture()
+        let passwords = Passwords(store: f.store, cost: 4)
+        for (who, pw) in [("w-li", "li-password"), ("w-chen", "chen-password"), ("s-zhao", "zhao-password")] {
+            try passwords.set(pw, for: who, registry: f.registry, at: Fixture.t0, by: "test")
+        }
+        let at = now
+        app = WebApp(config: ServeConfig(host: "127.0.0.1", port: 0, store: f.path), store: f.store, registry: f.registry,
+                     clock: { at })
+    }
+    override func tearDown() { f.remove() }
+
+    func withClient(_ body: @Sendable (WebClient) async throws -> Void) async throws {
+        try await Application(router: app.router()).test(.router) { try await body(WebClient(client: $0)) }
+    }
+
+    func testUnauthenticatedGetsLoginPageOr401() async throws {
+        try await withClient { c in
+            let home = try await c.get("/")
+            XCTAssertEqual(home.status, .seeOther)
+            XCTAssertEqual(home.headers[.location], "/login?next=%2F")
+            let r1 = try await c.get("/incidents/1")
+            XCTAssertEqual(r1.headers[.location], "/login?next=%2Fincidents%2F1")
+            let r2 = try await c.get("/api/changes")
+            XCTAssertEqual(r2.status, .unauthorized)
+            let post = try await c.post("/incidents/1/ack", [], csrf: "x")
+            XCTAssertEqual(post.status, .unauthorized)
+            let r3 = try await c.get("/login")
+            XCTAssertEqual(r3.status, .ok)
+        }
+        XCTAssertEqual(try f.store.incident(id: 1)?.status, .dispatched)
+    }
+
+    func testLoginSetsStrictHttpOnlySessionCookieAndLogoutEndsIt() async throws {
+        try await withClient { c in
+            var c = c
+            let wrong = try await c.signIn("w-li", "not-her-password")
+            XCTAssertEqual(wrong.status, .unauthorized)
+            XCTAssertTrue(wrong.body.contains("工号或密码错误"), wrong.body)
+            let ok = try await c.signIn("w-li", "li-password")
+            XCTAssertEqual(ok.status, .seeOther)
+            let line = try XCTUnwrap(ok.headers[values: .setCookie].first { $0.hasPrefix("ce_session=") })
+            XCTAssertTrue(line.contains("HttpOnly"), line)
+            XCTAssertTrue(line.contains("SameSite=Strict"), line)
+            XCTAssertFalse(line.contains("Secure"), "no TLS configured: \(line)")
+            let r4 = try await c.get("/")
+            XCTAssertEqual(r4.status, .ok)
+            let r5 = try await c.post("/logout", [])
+            XCTAssertEqual(r5.status, .seeOther)
+            let r6 = try await c.get("/")
+            XCTAssertEqual(r6.status, .seeOther, "the session ended")
+        }
+    }
+
+    func testSupervisorGoesToCockpitWorkerMayNot() async throws {
+        try await withClient { c in
+            var s = c
+            let login = try await s.signIn("s-zhao", "zhao-password")
+            XCTAssertEqual(login.headers[.location], "/cockpit")
+            let cockpit = try await s.get("/cockpit")
+            XCTAssertEqual(cockpit.status, .ok)
+            XCTAssertTrue(cockpit.body.contains("<b id=\"count-open\">2</b>"), cockpit.body)
+            var w = c
+            try await w.signIn("w-li", "li-password")
+            let r7 = try await w.get("/cockpit")
+            XCTAssertEqual(r7.status, .forbidden)
+            let mine = try await w.get("/?lang=en")
+            XCTAssertTrue(mine.body.contains("data-incident=\"1\""))
+            XCTAssertFalse(mine.body.contains("data-incident=\"2\""), "w-chen's incident is not on w-li's page")
+            XCTAssertTrue(mine.body.contains("My incidents"))
+            let r8 = try await w.get("/incidents/2")
+            XCTAssertEqual(r8.status, .forbidden)
+        }
+    }
+
+    func testCockpitChartsIncidentsPerHourEvenOnAStoreOfPastDays() async throws {
+        for later in [Millis(0), 10 * 24 * Durations.hour] {
+            let at = now + later
+            let web = WebApp(config: ServeConfig(host: "127.0.0.1", port: 0, store: f.path), store: f.store, registry: f.registry,
+                             clock: { at })
+            try await Application(router: web.router()).test(.router) { client in
+                var s = WebClient(client: client)
+                try await s.signIn("s-zhao", "zhao-password")
+                let cockpit = try await s.get("/cockpit")
+                XCTAssertTrue(cockpit.body.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"2\""), cockpit.body)
+                XCTAssertEqual(cockpit.body.components(separatedBy: "data-hour=").count - 1, 1, "one bar: both raised in one hour")
+            }
+        }
+    }
+
+    func testLoginFormWithoutItsTokenIs403() async throws {
+        try await withClient { c in
+            let r = try await c.post("/login", [("worker", "w-li"), ("password", "li-password")], csrf: "forged", cookies: "ce_login=other")
+            XCTAssertEqual(r.status, .forbidden)
+            XCTAssertNil(WebClient.cookie(WebApp.sessionCookie, in: r.headers))
+        }
+    }
+
+    func testTenWrongPasswordsSlowDownEvenTheRightOne() async throws {
+        try await withClient { c in
+            var c = c
+            for _ in 0..<10 {
+                let wrong = try await c.signIn("w-li", "guess")
+                XCTAssertEqual(wrong.status, .unauthorized)
+            }
+            let slowed = try await c.signIn("w-li", "li-password")
+            XCTAssertEqual(slowed.status, .tooManyRequests)
+            XCTAssertEqual(slowed.headers[.retryAfter], "1")
+            XCTAssertTrue(c.session.isEmpty)
+        }
+    }
+
+    func testWorkerActsOnOwnIncidentThroughTheWebChannel() async throws {
+        try await withClient { c in
+            var c = c
+            try await c.signIn("w-li", "li-password")
+            let ack = try await c.post("/incidents/1/ack", [("back", "/")])
+            XCTAssertEqual(ack.status, .seeOther)
+            XCTAssertEqual(ack.headers[.location], "/")
+            let resolve = try await c.post("/incidents/1/resolve", [("note", "rescued two people"), ("back", "https://evil.example/")])
+            XCTAssertEqual(resolve.headers[.location], "/", "back only to this site")
+        }
+        XCTAssertEqual(try f.store.incident(id: 1)?.status, .resolved)
+        let trail = try f.store.audit(of: 1).suffix(2)
+        XCTAssertEqual(trail.map(\.action), [.acknowledged, .resolved])
+        XCTAssertEqual(trail.map(\.channel), [.web, .web])
+        XCTAssertEqual(trail.map(\.actor), ["w-li", "w-li"])
+        XCTAssertEqual(trail.last?.at, now)
+    }
+
+    func testWorkerOnAnothersIncidentGets403WithTheCommandLineRefusal() async throws {
+        let incident = try XCTUnwrap(try f.store.incident(id: 2))
+        var refusal = ""
+        do { _ = try IncidentDesk.apply(.acknowledge, to: incident, by: "w-li", registry: f.registry, at: now) } catch { refusal = error.message }
+        XCTAssertFalse(refusal.isEmpty)
+        let expected = refusal
+        let before = try f.store.allAudit()
+        try await withClient { c in
+            var c = c
+            try await c.signIn("w-li", "li-password")
+            let r = try await c.post("/incidents/2/ack", [])
+            XCTAssertEqual(r.status, .forbidden)
+            XCTAssertTrue(r.body.contains(HTML.escape(expected)), r.body)
+            let r9 = try await c.post("/incidents/1/close", [])
+            XCTAssertEqual(r9.status, .forbidden, "only supervisors close")
+        }
+        XCTAssertEqual(try f.store.incident(id: 2), incident)
+        XCTAssertEqual(try f.store.allAudit(), before)
+    }
+
+    func testMissingOrForgedCSRFTokenIs403AndChangesNothing() async throws {
+        try await withClient { c in
+            var c = c
+            try await c.signIn("w-li", "li-password")
+            let r10 = try await c.post("/incidents/1/ack", [], csrf: .some(nil))
+            XCTAssertEqual(r10.status, .forbidden)
+            let r11 = try await c.post("/incidents/1/ack", [], csrf: String(repeating: "0", count: 64))
+            XCTAssertEqual(r11.status, .forbidden)
+        }
+        XCTAssertEqual(try f.store.incident(id: 1)?.status, .dispatched)
+    }
+
+    func testOversizedOrMalformedFormsAre400() async throws {
+        try await withClient { c in
+            var c = c
+            try await c.signIn("w-li", "li-password")
+            let big = try await c.post("/incidents/1/resolve", [("note", String(repeating: "x", count: 20_000))])
+            XCTAssertEqual(big.status, .badRequest)
+            let r12 = try await c.post("/incidents/1/ack", [], raw: "csrf=\(c.csrf)&back=%zz")
+            XCTAssertEqual(r12.status, .badRequest)
+            let r13 = try await c.post("/incidents/1/ack", [], raw: "csrf=\(c.csrf)&csrf=\(c.csrf)")
+            XCTAssertEqual(r13.status, .badRequest)
+            let r14 = try await c.post("/incidents/1/ack", [], contentType: "application/json")
+            XCTAssertEqual(r14.status, .badRequest)
+            let longNote = try await c.post("/incidents/1/resolve", [("note", String(repeating: "长", count: 2000))])
+            XCTAssertEqual(longNote.status, .badRequest, "6000 bytes of note")
+        }
+        XCTAssertEqual(try f.store.incident(id: 1)?.status, .dispatched)
+    }
+
+    func testNoteIsStoredVerbatimAndRenderedEscaped() async throws {
+        let note = "<script>alert('x')</script> \"; DROP TABLE audit; -- 电梯"
+        try await withClient { c in
+            var c = c
+            try await c.signIn("w-li", "li-password")
+            let r15 = try await c.post("/incidents/1/resolve", [("note", note)])
+            XCTAssertEqual(r15.status, .seeOther)
+            let page = try await c.get("/incidents/1")
+            XCTAssertEqual(page.status, .ok)
+            XCTAssertTrue(page.body.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &quot;; DROP TABLE audit; -- 电梯"), page.body)
+            XCTAssertFalse(page.body.contains("<script>alert"))
+            XCTAssertTrue(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") ?? false)
+        }
+        XCTAssertEqual(try f.store.audit(of: 1).last?.note, note)
+    }
+
+    func testSupervisorClosesAndReopensWithANote() async throws {
+        _ = try PeopleActionsFixture.resolve(f, 1, at: now)
+        try await withClient { c in
+            var s = c
+            try await s.signIn("s-zhao", "zhao-password")
+            let r16 = try await s.post("/incidents/1/close", [("back", "/cockpit")])
+            XCTAssertEqual(r16.headers[.location], "/cockpit")
+            let r17 = try await s.post("/incidents/1/reopen", [("note", "door still jams")])
+            XCTAssertEqual(r17.status, .seeOther)
+        }
+        let trail = try f.store.audit(of: 1).suffix(2)
+        XCTAssertEqual(trail.map(\.action), [.closed, .reopened])
+        XCTAssertEqual(trail.last?.note, "door still jams")
+        XCTAssertEqual(try f.store.incident(id: 1)?.status, .dispatched)
+    }
+}
