@@ -25,7 +25,7 @@ let package = Package(
         // Reading hand-written YAML with file:line in every error (over Yams).
         .target(name: "YAMLSupport", dependencies: ["Model", "Yams"]),
         // The deployment file (SPEC §3) and the live config (SPEC §8), from YAML.
-        .target(name: "Registry", dependencies: ["Model", "YAMLSupport"]),
+        .target(name: "Registry", dependencies: ["Model", "YAMLSupport", "Journal"]),
         // Envelope decoding and validation, dead-letter reasons, JSON Lines logs.
         .target(name: "Ingest", dependencies: ["Model", "CPrefetch"], swiftSettings: fast),
         // Rule files -> compiled rules; the event-time rule engine.
@@ -41,11 +41,11 @@ let package = Package(
         .target(name: "Journal", dependencies: ["Model"]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // The MQTT edge: libmosquitto bridged once into Swift concurrency.
-        .target(name: "MQTT", dependencies: ["CMosquitto"]),
+        .target(name: "MQTT", dependencies: ["CMosquitto", "Journal"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
         .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
-        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "MQTT", "Engine"]),
+        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine"]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
-        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry", "Simulation"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation"]),
         .testTarget(name: "CLITests", dependencies: ["Model"]),
     ]
 )

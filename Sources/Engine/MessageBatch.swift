@@ -39,15 +39,24 @@ public protocol BatchCapture: AnyObject {
     func flush() throws
 }
 
+/// Where a batch's input stands (a journal position, a log offset), kept in the store's engine state in the batch's
+/// own transaction: after a crash, what is committed and where to go on from agree.
+public struct BatchProgress: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) { self.name = name; self.value = value }
+}
+
 extension Pipeline {
     /// Runs one batch in one write transaction, in the order that keeps people's actions and timers right: picks up
     /// what people changed since the last batch, moves the clock on to `now` (timers and SLA deadlines due by then
     /// fire), handles each message (accepted ones also go to `capture`), and writes what changed. `now` is the wall
     /// clock live (also for `clock_skew` and dead-letter times); in a replay it is nil, or the time the replay moves on
-    /// to at its end (`--until`, in a batch of no messages). Returns the number of messages handled.
+    /// to at its end (`--until`, in a batch of no messages). `progress` is recorded in the same transaction.
+    /// Returns the number of messages handled.
     @discardableResult
     public func process<Batch: MessageBatch>(batch: Batch, now: Instant?, saveRuleState: Bool = false,
-                                             capture: BatchCapture? = nil) throws -> Int {
+                                             capture: BatchCapture? = nil, progress: BatchProgress? = nil) throws -> Int {
         try store.writeTransaction { tx in
             try syncPeopleChanges(tx)
             if let now { advance(to: now) }
@@ -59,7 +68,7 @@ extension Pipeline {
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
             }
             try capture?.flush()
-            try write(tx, saveRuleState: saveRuleState)
+            try write(tx, saveRuleState: saveRuleState, progress: progress)
             return handled
         }
     }

@@ -69,12 +69,16 @@ public final class Pipeline {
         }
         let open = try store.notClosedIncidents()
         self.desk = IncidentDesk(registry: registry, openIncidents: open, nextID: try store.maxIncidentID() + 1)
-        if let clock = rules.clock {
+        // Also without rule state (a replay cut before its first save): what was committed is known as processed.
+        if let clock = try rules.clock ?? store.latestProcessedAt() {
             let since = clock - Self.dedupRetention
             processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
         }
         lastAuditRow = try store.writeTransaction { try $0.lastAuditRow() }
     }
+
+    /// Goes on counting from `counts` (a pipeline opened again on the same store after a failed commit).
+    public func carryOver(counts: IngestCounts) { self.counts = counts }
 
     /// The event-time clock: the largest `ts` seen (or the time the pipeline was advanced to).
     public var clock: Instant? { rules.clock }
@@ -212,8 +216,9 @@ public final class Pipeline {
     }
 
     /// Writes everything staged since the last commit into `tx`: incidents, audit, dead letters, processed ids,
-    /// and (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped.
-    func write(_ tx: WriteTransaction, saveRuleState: Bool) throws {
+    /// (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped, and where the batch's
+    /// input stands (`progress`).
+    func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
         if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
@@ -227,6 +232,7 @@ public final class Pipeline {
             }
         }
         if saveRuleState { try tx.setState(Self.ruleStateName, try rules.snapshot()) }
+        if let progress { try tx.setState(progress.name, Array(progress.value.utf8)) }
         pendingIncidents.removeAll(keepingCapacity: true)
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
