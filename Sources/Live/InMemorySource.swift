@@ -44,6 +44,8 @@ public final class InMemorySource: MessageSource, @unchecked Sendable {
 
     public func take(upTo limit: Int) -> [MQTTMessage] { inbox.take(upTo: limit) }
 
+    public var waiting: Int { inbox.count }
+
     public func stop() async {
         // A `deliver` blocked on a full inbox holds the lock: let it through first.
         inbox.close()

@@ -95,6 +95,9 @@ public final class LiveEngine: @unchecked Sendable {
     /// Called after each commit with the number of messages it made durable (benchmarks measure latency with it).
     public var onCommit: (@Sendable (_ messages: Int, _ at: Instant) -> Void)?
 
+    /// Messages received and not yet taken into a batch (at most two batches with the broker).
+    public var waiting: Int { source.waiting }
+
     public var stats: LiveStats { statsLock.lock(); defer { statsLock.unlock() }; return _stats }
 
     /// Asks the engine to stop: it stops taking messages, commits what it has, and `run()` returns.

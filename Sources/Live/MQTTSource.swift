@@ -35,6 +35,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
 
     public func take(upTo limit: Int) -> [MQTTMessage] { subscriber.takeMessages(upTo: limit) }
 
+    public var waiting: Int { subscriber.waiting }
+
     public func stop() async {
         subscriber.stop()
         let f = lock.withLock { forward }

@@ -19,6 +19,8 @@ public protocol MessageSource: AnyObject, Sendable {
     /// source acknowledges it to its sender: the place to make a message durable (an ingress journal) and stamp it
     /// with its journal position. It may block; while it does, the source takes in nothing more.
     func start(received: (@Sendable (inout MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws
+    /// How many messages wait to be taken (bounded for the broker: the receive thread blocks beyond two batches).
+    var waiting: Int { get }
     /// The oldest messages received and not yet taken, at most `limit` of them.
     func take(upTo limit: Int) -> [MQTTMessage]
     /// Stops receiving. When it returns nothing more arrives; what arrived before can still be taken.

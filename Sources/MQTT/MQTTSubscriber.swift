@@ -96,7 +96,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
     }
 
     /// How many messages wait to be taken (batched mode).
-    var waiting: Int { box.inbox?.count ?? 0 }
+    public var waiting: Int { box.inbox?.count ?? 0 }
 
     /// Connects in the background and keeps reconnecting while the broker is away, also when it is not up yet.
     /// `receiving` runs for each message on the network thread, inside libmosquitto's `on_message` callback,

@@ -70,3 +70,32 @@ final class Seen<T>: @unchecked Sendable {
     func add(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
     var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
 }
+
+/// Another process (the sqlite3 CLI) holding a write transaction on a store until `release()`.
+final class StoreWriteHolder {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+
+    init(store: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [store]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'held';\n".utf8))
+        // Taken once sqlite3 has answered the SELECT inside the transaction.
+        var seen = ""
+        while !seen.contains("held") {
+            let d = output.fileHandleForReading.availableData
+            if d.isEmpty { throw XCTSkip("sqlite3 ended before it took the write lock") }
+            seen += String(decoding: d, as: UTF8.self)
+        }
+    }
+
+    func release() {
+        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
