@@ -203,6 +203,13 @@ public final class Pipeline {
         pendingDeadLetters.append(DeadLetter(topic: topic ?? "", payload: bytes, reason: r.reason, detail: detail, receivedAt: at))
     }
 
+    var pendingDeadLetterCount: Int { pendingDeadLetters.count }
+
+    /// Forgets the dead letters staged from index `start` on (a line whose dead letter an earlier run committed).
+    func dropDeadLetters(from start: Int) {
+        if start < pendingDeadLetters.count { pendingDeadLetters.removeSubrange(start...) }
+    }
+
     /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
     /// dedup and workload follow them. First inside the write transaction of a batch.
     func syncPeopleChanges(_ tx: WriteTransaction) throws {

@@ -194,8 +194,7 @@ public final class LiveEngine: @unchecked Sendable {
         while true {
             do {
                 if reopen { try reopenPipeline(counts: countsBefore); reopen = false }
-                try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true, capture: capture,
-                                     progress: position.map { BatchProgress(name: Self.journalPositionName, value: $0.description) })
+                try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true, capture: capture)
                 faults.cleared("store", "store \(config.store): writing again; the held batch is committed")
                 break
             } catch {
