@@ -99,3 +99,44 @@ final class StoreWriteHolder {
         process.waitUntilExit()
     }
 }
+
+/// A small tmpfs (a disk that fills up) for disk-full tests; skipped where mounting is not permitted.
+final class SmallDisk {
+    let path: String
+    private var filler: String { path + "/filler" }
+
+    init(kilobytes: Int) throws {
+        path = try LiveFixture.folder("cityeye-small-disk")
+        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path]) == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here (needs root and mount permission): disk-full test skipped")
+        }
+    }
+
+    /// Fills the disk to the last byte.
+    func fill() {
+        guard let h = FileHandle(forWritingAtPath: filler) ?? {
+            FileManager.default.createFile(atPath: filler, contents: nil)
+            return FileHandle(forWritingAtPath: filler)
+        }() else { return }
+        let chunk = Data(count: 4096)
+        while (try? h.write(contentsOf: chunk)) != nil {}
+        let byte = Data(count: 1)
+        while (try? h.write(contentsOf: byte)) != nil {}
+        try? h.close()
+    }
+
+    func free() { try? FileManager.default.removeItem(atPath: filler) }
+
+    func unmount() { _ = Self.run("/bin/umount", [path]) }
+
+    @discardableResult
+    static func run(_ tool: String, _ args: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}
