@@ -29,7 +29,7 @@ let package = Package(
         // Reading hand-written YAML with file:line in every error (over Yams).
         .target(name: "YAMLSupport", dependencies: ["Model", "Yams"]),
         // The deployment file (SPEC §3) and the live config (SPEC §8), from YAML.
-        .target(name: "Registry", dependencies: ["Model", "YAMLSupport"]),
+        .target(name: "Registry", dependencies: ["Model", "YAMLSupport", "Journal"]),
         // Envelope decoding and validation, dead-letter reasons, JSON Lines logs.
         .target(name: "Ingest", dependencies: ["Model", "CPrefetch"], swiftSettings: fast),
         // Rule files -> compiled rules; the event-time rule engine.
@@ -45,11 +45,11 @@ let package = Package(
         .target(name: "Journal", dependencies: ["Model"]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // The MQTT edge: libmosquitto bridged once into Swift concurrency.
-        .target(name: "MQTT", dependencies: ["CMosquitto"]),
+        .target(name: "MQTT", dependencies: ["CMosquitto", "Journal"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
         .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
-        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "MQTT", "Engine"]),
+        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine"]),
         // People's actions on incidents, one code path for the CLI and the web: read, check, write, audit.
         .target(name: "Closedloop", dependencies: ["Model", "Incidents", "Store", "Engine"]),
         // Accounts (bcrypt password hashes in the store) and sessions for `cityeye serve`.
@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
-        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Engine", "Store", "Registry", "Simulation"]),
+        .testTarget(name: "LiveTests", dependencies: ["Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation"]),
         .testTarget(name: "CLITests", dependencies: ["Model"]),
         .testTarget(name: "WebTests", dependencies: [
             "Web", "Closedloop", "Accounts", "Store", "Engine", "Model", "Incidents",

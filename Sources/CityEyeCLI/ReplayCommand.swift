@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Model
 import Engine
+import Store
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,6 +36,9 @@ struct ReplayCommand: ParsableCommand {
         for log in logs where !FileManager.default.isReadableFile(atPath: log) {
             throw Failure("cannot read log \(log): no such file or not readable")
         }
+        // One engine writes a store at a time: a live engine (or another replay) on it refuses this one at once.
+        let lock = try failing { try EngineLock(store: store.db, role: "cityeye replay") }
+        defer { lock.release() }
         let pipeline = try failing { try EngineSetup(registry: registry, rules: rules, store: store.db).open() }
         pipeline.maxClockJump = Durations.parse(maxJump)!
         let showProgress = !quiet && Terminal.stderrIsTTY

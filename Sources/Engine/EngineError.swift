@@ -1,3 +1,5 @@
+import Store
+
 /// Why an engine cannot start or go on, with the file it concerns; the description says what to do.
 public struct EngineError: Error, CustomStringConvertible, Sendable {
     public enum Code: Sendable, Equatable {
@@ -17,9 +19,11 @@ public struct EngineError: Error, CustomStringConvertible, Sendable {
     /// The file or folder concerned.
     public let path: String
     public let description: String
+    /// The store's own error, when the store is what failed (the live engine waits out a transient one).
+    public var storeFault: StoreError?
 
-    public init(_ code: Code, path: String, _ description: String) {
-        self.code = code; self.path = path; self.description = description
+    public init(_ code: Code, path: String, _ description: String, storeFault: StoreError? = nil) {
+        self.code = code; self.path = path; self.description = description; self.storeFault = storeFault
     }
 
     public static func ruleStateUnreadable(path: String, detail: String) -> EngineError {

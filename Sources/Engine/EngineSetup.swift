@@ -10,6 +10,8 @@ public struct EngineSetup: Sendable {
     public var registry: String
     public var rules: String
     public var store: String
+    /// How long a write waits for another process's write transaction (`Store`'s busy timeout).
+    public var busyTimeoutMs = 10_000
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -32,11 +34,13 @@ public struct EngineSetup: Sendable {
             throw EngineError(.rulesInvalid, path: rules, error.description)
         }
         do {
-            let db = try Store(path: store, create: true)
+            let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
             try Deployment.record(registryText: registryText, in: db)
             return try Pipeline(registry: deployment, rules: ruleSet, store: db)
         } catch let e as EngineError {
             throw e
+        } catch let e as StoreError {
+            throw EngineError(.store, path: store, "\(e)", storeFault: e)
         } catch {
             throw EngineError(.store, path: store, "\(error)")
         }

@@ -22,6 +22,16 @@ public protocol MessageBatch {
     var source: String? { get }
     /// Hands each message to `body`, in order.
     func forEachMessage(_ body: (InboundMessage) throws -> Void) throws
+    /// Where the input stands after the messages handed over so far, recorded in the batch's transaction.
+    var progress: BatchProgress? { get }
+    /// Lines up to this one (of `source`) were committed by an earlier run: their dead letters are already in the
+    /// store and are not recorded again (a replay run again after a cut).
+    var deadLettersRecordedThroughLine: Int { get }
+}
+
+extension MessageBatch {
+    public var progress: BatchProgress? { nil }
+    public var deadLettersRecordedThroughLine: Int { 0 }
 }
 
 /// A batch with no messages: a transaction that only moves the clock on or saves the rule state.
@@ -39,12 +49,21 @@ public protocol BatchCapture: AnyObject {
     func flush() throws
 }
 
+/// Where a batch's input stands (a journal position, a log offset), kept in the store's engine state in the batch's
+/// own transaction: after a crash, what is committed and where to go on from agree.
+public struct BatchProgress: Sendable, Equatable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) { self.name = name; self.value = value }
+}
+
 extension Pipeline {
     /// Runs one batch in one write transaction, in the order that keeps people's actions and timers right: picks up
     /// what people changed since the last batch, moves the clock on to `now` (timers and SLA deadlines due by then
     /// fire), handles each message (accepted ones also go to `capture`), and writes what changed. `now` is the wall
     /// clock live (also for `clock_skew` and dead-letter times); in a replay it is nil, or the time the replay moves on
-    /// to at its end (`--until`, in a batch of no messages). Returns the number of messages handled.
+    /// to at its end (`--until`, in a batch of no messages). The batch's `progress` is recorded in the same
+    /// transaction. Returns the number of messages handled.
     @discardableResult
     public func process<Batch: MessageBatch>(batch: Batch, now: Instant?, saveRuleState: Bool = false,
                                              capture: BatchCapture? = nil) throws -> Int {
@@ -53,13 +72,16 @@ extension Pipeline {
             if let now { advance(to: now) }
             var handled = 0
             let source = batch.source
+            let recordedThrough = batch.deadLettersRecordedThroughLine
             try batch.forEachMessage { m in
+                let deadLetters = pendingDeadLetterCount
                 let outcome = handle(m.payload, topic: m.topic, now: now, source: source, line: m.line)
+                if m.line > 0 && m.line <= recordedThrough { dropDeadLetters(from: deadLetters) }
                 handled += 1
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
             }
             try capture?.flush()
-            try write(tx, saveRuleState: saveRuleState)
+            try write(tx, saveRuleState: saveRuleState, progress: batch.progress)
             return handled
         }
     }

@@ -71,12 +71,16 @@ public final class Pipeline {
         }
         let open = try store.notClosedIncidents()
         self.desk = IncidentDesk(registry: registry, openIncidents: open, nextID: try store.maxIncidentID() + 1)
-        if let clock = rules.clock {
+        // Also without rule state (a replay cut before its first save): what was committed is known as processed.
+        if let clock = try rules.clock ?? store.latestProcessedAt() {
             let since = clock - Self.dedupRetention
             processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
         }
         lastAuditRow = try store.writeTransaction { try $0.lastAuditRow() }
     }
+
+    /// Goes on counting from `counts` (a pipeline opened again on the same store after a failed commit).
+    public func carryOver(counts: IngestCounts) { self.counts = counts }
 
     /// The event-time clock: the largest `ts` seen (or the time the pipeline was advanced to).
     public var clock: Instant? { rules.clock }
@@ -227,6 +231,13 @@ public final class Pipeline {
         pendingDeadLetters.append(DeadLetter(topic: topic ?? "", payload: bytes, reason: r.reason, detail: detail, receivedAt: at))
     }
 
+    var pendingDeadLetterCount: Int { pendingDeadLetters.count }
+
+    /// Forgets the dead letters staged from index `start` on (a line whose dead letter an earlier run committed).
+    func dropDeadLetters(from start: Int) {
+        if start < pendingDeadLetters.count { pendingDeadLetters.removeSubrange(start...) }
+    }
+
     /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
     /// dedup and workload follow them. First inside the write transaction of a batch.
     func syncPeopleChanges(_ tx: WriteTransaction) throws {
@@ -240,8 +251,9 @@ public final class Pipeline {
     }
 
     /// Writes everything staged since the last commit into `tx`: incidents, audit, dead letters, processed ids,
-    /// and (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped.
-    func write(_ tx: WriteTransaction, saveRuleState: Bool) throws {
+    /// (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped, and where the batch's
+    /// input stands (`progress`).
+    func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
         if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
@@ -255,6 +267,7 @@ public final class Pipeline {
             }
         }
         if saveRuleState { try tx.setState(Self.ruleStateName, try rules.snapshot()) }
+        if let progress { try tx.setState(progress.name, Array(progress.value.utf8)) }
         pendingIncidents.removeAll(keepingCapacity: true)
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)

@@ -153,6 +153,20 @@ public final class IngressJournal: @unchecked Sendable {
         }
     }
 
+    /// Makes the next record start after `position` (a store whose committed position lies beyond this journal:
+    /// the journal folder was moved or emptied). Appends then go to a new segment, so a restart does not skip them.
+    public func advance(past position: JournalPosition) throws(JournalError) {
+        try lock.locked { () throws(JournalError) in
+            guard JournalPosition(segment: current, offset: offset) < position else { return }
+            try syncNow()
+            close(fd)
+            fd = -1
+            current = position.segment + 1
+            offset = 0
+            try open(segment: current)
+        }
+    }
+
     /// Forces what was appended to disk (the engine also calls it on a timer for `.interval`).
     public func flush() throws(JournalError) {
         try lock.locked { () throws(JournalError) in try syncNow() }

@@ -5,16 +5,17 @@ import MQTT
 /// `deliver` plays the network thread: each message goes through the receive hook on the caller's thread, then
 /// waits to be taken.
 public final class InMemorySource: MessageSource, @unchecked Sendable {
-    private let inbox = MessageInbox()
+    private let inbox: MessageInbox
     private let lock = NSLock()
-    private var received: (@Sendable (MQTTMessage) -> Void)?
+    private var received: (@Sendable (inout MQTTMessage) -> Void)?
     private var events: (@Sendable (SourceEvent) -> Void)?
     private var stopped = false
 
-    public init() {}
+    /// With `inboxCapacity`, `deliver` blocks while that many wait (the broker's back-pressure).
+    public init(inboxCapacity: Int? = nil) { inbox = MessageInbox(capacity: inboxCapacity) }
 
     /// Connects and is ready at once.
-    public func start(received: (@Sendable (MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws {
+    public func start(received: (@Sendable (inout MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws {
         lock.lock()
         self.received = received
         self.events = events
@@ -28,8 +29,9 @@ public final class InMemorySource: MessageSource, @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         guard !stopped else { return false }
         var wake = false
-        for m in messages {
-            received?(m)
+        for message in messages {
+            var m = message
+            received?(&m)
             if inbox.put(m) { wake = true }
         }
         if wake { events?(.messagesWaiting) }
@@ -42,7 +44,11 @@ public final class InMemorySource: MessageSource, @unchecked Sendable {
 
     public func take(upTo limit: Int) -> [MQTTMessage] { inbox.take(upTo: limit) }
 
+    public var waiting: Int { inbox.count }
+
     public func stop() async {
+        // A `deliver` blocked on a full inbox holds the lock: let it through first.
+        inbox.close()
         lock.withLock { stopped = true }
     }
 

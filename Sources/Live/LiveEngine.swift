@@ -4,6 +4,8 @@ import Registry
 import Ingest
 import MQTT
 import Engine
+import Journal
+import Store
 
 /// How the live engine batches and paces its work.
 public struct LiveTuning: Sendable {
@@ -11,8 +13,11 @@ public struct LiveTuning: Sendable {
     public var maxBatchDelayMs: Int = 2
     /// …or as soon as it holds this many messages; a batch never holds more (the rest wait in the source).
     public var maxBatchSize: Int = 2_000
-    /// How often the rule engine's state is saved so that a restart carries on (timers, windows, holds).
-    public var saveStateEveryMs: Int64 = 2_000
+    /// How long a commit waits for another process's write transaction on the store before it counts as a fault
+    /// (then the engine logs it and retries with backoff, holding the batch).
+    public var storeBusyTimeoutMs = 10_000
+    /// Longest wait between retries of a store or journal fault, in seconds.
+    public var retryLimitSeconds = 5.0
     public init() {}
 }
 
@@ -30,33 +35,50 @@ public struct LiveStats: Sendable {
 }
 
 /// The live engine (SPEC §8): messages from a source (the MQTT broker) through the same pipeline as replay, on the
-/// wall clock, in bounded batches. Every accepted event's effects are committed before the engine moves on; timers
-/// and SLA deadlines fire on time even when no message arrives.
+/// wall clock, in bounded batches. Each message is appended to the ingress journal before the broker gets its
+/// PUBACK; each batch commits its effects, the rule state and its last journal position in one transaction, so a
+/// restart processes the journal from there and loses nothing. At most two batches wait in memory (back-pressure
+/// goes to the broker). Store and journal faults that may clear are logged and retried; timers and SLA deadlines
+/// fire on time even when no message arrives. One engine per store (`EngineLock`).
 public final class LiveEngine: @unchecked Sendable {
     public let config: LiveConfig
-    private let clock: WallClock
-    private let log: @Sendable (String) -> Void
-    private let tuning: LiveTuning
-    private let pipeline: Pipeline
+    let clock: WallClock
+    let log: @Sendable (String) -> Void
+    let tuning: LiveTuning
+    private(set) var pipeline: Pipeline
+    private let setup: EngineSetup
     private let source: MessageSource
     private let capture: CaptureWriter?
+    let journal: IngressJournal
+    private let engineLock: EngineLock
+    let faults: FaultLog
     private let inputs: AsyncStream<Input>
     private let inputContinuation: AsyncStream<Input>.Continuation
-    private var lastStateSave: Instant?
     private var announcedReady = false
+    private var takeover = SessionTakeoverWatch()
+    private var releasedBefore: UInt64 = 0
+    private var lastJournalFlush: Int64 = 0
+    let stopFlag = StopFlag()
     private let statsLock = NSLock()
     private var _stats: LiveStats
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
 
-    /// Opens the store and the pipeline from `config`; messages come from `source`, or from the broker the config names.
+    /// Takes the store for this engine (refused, naming the holder, when another engine has it), opens the store,
+    /// the pipeline and the journal from `config`; messages come from `source`, or from the broker the config names.
     public init(config: LiveConfig, source: MessageSource? = nil, clock: WallClock = SystemClock(),
                 tuning: LiveTuning = LiveTuning(), log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
         self.clock = clock
         self.tuning = tuning
         self.log = log
-        pipeline = try EngineSetup(registry: config.registry, rules: config.rules, store: config.store).open()
+        faults = FaultLog(log: log)
+        engineLock = try EngineLock(store: config.store, role: "cityeye run")
+        var setup = EngineSetup(registry: config.registry, rules: config.rules, store: config.store)
+        setup.busyTimeoutMs = tuning.storeBusyTimeoutMs
+        self.setup = setup
+        pipeline = try setup.open()
+        journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
             let catalog = pipeline.registry.catalog
@@ -64,7 +86,8 @@ public final class LiveEngine: @unchecked Sendable {
         } else {
             capture = nil
         }
-        self.source = try source ?? MQTTSource(settings: MQTTSettings(config.broker))
+        // Two batches wait at most: one being committed, the next filling.
+        self.source = try source ?? MQTTSource(settings: MQTTSettings(config.broker), inboxCapacity: 2 * tuning.maxBatchSize)
         (inputs, inputContinuation) = AsyncStream<Input>.makeStream(bufferingPolicy: .unbounded)
         _stats = LiveStats(counts: IngestCounts(), batches: 0, connected: false, lastCommitAt: nil)
     }
@@ -72,14 +95,19 @@ public final class LiveEngine: @unchecked Sendable {
     /// Called after each commit with the number of messages it made durable (benchmarks measure latency with it).
     public var onCommit: (@Sendable (_ messages: Int, _ at: Instant) -> Void)?
 
+    /// Messages received and not yet taken into a batch (at most two batches with the broker).
+    public var waiting: Int { source.waiting }
+
     public var stats: LiveStats { statsLock.lock(); defer { statsLock.unlock() }; return _stats }
 
     /// Asks the engine to stop: it stops taking messages, commits what it has, and `run()` returns.
-    public func stop() { inputContinuation.yield(.stop) }
+    public func stop() { stopFlag.set(); inputContinuation.yield(.stop) }
 
     /// Runs until `stop()`. Returns after the final commit; the store is closed.
     public func run() async throws {
-        try source.start(received: nil) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
+        defer { engineLock.release() }
+        try await processJournal()
+        try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
         let ticker = Task { [inputContinuation] in
             while !Task.isCancelled {
@@ -93,9 +121,10 @@ public final class LiveEngine: @unchecked Sendable {
             for await input in inputs {
                 switch input {
                 case .source(.messagesWaiting), .tick:
-                    try takeBatch()
+                    try await takeBatch()
                 case .source(.connected):
                     setConnected(true)
+                    takeover.connected(at: clock.now())
                     log("connected to \(config.broker.host):\(config.broker.port)")
                 case .source(.ready):
                     if !announcedReady {
@@ -105,6 +134,11 @@ public final class LiveEngine: @unchecked Sendable {
                 case .source(.disconnected(let reason)):
                     setConnected(false)
                     if stopping { break }
+                    if takeover.disconnected(at: clock.now()) {
+                        log("the broker keeps closing this engine's connection right after it connects: another client is "
+                            + "probably connected with the same client id \(config.broker.clientID) (the broker gives the session "
+                            + "to whichever connected last). Give each engine its own broker.client_id and its own store.")
+                    }
                     // The edge's own retries already say when the next attempt is.
                     log(reason.contains("retrying") ? "broker \(reason)" : "disconnected from the broker (\(reason)); reconnecting")
                 case .stop:
@@ -117,13 +151,17 @@ public final class LiveEngine: @unchecked Sendable {
                 }
             }
             // What the source received before it stopped, in bounded batches; the last one saves the rule state.
-            while try takeBatch(stopping: true) == tuning.maxBatchSize {}
+            while try await takeBatch(stopping: true) == tuning.maxBatchSize {}
+        } catch is StopDuringFault {
+            ticker.cancel()
+            await source.stop()
         } catch {
             ticker.cancel()
             await source.stop()
             throw error
         }
         capture?.close()
+        try? journal.flush()
         pipeline.store.close()
         let c = pipeline.counts
         log("stopped: \(c.accepted) accepted, \(c.duplicates) duplicates, \(c.rejectedTotal) rejected, \(c.raisedTotal) incidents raised")
@@ -131,37 +169,117 @@ public final class LiveEngine: @unchecked Sendable {
 
     /// Takes at most a batch from the source and commits it with the timers and SLA deadlines due by now. A full batch
     /// may have left more: the loop is woken again for it, after what is already waiting (a tick, a stop). When
-    /// stopping, the last batch (not full) is committed even if empty, with the rule state. Returns how many it took.
+    /// stopping, the last batch (not full) is committed even if empty. Returns how many it took.
     @discardableResult
-    private func takeBatch(stopping: Bool = false) throws -> Int {
+    private func takeBatch(stopping: Bool = false) async throws -> Int {
         let messages = source.take(upTo: tuning.maxBatchSize)
-        try commit(messages, final: stopping && messages.count < tuning.maxBatchSize)
+        try await commit(messages, now: clock.now(), final: stopping && messages.count < tuning.maxBatchSize)
         if messages.count == tuning.maxBatchSize { inputContinuation.yield(.source(.messagesWaiting)) }
+        flushJournalIfDue()
         return messages.count
     }
 
-    private func commit(_ messages: [MQTTMessage], final: Bool) throws {
-        let now = clock.now()
+    /// Commits `messages` (with their effects, the rule state and the last journal position) in one transaction.
+    /// A store fault that may clear (locked, disk full, I/O) is logged once and retried with backoff; the batch is
+    /// held meanwhile and the source, its inbox full, stops taking messages. Nothing is lost: a stop during the fault
+    /// leaves the batch in the journal for the next start.
+    func commit(_ messages: [MQTTMessage], now: Instant, final: Bool) async throws {
         let timersDue = pipeline.nextDue.map { $0 <= now } ?? false
-        let saveState = final || lastStateSave.map { now - $0 >= tuning.saveStateEveryMs } ?? true
-        if messages.isEmpty && !timersDue && !saveState { return }
+        if messages.isEmpty && !timersDue && !final { return }
         let started = DispatchTime.now()
-        try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: saveState, capture: capture)
-        if saveState { lastStateSave = now }
+        let position = messages.last(where: { $0.journalEnd != nil })?.journalEnd
+        var backoff = Backoff(limit: tuning.retryLimitSeconds)
+        let countsBefore = pipeline.counts
+        var reopen = false
+        while true {
+            do {
+                if reopen { try reopenPipeline(counts: countsBefore); reopen = false }
+                try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true, capture: capture)
+                faults.cleared("store", "store \(config.store): writing again; the held batch is committed")
+                break
+            } catch {
+                guard let fault = Self.transientStoreFault(error) else { throw error }
+                faults.report("store", Self.describe(fault, store: config.store))
+                if stopFlag.isSet {
+                    log("stopping with \(messages.count) message(s) not committed: they are in the journal \(config.journalDir) and are processed on the next start")
+                    throw StopDuringFault()
+                }
+                try? await Task.sleep(nanoseconds: UInt64(backoff.delay() * 1e9))
+                reopen = true
+            }
+        }
+        if let position { releaseJournal(before: position) }
         if !messages.isEmpty { onCommit?(messages.count, clock.now()) }
         let took = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
-        statsLock.lock()
-        _stats.commitMillis += took
-        _stats.longestCommitMillis = max(_stats.longestCommitMillis, took)
-        _stats.largestBatch = max(_stats.largestBatch, messages.count)
-        _stats.counts = pipeline.counts
-        _stats.batches += 1
-        _stats.lastCommitAt = now
-        statsLock.unlock()
+        let counts = pipeline.counts
+        statsLock.withLock {
+            _stats.commitMillis += took
+            _stats.longestCommitMillis = max(_stats.longestCommitMillis, took)
+            _stats.largestBatch = max(_stats.largestBatch, messages.count)
+            _stats.counts = counts
+            _stats.batches += 1
+            _stats.lastCommitAt = now
+        }
+    }
+
+    /// After a failed transaction the pipeline's memory (rule state, processed ids, staged changes) is ahead of the
+    /// store: it is opened again on what the store committed (the rule state is saved with every batch), and the held
+    /// batch is processed anew.
+    private func reopenPipeline(counts: IngestCounts) throws {
+        pipeline.store.close()
+        pipeline = try setup.open()
+        pipeline.carryOver(counts: counts)
+    }
+
+    static let journalPositionName = "journal.position"
+
+    static func transientStoreFault(_ error: Error) -> StoreError? {
+        if let e = error as? StoreError, e.isTransient { return e }
+        if let e = error as? EngineError, let f = e.storeFault, f.isTransient { return f }
+        return nil
+    }
+
+    static func describe(_ fault: StoreError, store: String) -> String {
+        let what: String
+        switch fault.code {
+        case .busy: what = "another process holds a write transaction on it (a long `sqlite3` session, a second writer); end that transaction"
+        case .diskFull: what = "the disk under it is full; free space there"
+        default: what = "a read or write below SQLite failed; check the disk and the file system"
+        }
+        return "store \(store): \(what). Not taking messages meanwhile (the broker keeps them); retrying with backoff. (\(fault))"
+    }
+
+    private func releaseJournal(before position: JournalPosition) {
+        guard position.segment > releasedBefore else { return }
+        do {
+            try journal.release(upTo: position)
+            releasedBefore = position.segment
+        } catch {
+            log("\(error) (a committed journal segment stays on disk; it is removed after a later commit)")
+        }
+    }
+
+    private func flushJournalIfDue() {
+        guard case .interval(let ms) = journal.sync else { return }
+        let t = IngressJournal.monotonicMs()
+        guard t - lastJournalFlush >= Int64(ms) else { return }
+        lastJournalFlush = t
+        do { try journal.flush() } catch { faults.report("journal-sync", "\(error)") }
     }
 
     private func setConnected(_ c: Bool) { statsLock.lock(); _stats.connected = c; statsLock.unlock() }
 }
+
+/// Thread-safe "stop was asked" flag, read where the loop cannot wait for its inputs (a retry, the receive hook).
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// A stop asked while a store fault held a batch: the batch stays in the journal.
+struct StopDuringFault: Error {}
 
 public struct LiveError: Error, CustomStringConvertible, Sendable {
     public var description: String

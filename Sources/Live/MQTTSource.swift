@@ -2,20 +2,20 @@ import Foundation
 import MQTT
 import Registry
 
-/// The broker as a message source: a persistent-session subscriber (`MQTTSubscriber`, batched). `received` runs
-/// inside libmosquitto's `on_message` callback, before it returns. With libmosquitto 2.0.11 as set up today the
-/// PUBACK has already left by then; `mosquitto_threaded_set` would hold it until the callback returned
-/// (STACK-NOTES.md, "when the PUBACK leaves").
+/// The broker as a message source: a persistent-session subscriber (`MQTTSubscriber`, batched, with a bounded
+/// inbox). `received` runs inside libmosquitto's `on_message` callback; the message's PUBACK leaves only after it
+/// returned (STACK-NOTES.md, "when the PUBACK leaves").
 public final class MQTTSource: MessageSource, @unchecked Sendable {
     let subscriber: MQTTSubscriber
     private let lock = NSLock()
     private var forward: Task<Void, Never>?
 
-    public init(settings: MQTTSettings) throws(MQTTError) {
-        subscriber = try MQTTSubscriber(settings: settings, batched: true)
+    /// At most `inboxCapacity` messages wait to be taken; beyond that the receive thread blocks (back-pressure).
+    public init(settings: MQTTSettings, inboxCapacity: Int? = nil) throws(MQTTError) {
+        subscriber = try MQTTSubscriber(settings: settings, batched: true, inboxCapacity: inboxCapacity)
     }
 
-    public func start(received: (@Sendable (MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws {
+    public func start(received: (@Sendable (inout MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws {
         let stream = subscriber.events
         lock.lock()
         forward = Task {
@@ -34,6 +34,8 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     }
 
     public func take(upTo limit: Int) -> [MQTTMessage] { subscriber.takeMessages(upTo: limit) }
+
+    public var waiting: Int { subscriber.waiting }
 
     public func stop() async {
         subscriber.stop()

@@ -16,9 +16,11 @@ public enum SourceEvent: Sendable, Equatable {
 public protocol MessageSource: AnyObject, Sendable {
     /// Starts receiving. `events` is called on connection changes and when messages wait (from any thread).
     /// `received` runs for each message on the source's own thread, before the message can be taken and before the
-    /// source acknowledges it to its sender: the place to make a message durable (an ingress journal). It may block;
-    /// while it does, the source takes in nothing more.
-    func start(received: (@Sendable (MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws
+    /// source acknowledges it to its sender: the place to make a message durable (an ingress journal) and stamp it
+    /// with its journal position. It may block; while it does, the source takes in nothing more.
+    func start(received: (@Sendable (inout MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws
+    /// How many messages wait to be taken (bounded for the broker: the receive thread blocks beyond two batches).
+    var waiting: Int { get }
     /// The oldest messages received and not yet taken, at most `limit` of them.
     func take(upTo limit: Int) -> [MQTTMessage]
     /// Stops receiving. When it returns nothing more arrives; what arrived before can still be taken.

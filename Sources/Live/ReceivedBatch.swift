@@ -7,6 +7,11 @@ import Engine
 struct ReceivedBatch: MessageBatch {
     let messages: [MQTTMessage]
     var source: String? { nil }
+    /// The last message's journal position: committing the batch means the journal is processed up to there.
+    var progress: BatchProgress? {
+        messages.last(where: { $0.journalEnd != nil })?.journalEnd
+            .map { BatchProgress(name: LiveEngine.journalPositionName, value: $0.description) }
+    }
 
     func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {
         for m in messages {

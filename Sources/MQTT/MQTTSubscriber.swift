@@ -9,14 +9,15 @@ final class SubscriberBox: @unchecked Sendable {
     /// Batched mode: messages wait here for `takeMessages()` instead of going through the stream one by one.
     let inbox: MessageInbox?
     /// Set once by `start(receiving:)` before the network thread starts; read only on that thread.
-    var receiving: (@Sendable (MQTTMessage) -> Void)?
-    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool) {
+    var receiving: (@Sendable (inout MQTTMessage) -> Void)?
+    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool, inboxCapacity: Int?) {
         self.continuation = continuation; self.topics = topics; self.qos = Int32(qos)
-        self.inbox = batched ? MessageInbox() : nil
+        self.inbox = batched ? MessageInbox(capacity: inboxCapacity) : nil
     }
 
-    func deliver(_ m: MQTTMessage) {
-        receiving?(m)
+    func deliver(_ message: MQTTMessage) {
+        var m = message
+        receiving?(&m)
         if let inbox {
             if inbox.put(m) { continuation.yield(.messagesWaiting) }
         } else {
@@ -39,12 +40,14 @@ public final class MQTTSubscriber: @unchecked Sendable {
     private var networkRunning = false
 
     /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
-    /// batches takes thousands at once instead of resuming once per message.
-    public init(settings: MQTTSettings, batched: Bool = false) throws(MQTTError) {
+    /// batches takes thousands at once instead of resuming once per message. With `inboxCapacity` as well, at most
+    /// that many wait there: the network thread then blocks in `on_message` and reads nothing more (back-pressure).
+    public init(settings: MQTTSettings, batched: Bool = false, inboxCapacity: Int? = nil) throws(MQTTError) {
         self.settings = settings
         let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
         events = stream
-        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos, batched: batched)
+        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos, batched: batched,
+                           inboxCapacity: inboxCapacity)
         opaque = Unmanaged.passRetained(box).toOpaque()
         do {
             mosq = try Mosquitto.client(settings, obj: opaque)
@@ -52,6 +55,10 @@ public final class MQTTSubscriber: @unchecked Sendable {
             Unmanaged<SubscriberBox>.fromOpaque(opaque).release()
             throw error
         }
+        // libmosquitto 2.0.11 queues the PUBACK in handle__publish *before* on_message; unthreaded it writes it at
+        // once, threaded it only queues it and `mosquitto_loop` writes it after on_message returned. So a message
+        // is acknowledged only after the receive hook made it durable (STACK-NOTES.md, "when the PUBACK leaves").
+        _ = mosquitto_threaded_set(mosq, true)
         mosquitto_connect_callback_set(mosq) { m, obj, rc in
             guard let obj else { return }
             let box = Unmanaged<SubscriberBox>.fromOpaque(obj).takeUnretainedValue()
@@ -89,15 +96,13 @@ public final class MQTTSubscriber: @unchecked Sendable {
     }
 
     /// How many messages wait to be taken (batched mode).
-    var waiting: Int { box.inbox?.count ?? 0 }
+    public var waiting: Int { box.inbox?.count ?? 0 }
 
     /// Connects in the background and keeps reconnecting while the broker is away, also when it is not up yet.
     /// `receiving` runs for each message on the network thread, inside libmosquitto's `on_message` callback,
-    /// before the message is buffered or put on `events`; it may block, and while it does no further message is
-    /// read. Today libmosquitto 2.0.11 has already sent the message's PUBACK by then; with
-    /// `mosquitto_threaded_set(mosq, true)` it would only queue it, and the network loop would write it after
-    /// `receiving` returned (STACK-NOTES.md, "when the PUBACK leaves").
-    public func start(receiving: (@Sendable (MQTTMessage) -> Void)? = nil) throws(MQTTError) {
+    /// before the message is buffered or put on `events`, and may stamp it (a journal position); it may block, and
+    /// while it does no further message is read. The message's PUBACK leaves only after it returned.
+    public func start(receiving: (@Sendable (inout MQTTMessage) -> Void)? = nil) throws(MQTTError) {
         lock.lock(); defer { lock.unlock() }
         guard !started, !stopped else { return }
         started = true
@@ -133,6 +138,12 @@ public final class MQTTSubscriber: @unchecked Sendable {
         lock.lock(); networkRunning = false; lock.unlock()
     }
 
+    /// Cuts the TCP connection under libmosquitto (tests: a connection that dies inside `on_message`).
+    func breakConnection() {
+        let fd = mosquitto_socket(mosq)
+        if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
     private func failure(_ rc: Int32) -> String {
         var text = Mosquitto.error(rc)
         while text.hasSuffix(".") { text.removeLast() }
@@ -150,6 +161,8 @@ public final class MQTTSubscriber: @unchecked Sendable {
         lock.lock()
         stopped = true
         lock.unlock()
+        // A network thread blocked on a full inbox puts its message and then sees `stopped`: nothing more is read.
+        box.inbox?.close()
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline {
             lock.lock(); let running = networkRunning; lock.unlock()

@@ -1,5 +1,6 @@
 import Foundation
 import YAMLSupport
+import Journal
 
 public typealias ConfigError = YAMLFileError
 
@@ -24,6 +25,10 @@ public struct LiveConfig: Sendable {
     public var rules: String
     public var store: String
     public var captureDir: String?
+    /// The ingress journal's folder (`journal.dir`; default `<store>.journal`, next to the store).
+    public var journalDir: String
+    /// When the journal is forced to disk (`journal.sync`: `200ms` by default, `always`, `never`).
+    public var journalSync: JournalSync = .default
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -38,7 +43,7 @@ public struct LiveConfig: Sendable {
             guard FileManager.default.isReadableFile(atPath: r) else { throw v.error("\(key): cannot read file \(r)") }
             return r
         }
-        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir"])
+        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -97,6 +102,30 @@ public struct LiveConfig: Sendable {
         guard FileManager.default.fileExists(atPath: storeDir) else { throw storeV.error("store: folder \(storeDir) does not exist") }
         var capture: String?
         if let v = top["capture_dir"] { capture = resolve(try v.string("capture_dir")) }
-        return LiveConfig(broker: broker, registry: registry, rules: rules, store: store, captureDir: capture)
+        var config = LiveConfig(broker: broker, registry: registry, rules: rules, store: store, captureDir: capture,
+                                journalDir: store + ".journal")
+        if let jv = top["journal"] {
+            let j = try jv.fields("journal", allowed: ["dir", "sync"])
+            if let v = j["dir"] { config.journalDir = resolve(try v.string("journal.dir")) }
+            if let v = j["sync"] {
+                let text = try v.string("journal.sync")
+                guard let sync = Self.journalSync(text) else {
+                    throw v.error("journal.sync must be `always`, `never` or an interval such as `200ms` (at most 60000ms), got `\(text)`")
+                }
+                config.journalSync = sync
+            }
+        }
+        return config
+    }
+
+    /// `always`, `never`, or `<n>ms` (1…60000).
+    static func journalSync(_ text: String) -> JournalSync? {
+        switch text {
+        case "always": return .always
+        case "never": return .never
+        default:
+            guard text.hasSuffix("ms"), let ms = Int(text.dropLast(2)), (1...60_000).contains(ms) else { return nil }
+            return .interval(ms: ms)
+        }
     }
 }

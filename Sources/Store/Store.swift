@@ -28,7 +28,8 @@ public final class Store: @unchecked Sendable {
     let conn: Connection
     private let lock = NSLock()
 
-    public init(path: String, create: Bool = true) throws(StoreError) {
+    /// `busyTimeoutMs`: how long a write waits for another process's write transaction before it fails `.busy`.
+    public init(path: String, create: Bool = true, busyTimeoutMs: Int = 10_000) throws(StoreError) {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty && !FileManager.default.fileExists(atPath: dir) {
@@ -39,7 +40,7 @@ public final class Store: @unchecked Sendable {
         }
         conn = try Connection(path: path, create: create)
         do {
-            try conn.exec("PRAGMA busy_timeout = 10000")
+            try conn.exec("PRAGMA busy_timeout = \(max(0, busyTimeoutMs))")
             // Before anything is written: a file that is not ours is left exactly as it was.
             try checkOwnership(create: create)
             try conn.exec("PRAGMA journal_mode = WAL")
@@ -285,6 +286,15 @@ public final class Store: @unchecked Sendable {
 
     public func state(_ name: String) throws -> [UInt8]? {
         try read { try WriteTransaction(conn: conn).state(name) }
+    }
+
+    /// The event time of the latest processed-id batch, if any (where dedup picks up when no rule state exists).
+    public func latestProcessedAt() throws -> Instant? {
+        try read {
+            let s = try conn.statement("SELECT max(at) FROM processed_batch")
+            _ = try s.step()
+            return s.isNull(0) ? nil : Instant(ms: s.int(0))
+        }
     }
 }
 

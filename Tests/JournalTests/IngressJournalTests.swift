@@ -108,3 +108,17 @@ final class IngressJournalTests: XCTestCase {
         XCTAssertNil(JournalPosition("a:b"))
     }
 }
+
+extension IngressJournalTests {
+    func testAJournalBehindTheStoresPositionMovesPastItSoNothingNewIsSkipped() throws {
+        let j = try IngressJournal(directory: dir)
+        _ = try append(j, "old")
+        let committed = JournalPosition(segment: 7, offset: 500)
+        try j.advance(past: committed)
+        let p = try append(j, "new")
+        XCTAssertGreaterThan(p, committed)
+        XCTAssertEqual(try all(j, after: committed).map { String(decoding: $0.payload, as: UTF8.self) }, ["new"])
+        let reopened = try IngressJournal(directory: dir)
+        XCTAssertEqual(reopened.end, p, "a reopened journal goes on in the newest segment")
+    }
+}

@@ -70,3 +70,73 @@ final class Seen<T>: @unchecked Sendable {
     func add(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
     var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
 }
+
+/// Another process (the sqlite3 CLI) holding a write transaction on a store until `release()`.
+final class StoreWriteHolder {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+
+    init(store: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [store]
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data("BEGIN IMMEDIATE;\nSELECT 'held';\n".utf8))
+        // Taken once sqlite3 has answered the SELECT inside the transaction.
+        var seen = ""
+        while !seen.contains("held") {
+            let d = output.fileHandleForReading.availableData
+            if d.isEmpty { throw XCTSkip("sqlite3 ended before it took the write lock") }
+            seen += String(decoding: d, as: UTF8.self)
+        }
+    }
+
+    func release() {
+        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}
+
+/// A small tmpfs (a disk that fills up) for disk-full tests; skipped where mounting is not permitted.
+final class SmallDisk {
+    let path: String
+    private var filler: String { path + "/filler" }
+
+    init(kilobytes: Int) throws {
+        path = try LiveFixture.folder("cityeye-small-disk")
+        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path]) == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here (needs root and mount permission): disk-full test skipped")
+        }
+    }
+
+    /// Fills the disk to the last byte.
+    func fill() {
+        guard let h = FileHandle(forWritingAtPath: filler) ?? {
+            FileManager.default.createFile(atPath: filler, contents: nil)
+            return FileHandle(forWritingAtPath: filler)
+        }() else { return }
+        let chunk = Data(count: 4096)
+        while (try? h.write(contentsOf: chunk)) != nil {}
+        let byte = Data(count: 1)
+        while (try? h.write(contentsOf: byte)) != nil {}
+        try? h.close()
+    }
+
+    func free() { try? FileManager.default.removeItem(atPath: filler) }
+
+    func unmount() { _ = Self.run("/bin/umount", [path]) }
+
+    @discardableResult
+    static func run(_ tool: String, _ args: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}

@@ -28,4 +28,35 @@ final class MessageInboxTests: XCTestCase {
         while inbox.count > 0 { taken += inbox.take(upTo: 2_000).map(\.topic) }
         XCTAssertEqual(taken, (0..<next).map { "t/\($0)" })
     }
+
+    func testAFullInboxBlocksTheReceiverUntilTheConsumerTakesOrItCloses() {
+        let inbox = MessageInbox(capacity: 2)
+        _ = inbox.put(message(0)); _ = inbox.put(message(1))
+        let third = expectation(description: "third put returns")
+        let fourth = expectation(description: "fourth put returns")
+        let order = Seen()
+        let (m2, m3) = (message(2), message(3))
+        Thread.detachNewThread {
+            _ = inbox.put(m2); order.add("put 2"); third.fulfill()
+            _ = inbox.put(m3); order.add("put 3"); fourth.fulfill()
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertEqual(inbox.count, 2, "the receiver waits while the inbox is full")
+        XCTAssertEqual(order.all, [])
+        order.add("take")
+        XCTAssertEqual(inbox.take(upTo: 1).map(\.topic), ["t/0"])
+        wait(for: [third], timeout: 5)
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertEqual(order.all, ["take", "put 2"], "full again: the fourth waits")
+        inbox.close()
+        wait(for: [fourth], timeout: 5)
+        XCTAssertEqual(inbox.take().map(\.topic), ["t/1", "t/2", "t/3"], "closing lets it through; nothing is dropped")
+    }
+}
+
+private final class Seen: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
 }
