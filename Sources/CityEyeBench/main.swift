@@ -63,7 +63,7 @@ func generateLog(path: String, registryPath: String, events: Int, devices: Int, 
     buf.reserveCapacity(8 << 20)
     for _ in 0..<events {
         let m = gen.next()
-        // The log line carries its topic beside the envelope fields (SPEC §2.3).
+        // The log line carries its topic beside the envelope fields (docs/contract.md §2).
         buf.append(contentsOf: "{\"topic\":\"\(m.topic)\",".utf8)
         buf.append(contentsOf: m.payload.utf8.dropFirst())
         buf.append(10)

@@ -21,7 +21,7 @@ struct CityEye: AsyncParsableCommand {
             DeadLetters.self, RulesCommand.self, People.self, Serve.self,
         ])
 
-    /// ArgumentParser exits 64 on a usage error; SPEC §7 wants 2. Our own refusals exit 1.
+    /// ArgumentParser exits 64 on a usage error; docs/contract.md §10 wants 2. Our own refusals exit 1.
     static func main() async {
         if let word = CommandLine.arguments.dropFirst().first, !word.hasPrefix("-"),
            let hint = suggestion(for: word) {

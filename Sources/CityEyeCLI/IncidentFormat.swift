@@ -2,7 +2,7 @@ import Model
 
 /// How incidents look on a terminal and to scripts.
 enum IncidentFormat {
-    /// SPEC §7's fields, in a fixed order, times in UTC with `Z`.
+    /// docs/contract.md §10's fields, in a fixed order, times in UTC with `Z`.
     static func json(_ i: Incident) -> String {
         var j = JSONLine()
         j.add("id", i.id)

@@ -6,7 +6,7 @@ import Store
 public enum ActionFailure: Error, CustomStringConvertible {
     /// There is no incident with this id in the store.
     case noIncident(Int64)
-    /// The incident desk refused it (SPEC §5's permissions and transitions); its message says why.
+    /// The incident desk refused it (docs/contract.md §8's permissions and transitions); its message says why.
     case refused(Refusal)
     /// The store could not be read or written.
     case store(String)
@@ -31,7 +31,7 @@ public enum PeopleActions {
             return try store.writeTransaction { tx throws -> Incident in
                 guard let incident = try tx.incident(id: id) else { throw ActionFailure.noIncident(id) }
                 let changed: Incident, applied: AuditEntry
-                // SPEC §5: a reopen is refused while a newer incident for the same (rule, key) is not closed.
+                // docs/contract.md §8: a reopen is refused while a newer incident for the same (rule, key) is not closed.
                 let newer = if case .reopen = action { try tx.newerNotClosed(than: incident) } else { Incident?.none }
                 switch Result(catching: { () throws(Refusal) in
                     try IncidentDesk.apply(action, to: incident, by: person.worker, registry: registry, at: now,

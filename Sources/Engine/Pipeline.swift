@@ -138,13 +138,13 @@ public final class Pipeline {
 
     public static let maxClockSkew: Millis = 5 * Durations.minute
 
-    /// How far one replayed line may move the clock on (SPEC §4: a configured maximum jump, 30 days by default).
+    /// How far one replayed line may move the clock on (docs/contract.md §7: a configured maximum jump, 30 days by default).
     public var maxClockJump: Millis = 30 * Durations.day
     /// The wall clock, for replay's bound (read again every 65,536 lines, not per line).
     public var wallClock: @Sendable () -> Instant = { Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded())) }
     private var replayWall: (at: Instant, lines: Int)?
 
-    /// `clock_skew` (SPEC §4): live, a `ts` more than 5 min ahead of the wall clock; in a replay, a line more than
+    /// `clock_skew` (docs/contract.md §7): live, a `ts` more than 5 min ahead of the wall clock; in a replay, a line more than
     /// 5 min ahead of the wall clock or ahead of the replay clock by more than `maxClockJump` — so that one line
     /// (dated 9999, or 2036) cannot escalate and mark overdue everything, and a log cannot walk the clock past now.
     private func skew(of ts: Instant, now: Instant?) -> Rejection? {

@@ -21,7 +21,7 @@ public struct ReplaySummary: Sendable {
     public var eventsPerSecond: Double { elapsedSeconds > 0 ? Double(counts.accepted + counts.duplicates + counts.rejectedTotal) / elapsedSeconds : 0 }
 }
 
-/// Runs JSON Lines logs through a pipeline on event time (SPEC §4), one transaction per batch of lines.
+/// Runs JSON Lines logs through a pipeline on event time (docs/contract.md §7), one transaction per batch of lines.
 public enum Replay {
     /// Lines per transaction. Larger batches write each changed incident and index page once per batch: from
     /// 8,192 to 65,536 made the bench replay about a fifth faster. Each batch commits its incidents, audit, dead

@@ -29,7 +29,7 @@ public struct RuleTestResult: Sendable {
 }
 
 public enum RuleTests {
-    /// The fields compared: those of SPEC §7's `incidents --json`.
+    /// The fields compared: those of docs/contract.md §10's `incidents --json`.
     public static let compared = ["id", "rule", "scenario", "severity", "key", "device", "subject", "community", "grid",
                                   "first_seen", "last_seen", "count", "condition", "status", "assignee", "escalated", "overdue"]
 

@@ -6,7 +6,7 @@ public struct IncidentChange: Sendable {
     public var audit: [AuditEntry]
 }
 
-/// Turns rule signals into incidents (SPEC §5): dedup per (rule, key) while not closed, assignment to the
+/// Turns rule signals into incidents (docs/contract.md §8): dedup per (rule, key) while not closed, assignment to the
 /// least-loaded grid worker, SLA escalation and overdue on the clock. In memory; the Engine persists the changes.
 /// Only not-closed incidents are kept. Call `advance(to:)` before applying a signal of a later time.
 public final class IncidentDesk {

@@ -1,7 +1,7 @@
 import Foundation
 import Model
 
-/// What a grid worker or supervisor does to an incident (SPEC §5).
+/// What a grid worker or supervisor does to an incident (docs/contract.md §8).
 public enum PeopleAction: Sendable, Equatable {
     case acknowledge
     case resolve(note: String)

@@ -1,6 +1,6 @@
 import Model
 
-/// How much of its rejected input the engine keeps (SPEC §2.2): a payload cap, a retention (age, total size) the
+/// How much of its rejected input the engine keeps (docs/contract.md §2): a payload cap, a retention (age, total size) the
 /// store enforces, and a rate limit past which a rejected message is only counted per (reason, topic). Rates are
 /// counted on the engine's clock (event time in a replay), so a replay keeps exactly the same dead letters.
 public struct DeadLetterPolicy: Equatable, Sendable {

@@ -3,7 +3,7 @@ import Model
 import Glibc
 #endif
 
-/// A decoded message before it is checked against the registry (SPEC §2.2).
+/// A decoded message before it is checked against the registry (docs/contract.md §2).
 public struct Envelope: Hashable, Sendable {
     public var id: String
     public var ts: Instant

@@ -3,7 +3,7 @@ import Model
 import Glibc
 #endif
 
-/// Checks a decoded envelope against the registry, the topic and the schema of its type (SPEC §2, §6).
+/// Checks a decoded envelope against the registry, the topic and the schema of its type (docs/contract.md §2–3, §6).
 public struct EventValidator: Sendable {
     /// The registry's devices: give it to `EnvelopeDecoder.decode` (what it finds there is not looked up again here).
     public let devices: DeviceCatalog
@@ -112,7 +112,7 @@ public struct EventValidator: Sendable {
     }
 }
 
-/// A topic `<prefix>/{community}/{device}` (SPEC §2.1: gateways publish to `cityeye/{community}/{device}`; the
+/// A topic `<prefix>/{community}/{device}` (docs/contract.md §1: gateways publish to `cityeye/{community}/{device}`; the
 /// engine accepts any prefix), compared as bytes in place.
 enum TopicPath {
     /// The length of the prefix if `topic` names this community and device, else nil.

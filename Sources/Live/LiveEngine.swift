@@ -34,7 +34,7 @@ public struct LiveStats: Sendable {
     public var largestBatch = 0
 }
 
-/// The live engine (SPEC §8): messages from a source (the MQTT broker) through the same pipeline as replay, on the
+/// The live engine (docs/contract.md §9): messages from a source (the MQTT broker) through the same pipeline as replay, on the
 /// wall clock, in bounded batches. Each message is appended to the ingress journal before the broker gets its
 /// PUBACK; each batch commits its effects, the rule state and its last journal position in one transaction, so a
 /// restart processes the journal from there and loses nothing. At most two batches wait in memory (back-pressure

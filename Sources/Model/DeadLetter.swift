@@ -1,4 +1,4 @@
-/// Why a message was rejected (SPEC §2). Raw values are the reason codes of the contract.
+/// Why a message was rejected (docs/contract.md §2–3). Raw values are the reason codes of the contract.
 public enum RejectReason: String, CaseIterable, Hashable, Sendable {
     case badJSON = "bad_json"
     case tooLarge = "too_large"

@@ -16,7 +16,7 @@ public struct DeviceRef: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String { "device #\(index)" }
 }
 
-/// The deployment's devices (SPEC §3), the one place device identity is worked out: look-up by id (as a String or
+/// The deployment's devices (docs/contract.md §4), the one place device identity is worked out: look-up by id (as a String or
 /// as the bytes of a message, without making a String), and each device's community, grid, subject, type and
 /// local clock by `DeviceRef`. Immutable once made (hence `@unchecked Sendable`: the slot table is raw memory that
 /// nothing writes after `init`).

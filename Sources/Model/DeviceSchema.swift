@@ -47,7 +47,7 @@ public struct AttrSpec: Hashable, Sendable {
     public init(_ name: String, _ kind: AttrKind) { self.name = name; self.kind = kind }
 }
 
-/// The shipped device types and the typed attributes their rules read (SPEC §6), beside `EventSchema`.
+/// The shipped device types and the typed attributes their rules read (docs/contract.md §5–6), beside `EventSchema`.
 /// Attributes not listed here are allowed (a deployment's own notes); listed ones must have their kind.
 public enum DeviceSchema {
     public static let deviceTypes: [String] = [

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// One accepted sensor event (SPEC §2.2), validated against the registry and the schema of its type.
+/// One accepted sensor event (docs/contract.md §2), validated against the registry and the schema of its type.
 public struct Event: Hashable, Sendable {
     public var id: String
     public var ts: Instant
@@ -42,7 +42,7 @@ public struct Event: Hashable, Sendable {
     }
 }
 
-/// The event types of SPEC §6. The raw value is the wire name.
+/// The event types of docs/contract.md §5–6. The raw value is the wire name.
 public enum EventType: String, CaseIterable, Hashable, Sendable {
     case accessPass = "access.pass", accessDoor = "access.door", accessTailgate = "access.tailgate"
     case wasteLevel = "waste.level", wasteDrop = "waste.drop", wasteDumping = "waste.dumping"
@@ -115,7 +115,7 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
     }
 }
 
-/// What a field of an event's `data` must be (SPEC §6).
+/// What a field of an event's `data` must be (docs/contract.md §5–6).
 public enum FieldKind: Hashable, Sendable {
     case int(ClosedRange<Int64>?)
     case number(ClosedRange<Double>?)

@@ -1,7 +1,7 @@
 public enum Severity: String, CaseIterable, Hashable, Sendable, Comparable {
     case critical, major, minor
 
-    /// SPEC §5: acknowledge-within and resolve-within.
+    /// docs/contract.md §8: acknowledge-within and resolve-within.
     public var ackWithin: Millis {
         switch self { case .critical: 5 * Durations.minute; case .major: 30 * Durations.minute; case .minor: 4 * Durations.hour }
     }
@@ -23,7 +23,7 @@ public enum IncidentStatus: String, CaseIterable, Hashable, Sendable {
     public var isOpen: Bool { self == .dispatched || self == .acknowledged }
 }
 
-/// An incident (SPEC §5). `id` is assigned in raise order, starting at 1.
+/// An incident (docs/contract.md §8). `id` is assigned in raise order, starting at 1.
 public struct Incident: Hashable, Sendable {
     public var id: Int64
     public var rule: String
@@ -62,14 +62,14 @@ public enum AuditAction: String, CaseIterable, Hashable, Sendable {
     case raised, repeated, dispatched, escalated, overdue
     case conditionCleared = "condition_cleared"
     case acknowledged, resolved, closed, reopened
-    /// Not in SPEC's list but needed: the condition of an incident held again after it was cleared.
+    /// Not in the contract's list but needed: the condition of an incident held again after it was cleared.
     case conditionActive = "condition_active"
 }
 
 /// Which way an audit row's action came in: the engine itself, the command line or the web app.
 public enum AuditChannel: String, CaseIterable, Hashable, Sendable { case engine, cli, web }
 
-/// One append-only audit row (SPEC §5).
+/// One append-only audit row (docs/contract.md §8).
 public struct AuditEntry: Hashable, Sendable {
     public var incident: Int64
     public var at: Instant

@@ -1,6 +1,6 @@
-/// The deployment (SPEC §3): communities, grids, workers and devices, with lookups the hot path needs.
+/// The deployment (docs/contract.md §4): communities, grids, workers and devices, with lookups the hot path needs.
 public struct Community: Hashable, Sendable {
-    /// A community's timezone when the registry names none (SPEC §3).
+    /// A community's timezone when the registry names none (docs/contract.md §4).
     public static let defaultTimezone = "Asia/Shanghai"
     public var id: String
     public var name: String

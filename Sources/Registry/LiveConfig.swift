@@ -4,7 +4,7 @@ import Journal
 
 public typealias ConfigError = YAMLFileError
 
-/// The live engine's configuration (SPEC §8). Relative paths are resolved against the config file's folder.
+/// The live engine's configuration (docs/contract.md §9). Relative paths are resolved against the config file's folder.
 public struct LiveConfig: Sendable {
     public struct TLSPaths: Sendable { public var caFile: String; public var certFile: String?; public var keyFile: String? }
     public struct Broker: Sendable {

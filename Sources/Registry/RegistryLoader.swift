@@ -5,7 +5,7 @@ import YAMLSupport
 /// A registry error: file, line where possible, the offending id, and what is wrong. Nothing starts on one.
 public typealias RegistryError = YAMLFileError
 
-/// Loads the deployment file (SPEC §3).
+/// Loads the deployment file (docs/contract.md §4).
 public enum RegistryLoader {
     public static let deviceTypes: Set<String> = Set(DeviceSchema.deviceTypes)
 
@@ -121,7 +121,7 @@ public enum RegistryLoader {
         return Registry(communities: communities, grids: grids, workers: workers, devices: devices)
     }
 
-    /// Attributes SPEC §6 types (`DeviceSchema`) that have another kind, each at its own line.
+    /// Attributes docs/contract.md §5–6 types (`DeviceSchema`) that have another kind, each at its own line.
     static func typedAttrProblems(_ attrs: YAMLValue, device id: String, type: String) throws(RegistryError) -> [RegistryError] {
         var out: [RegistryError] = []
         for (name, v) in try attrs.entries("attrs of \(id)") {

@@ -1,7 +1,7 @@
 import Foundation
 import Model
 
-/// What a rule does with the events it hears: each kind carries exactly what it needs (SPEC §5).
+/// What a rule does with the events it hears: each kind carries exactly what it needs (docs/contract.md §8).
 enum RuleKind {
     /// Every raising event is an occurrence, unless the `unless` trigger held within its window before it.
     case match(unless: Unless?)

@@ -1,6 +1,6 @@
 import Model
 
-/// Evaluates rules on event time (SPEC §4): `ingest` moves the clock to the event's time, firing every timer due
+/// Evaluates rules on event time (docs/contract.md §7): `ingest` moves the clock to the event's time, firing every timer due
 /// by then in (due, creation) order, then applies the event. Never reads the wall clock.
 /// Each kind's handling of events and timers is in its own file (MatchRule, TimedRules, WindowRules,
 /// SumBelowRule); here are the clock, the look-up of a rule's key and the dispatch.

@@ -1,7 +1,7 @@
 import Foundation
 import YAMLSupport
 
-/// `cityeye serve --config FILE`: the web app's own file, not the live engine's (SPEC §8): the web app also runs
+/// `cityeye serve --config FILE`: the web app's own file, not the live engine's (docs/contract.md §9): the web app also runs
 /// on a replayed store where no engine, broker or rule folder exists. Relative paths are relative to the file's
 /// folder; an unknown key, a missing required key or a bad value is an error naming the key, and nothing starts.
 ///

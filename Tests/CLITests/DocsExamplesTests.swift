@@ -79,7 +79,7 @@ final class DocsExamplesTests: XCTestCase {
         var notRejected = 0
         for line in lines {
             let found = letters.filter { line.text.hasPrefix($0.payload) }
-            // SPEC §4 bounds a replay's clock too; this version enforces clock_skew only live (see docs/contract.md).
+            // docs/contract.md §7 bounds a replay's clock too; this version enforces clock_skew only live (see docs/contract.md).
             if line.reason == "clock_skew" && found.isEmpty { notRejected += 1; continue }
             XCTAssertEqual(found.map(\.reason), [line.reason], "line \(line.number) of rejections.jsonl")
         }
@@ -199,7 +199,7 @@ final class DocsExamplesTests: XCTestCase {
         XCTAssertEqual(try jsonLines(r.out).first?["accepted"] as? Int, 1, "\(label): \(r.out)")
     }
 
-    /// One valid event per device type of SPEC §6.
+    /// One valid event per device type of docs/contract.md §5–6.
     static let quietEvent: [String: (String, String)] = [
         "gate": ("access.door", #"{"state":"closed"}"#), "bin": ("waste.level", #"{"fill_pct":10}"#),
         "waste_cam": ("waste.dumping", "{}"), "elevator": ("elevator.heartbeat", "{}"),
@@ -247,7 +247,7 @@ final class DocsExamplesTests: XCTestCase {
         }
         let reasons = Set(lines.map(\.reason))
         XCTAssertEqual(reasons, ["bad_json", "too_large", "unknown_device", "unknown_type", "bad_field", "identity_mismatch",
-                                 "clock_skew"], "one line at least for every reason code of SPEC §2")
+                                 "clock_skew"], "one line at least for every reason code of docs/contract.md §2–3")
         return lines
     }
 

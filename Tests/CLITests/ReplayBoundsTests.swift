@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 
-/// SPEC §4: no line may move a replay's clock into the future or jump it on by more than the maximum.
+/// docs/contract.md §7: no line may move a replay's clock into the future or jump it on by more than the maximum.
 extension CLITests {
     func testALineFromTheFarFutureCannotMoveTheReplayClock() throws {
         let log = try writeLog([
