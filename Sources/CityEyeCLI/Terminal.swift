@@ -111,19 +111,5 @@ struct JSONLine {
 
     var text: String { "{" + parts.joined(separator: ",") + "}" }
 
-    static func quote(_ s: String) -> String {
-        "\"" + Terminal.escaping(s) { u in
-            switch u {
-            case "\"": return "\\\""
-            case "\\": return "\\\\"
-            case "\n": return "\\n"
-            case "\r": return "\\r"
-            case "\t": return "\\t"
-            case _ where u.value < 0x20 || u.value == 0x2028 || u.value == 0x2029:
-                let hex = String(u.value, radix: 16)
-                return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: return nil
-            }
-        } + "\""
-    }
+    static func quote(_ s: String) -> String { JSONText.quoted(s) }
 }

@@ -38,7 +38,7 @@ public final class CaptureWriter {
             k += 1
             if let topic, !Self.hasTopic(payload) {
                 buffer.append(contentsOf: "\"topic\":".utf8)
-                buffer.append(contentsOf: Self.quote(topic).utf8)
+                JSONText.appendQuoted(topic, to: &buffer)
                 var j = k
                 while j < payload.count, [0x20, 0x09, 0x0A, 0x0D].contains(payload[j]) { j += 1 }
                 if j < payload.count, payload[j] != 0x7D { buffer.append(0x2C) }
@@ -77,18 +77,5 @@ public final class CaptureWriter {
         guard found else { return false }
         if case .success(let e) = EnvelopeDecoder.decode(p) { return e.topic != nil }
         return false
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }

@@ -10,6 +10,14 @@ public enum JSONText {
         out.append(0x22)
     }
 
+    /// `s` as a quoted JSON string (see `appendQuoted`).
+    public static func quoted(_ s: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        appendQuoted(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var runStart = 0
         var i = 0
