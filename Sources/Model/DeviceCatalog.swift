@@ -34,13 +34,14 @@ public final class DeviceCatalog: @unchecked Sendable {
 
     /// What every event needs of its device, 8 bytes a device in one dense array (with thousands of devices, the
     /// `Device` itself is rarely in cache).
-    struct Entry {
-        var community: UInt16
-        var type: UInt16
-        var subject: Int32
+    @usableFromInline struct Entry {
+        @usableFromInline var community: UInt16
+        @usableFromInline var type: UInt16
+        @usableFromInline var subject: Int32
     }
-    private let entries: [Entry]
-    private let table: SlotTable
+    // Read on every event from other modules: inlinable there (a call into Model per look-up showed in profiles).
+    @usableFromInline let entries: [Entry]
+    @usableFromInline let table: SlotTable
 
     public convenience init(devices: [Device], communities: [Community]) {
         self.init(sortedDevices: devices.sorted { $0.id < $1.id }, communities: communities)
@@ -73,8 +74,8 @@ public final class DeviceCatalog: @unchecked Sendable {
     // MARK: look-up
 
     /// The device whose id is these UTF-8 bytes, if it is registered.
-    @inline(__always) public func ref(of id: UnsafeRawBufferPointer) -> DeviceRef? {
-        table.find(id, ids: devices).map { DeviceRef(unchecked: $0) }
+    @inlinable public func ref(of id: UnsafeRawBufferPointer) -> DeviceRef? {
+        table.find(id, longIDs: self).map { DeviceRef(unchecked: $0) }
     }
 
     public func ref(of id: String) -> DeviceRef? {
@@ -83,10 +84,10 @@ public final class DeviceCatalog: @unchecked Sendable {
     }
 
     /// Starts loading the slot where this id would be (a look-up soon after does not wait for memory).
-    @inline(__always) public func prefetch(id: UnsafeRawBufferPointer) { table.prefetch(id) }
+    @inlinable public func prefetch(id: UnsafeRawBufferPointer) { table.prefetch(id) }
 
     /// Starts loading the device's dense entry (its type, community and subject numbers).
-    @inline(__always) public func prefetch(_ ref: DeviceRef) {
+    @inlinable public func prefetch(_ ref: DeviceRef) {
         entries.withUnsafeBufferPointer { cityeye_prefetch($0.baseAddress! + ref.position) }
     }
 
@@ -94,16 +95,16 @@ public final class DeviceCatalog: @unchecked Sendable {
 
     // MARK: by reference
 
-    public subscript(ref: DeviceRef) -> Device { _read { yield devices[ref.position] } }
+    @inlinable public subscript(ref: DeviceRef) -> Device { _read { yield devices[ref.position] } }
     public func id(of ref: DeviceRef) -> String { devices[ref.position].id }
-    public func communityIndex(of ref: DeviceRef) -> Int { Int(entries[ref.position].community) }
-    public func community(of ref: DeviceRef) -> String { communityIDs[communityIndex(of: ref)] }
+    @inlinable public func communityIndex(of ref: DeviceRef) -> Int { Int(entries[ref.position].community) }
+    @inlinable public func community(of ref: DeviceRef) -> String { communityIDs[communityIndex(of: ref)] }
     /// The position of the device's type in `types`.
-    @inline(__always) public func typeIndex(of ref: DeviceRef) -> Int { Int(entries[ref.position].type) }
+    @inlinable public func typeIndex(of ref: DeviceRef) -> Int { Int(entries[ref.position].type) }
     /// The number of the device's subject (devices that describe one thing share it).
-    @inline(__always) public func subjectIndex(of ref: DeviceRef) -> Int32 { entries[ref.position].subject }
+    @inlinable public func subjectIndex(of ref: DeviceRef) -> Int32 { entries[ref.position].subject }
     /// The local clock of the device's community.
-    public func clock(of ref: DeviceRef) -> LocalClock { clocks[communityIndex(of: ref)] }
+    @inlinable public func clock(of ref: DeviceRef) -> LocalClock { clocks[communityIndex(of: ref)] }
 
     /// The local clock of a community of the deployment.
     public func clock(ofCommunity id: String) -> LocalClock? {
@@ -117,7 +118,7 @@ public final class DeviceCatalog: @unchecked Sendable {
 
     /// The device's community if `topic` is its usual topic `cityeye/{community}/{device}` (`device`: its id as the
     /// message gave it). Compared whole, as one string: this runs for every line.
-    public func usualTopic(_ topic: UnsafeRawBufferPointer, of ref: DeviceRef, device: String) -> String? {
+    @inlinable public func usualTopic(_ topic: UnsafeRawBufferPointer, of ref: DeviceRef, device: String) -> String? {
         let community = community(of: ref)
         var c = community, d = device
         let usual = c.withUTF8 { cb in
@@ -137,11 +138,11 @@ public final class DeviceCatalog: @unchecked Sendable {
 /// The ids' open-addressing table: at most 3/4 full, one cache line a slot — hash tag (4 bytes), position (4, -1:
 /// empty), id length (2, at most 65,535), then the id's first `inlineBytes` bytes; a longer id is compared with the
 /// device's own. One look-up reads one slot (the id's String is rarely in cache).
-private struct SlotTable {
+@usableFromInline struct SlotTable {
     /// Freed by `release()` (the catalog's deinit): a struct has none of its own.
-    private let base: UnsafeMutableRawPointer
-    private let mask: Int
-    private static let slotBytes = 64, inlineBytes = 54
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let mask: Int
+    @usableFromInline static let slotBytes = 64, inlineBytes = 54
 
     init(ids: [String]) {
         var n = 16
@@ -171,11 +172,12 @@ private struct SlotTable {
 
     func release() { free(base) }
 
-    func prefetch(_ id: UnsafeRawBufferPointer) {
+    @inlinable func prefetch(_ id: UnsafeRawBufferPointer) {
         cityeye_prefetch(base + (Int(truncatingIfNeeded: ByteHash.hash(id)) & mask) * Self.slotBytes)
     }
 
-    func find(_ id: UnsafeRawBufferPointer, ids: [Device]) -> Int32? {
+    /// `longIDs`: the catalog, whose devices hold the ids too long for a slot (read only for those).
+    @inlinable func find(_ id: UnsafeRawBufferPointer, longIDs: DeviceCatalog) -> Int32? {
         let h = ByteHash.hash(id)
         let tag = UInt32(truncatingIfNeeded: h)
         var i = Int(truncatingIfNeeded: h) & mask
@@ -184,17 +186,17 @@ private struct SlotTable {
             let ref = slot.load(fromByteOffset: 4, as: Int32.self)
             if ref < 0 { return nil }
             if slot.load(as: UInt32.self) == tag && slot.load(fromByteOffset: 8, as: UInt16.self) == UInt16(clamping: id.count)
-                && equal(ref, slot, id, ids) {
+                && equal(ref, slot, id, longIDs) {
                 return ref
             }
             i = (i + 1) & mask
         }
     }
 
-    private func equal(_ ref: Int32, _ slot: UnsafeMutableRawPointer, _ id: UnsafeRawBufferPointer, _ ids: [Device]) -> Bool {
+    @inlinable func equal(_ ref: Int32, _ slot: UnsafeMutableRawPointer, _ id: UnsafeRawBufferPointer, _ catalog: DeviceCatalog) -> Bool {
         if id.isEmpty { return true }
         if id.count <= Self.inlineBytes { return memcmp(slot + 10, id.baseAddress!, id.count) == 0 }
-        var stored = ids[Int(ref)].id
+        var stored = catalog.devices[Int(ref)].id
         return stored.withUTF8 { $0.count == id.count && memcmp($0.baseAddress!, id.baseAddress!, id.count) == 0 }
     }
 }
