@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Model
 @testable import AuditChain
 #if canImport(Glibc)
@@ -65,8 +66,7 @@ final class AuditChainTests: XCTestCase {
     }
 
     func testTheKeyFileIsCreated0600AndReadBack() throws {
-        let path = NSTemporaryDirectory() + "cityeye-key-\(UUID().uuidString)"
-        defer { unlink(path) }
+        let path = try temporaryPath("cityeye-key") + "/audit.key"
         let old = umask(0o022)
         defer { umask(old) }
         let made = try AuditKey.load(path: path, create: true)

@@ -1,66 +1,24 @@
 import XCTest
 import Foundation
+import TestSupport
 
 /// Runs the built `cityeye` binary as a user would, on a real store file.
 final class CLITests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    struct Result { var code: Int32; var out: String; var err: String }
-
-    static var binary: URL {
-        // The test bundle sits in the build products folder beside the executable.
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<3 {
-            let candidate = dir.appendingPathComponent("cityeye")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return root.appendingPathComponent(".build/debug/cityeye")
-    }
+    typealias Result = CityEyeBinary.Result
 
     @discardableResult
     func cityeye(_ args: [String], env: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        p.currentDirectoryURL = Self.root
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(code: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+        try CityEyeBinary.run(args, env: env)
     }
 
     var db = ""
     var registry = ""
 
     override func setUpWithError() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try temporaryFolder("cityeye-cli")
         db = dir.appendingPathComponent("x.db").path
         registry = dir.appendingPathComponent("registry.yaml").path
-        try """
-        communities:
-          - {id: changzhengqiao, name: 长征桥社区, timezone: Asia/Shanghai}
-        grids:
-          - {id: czq-g1, community: changzhengqiao, name: Buildings 1-6}
-          - {id: czq-g2, community: changzhengqiao, name: Buildings 7-9}
-        workers:
-          - {id: w-li, name: 李敏, grid: czq-g1, role: worker}
-          - {id: w-wang, name: 王芳, grid: czq-g1, role: worker}
-          - {id: w-chen, name: 陈刚, grid: czq-g2, role: worker}
-          - {id: s-zhao, name: 赵强, community: changzhengqiao, role: supervisor}
-        devices:
-          - {id: czq-elev-01, type: elevator, community: changzhengqiao, grid: czq-g1, subject: czq-b3-elevator}
-          - {id: czq-smoke-01, type: smoke_detector, community: changzhengqiao, grid: czq-g2}
-        """.write(toFile: registry, atomically: true, encoding: .utf8)
+        try RegistryFixtures.changzhengqiao.write(toFile: registry, atomically: true, encoding: .utf8)
     }
 
     func writeLog(_ lines: [String]) throws -> String {

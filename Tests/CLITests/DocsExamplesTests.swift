@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,7 +10,7 @@ import Glibc
 /// `rejections.jsonl` is dead-lettered with the reason it names (by replay and by the live engine), and every
 /// YAML rule file or registry shown in docs/*.md loads.
 final class DocsExamplesTests: XCTestCase {
-    static let docs = CLITests.root.appendingPathComponent("docs")
+    static let docs = Repo.root.appendingPathComponent("docs")
     static let examples = docs.appendingPathComponent("examples")
     static let gateway = examples.appendingPathComponent("gateway")
     /// The fields of `incidents --json` an `.expected.jsonl` line states (the scenario packs' format).
@@ -21,18 +22,14 @@ final class DocsExamplesTests: XCTestCase {
     var noRules: String { dir + "/no-rules" }
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "cityeye-docs-\(UUID().uuidString.prefix(8))"
+        dir = try temporaryPath("cityeye-docs")
         try FileManager.default.createDirectory(atPath: noRules, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: dir)
     }
 
     // MARK: the example files
 
     func testTheExampleRuleFilesPassRulesCheck() throws {
-        let r = try run(CLITests.binary.path, ["rules", "check", "--rules", Self.examples.path])
+        let r = try run(CityEyeBinary.url.path, ["rules", "check", "--rules", Self.examples.path])
         XCTAssertEqual(r.code, 0, r.out + r.err)
         XCTAssertTrue(r.out.hasPrefix("ok: "), r.out)
     }
@@ -50,9 +47,9 @@ final class DocsExamplesTests: XCTestCase {
             if let until = try? String(contentsOfFile: base.path + ".until", encoding: .utf8) {
                 args += ["--until", until.trimmingCharacters(in: .whitespacesAndNewlines)]
             }
-            let replay = try run(CLITests.binary.path, args)
+            let replay = try run(CityEyeBinary.url.path, args)
             XCTAssertEqual(replay.code, 0, "\(log): \(replay.err)")
-            let listed = try run(CLITests.binary.path, ["incidents", "--db", db, "--json"])
+            let listed = try run(CityEyeBinary.url.path, ["incidents", "--db", db, "--json"])
             XCTAssertEqual(listed.code, 0, listed.err)
             let actual = try jsonLines(listed.out), wanted = try jsonLines(expected)
             XCTAssertEqual(actual.count, wanted.count, "\(log): number of incidents\n\(listed.out)")
@@ -72,7 +69,7 @@ final class DocsExamplesTests: XCTestCase {
         try (lines.map(\.text).joined(separator: "\n") + "\n").write(toFile: log, atomically: true, encoding: .utf8)
         let db = dir + "/replay.db"
         let accepted = Self.gateway.appendingPathComponent("accepted.jsonl").path
-        let r = try run(CLITests.binary.path, ["replay", accepted, log, "--rules", noRules, "--db", db, "--json",
+        let r = try run(CityEyeBinary.url.path, ["replay", accepted, log, "--rules", noRules, "--db", db, "--json",
                                                "--registry", Self.gateway.appendingPathComponent("registry.yaml").path])
         XCTAssertEqual(r.code, 0, r.err)
         let letters = try deadLetters(db)
@@ -100,7 +97,7 @@ final class DocsExamplesTests: XCTestCase {
         store: \(store)
         """.write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
         let engine = Process()
-        engine.executableURL = CLITests.binary
+        engine.executableURL = CityEyeBinary.url
         engine.arguments = ["run", "--config", dir + "/config.yaml"]
         let output = dir + "/engine.log"
         XCTAssertTrue(FileManager.default.createFile(atPath: output, contents: nil))
@@ -161,10 +158,10 @@ final class DocsExamplesTests: XCTestCase {
     func testWithoutItsUntilTheExampleEndsBeforeTheLastHoldFires() throws {
         let folder = Self.examples.appendingPathComponent("door-held-open")
         let db = dir + "/wrong.db"
-        XCTAssertEqual(try run(CLITests.binary.path, ["replay", folder.appendingPathComponent("door-morning.jsonl").path,
+        XCTAssertEqual(try run(CityEyeBinary.url.path, ["replay", folder.appendingPathComponent("door-morning.jsonl").path,
                                                       "--rules", folder.path, "--db", db,
                                                       "--registry", folder.appendingPathComponent("registry.yaml").path]).code, 0)
-        let first = try XCTUnwrap(try jsonLines(try run(CLITests.binary.path, ["incidents", "--db", db, "--json"]).out).first)
+        let first = try XCTUnwrap(try jsonLines(try run(CityEyeBinary.url.path, ["incidents", "--db", db, "--json"]).out).first)
         // Without --until the clock stops at 09:21: the hold started then has not fired, so the count is 1, not 2.
         XCTAssertEqual(first["count"] as? Int, 1)
         XCTAssertEqual(first["last_seen"] as? String, "2026-11-24T01:15:00.000Z")
@@ -174,7 +171,7 @@ final class DocsExamplesTests: XCTestCase {
         let folder = dir + "/rules-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try yaml.write(toFile: folder + "/rules.yaml", atomically: true, encoding: .utf8)
-        let r = try run(CLITests.binary.path, ["rules", "check", "--rules", folder])
+        let r = try run(CityEyeBinary.url.path, ["rules", "check", "--rules", folder])
         XCTAssertEqual(r.code, 0, "\(label): \(r.out)\(r.err)")
         XCTAssertTrue(r.out.hasPrefix("ok: "), "\(label): \(r.out)")
     }
@@ -193,7 +190,7 @@ final class DocsExamplesTests: XCTestCase {
         let log = registry + ".jsonl"
         try #"{"topic":"cityeye/\#(community)/\#(id)","id":"docs-1","ts":"2026-11-24T08:00:00+08:00","device":"\#(id)","type":"\#(event)","data":\#(data)}"#
             .write(toFile: log, atomically: true, encoding: .utf8)
-        let r = try run(CLITests.binary.path, ["replay", log, "--registry", registry, "--rules", noRules, "--json",
+        let r = try run(CityEyeBinary.url.path, ["replay", log, "--registry", registry, "--rules", noRules, "--json",
                                                "--db", registry + ".db"])
         XCTAssertEqual(r.code, 0, "\(label): \(r.err)")
         XCTAssertEqual(try jsonLines(r.out).first?["accepted"] as? Int, 1, "\(label): \(r.out)")
@@ -254,7 +251,7 @@ final class DocsExamplesTests: XCTestCase {
     struct Letter { var reason: String; var topic: String; var payload: String }
 
     func deadLetters(_ db: String) throws -> [Letter] {
-        let r = try run(CLITests.binary.path, ["dead-letters", "--db", db, "--json"])
+        let r = try run(CityEyeBinary.url.path, ["dead-letters", "--db", db, "--json"])
         guard r.code == 0 else { throw SetupFailure(description: "cityeye dead-letters failed: \(r.err)") }
         return try jsonLines(r.out).map {
             Letter(reason: $0["reason"] as? String ?? "", topic: $0["topic"] as? String ?? "", payload: $0["payload"] as? String ?? "")
@@ -278,21 +275,9 @@ final class DocsExamplesTests: XCTestCase {
     /// The test could not set up what it checks (a process that never got ready, no free port).
     struct SetupFailure: Error, CustomStringConvertible { var description: String }
 
-    struct Output { var code: Int32; var out: String; var err: String }
-
     /// Runs a program from the repository root and collects its output.
-    func run(_ program: String, _ args: [String]) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program)
-        p.arguments = args
-        p.currentDirectoryURL = CLITests.root
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Output(code: p.terminationStatus, out: String(decoding: o, as: UTF8.self), err: String(decoding: e, as: UTF8.self))
+    func run(_ program: String, _ args: [String]) throws -> CityEyeBinary.Result {
+        try CityEyeBinary.run(program: URL(fileURLWithPath: program), args)
     }
 
     /// A private mosquitto on a free loopback port, configured as docs/operations.md tells an operator to.

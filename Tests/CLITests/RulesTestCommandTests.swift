@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 
 /// `cityeye rules test`: how a city tunes a threshold and sees what it changes.
 extension CLITests {
@@ -11,7 +12,7 @@ extension CLITests {
 
         // A copy of the elevator pack whose entrapment hold is tuned from 30 s to 10 min.
         let dir = (db as NSString).deletingLastPathComponent + "/tuned"
-        try FileManager.default.copyItem(atPath: Self.root.appendingPathComponent("scenarios/elevator").path, toPath: dir)
+        try FileManager.default.copyItem(atPath: Repo.scenarios.appendingPathComponent("elevator").path, toPath: dir)
         try? FileManager.default.removeItem(atPath: dir + "/independent")
         let rules = try String(contentsOfFile: dir + "/rules.yaml", encoding: .utf8)
         let tuned = rules.replacingOccurrences(of: "for: 30s", with: "for: 10m")

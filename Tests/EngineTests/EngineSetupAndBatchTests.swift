@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import Store
 import Registry
@@ -7,18 +8,15 @@ import Registry
 
 /// The one start-up (`EngineSetup.open`) and batches of any size through `Pipeline.process`.
 final class EngineSetupAndBatchTests: XCTestCase {
-    static let elevator = ScenarioPackTests.scenarios.appendingPathComponent("elevator")
+    static let elevator = Repo.scenarios.appendingPathComponent("elevator")
     var dir = ""
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-setup-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        dir = try temporaryPath("cityeye-setup")
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
     var registry: String { Self.elevator.appendingPathComponent("registry.yaml").path }
-    var rules: String { ScenarioPackTests.scenarios.path }
+    var rules: String { Repo.scenarios.path }
     var store: String { dir + "/store.db" }
 
     func logs() throws -> [String] {

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import Registry
 import Rules
@@ -25,21 +26,21 @@ final class ReplayCutTests: XCTestCase {
     /// Each scenario's log with two malformed lines in it, cut at random batches (seeded: the same cuts each run).
     func testAReplayCutAtRandomBatchesAndRunAgainEqualsOneUninterruptedReplay() throws {
         var rng = SeededGenerator(seed: 11)
-        let rules = try RuleSet.load(directory: ScenarioPackTests.scenarios.path)
-        let dirs = try FileManager.default.contentsOfDirectory(atPath: ScenarioPackTests.scenarios.path).sorted()
+        let rules = try RuleSet.load(directory: Repo.scenarios.path)
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: Repo.scenarios.path).sorted()
         var cases = 0
         for name in dirs {
-            let dir = ScenarioPackTests.scenarios.appendingPathComponent(name)
+            let dir = Repo.scenarios.appendingPathComponent(name)
             guard let log = try? FileManager.default.contentsOfDirectory(atPath: dir.path)
                 .first(where: { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }) else { continue }
             let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
             var lines = try String(contentsOf: dir.appendingPathComponent(log), encoding: .utf8).split(separator: "\n").map(String.init)
             lines.insert("{broken", at: 1 + Int.random(in: 0..<(lines.count - 1), using: &rng))
             lines.insert("{\"id\":\"x\"}", at: 1 + Int.random(in: 0..<(lines.count - 1), using: &rng))
-            let logPath = (tempDB() as NSString).deletingLastPathComponent + "/" + log
+            let logPath = (try tempDB() as NSString).deletingLastPathComponent + "/" + log
             try (lines.joined(separator: "\n") + "\n").write(toFile: logPath, atomically: true, encoding: .utf8)
 
-            let whole = tempDB()
+            let whole = try tempDB()
             _ = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: whole)), files: [logPath])
             let expected = try outcome(whole)
             XCTAssertFalse(expected.incidents.isEmpty, name)
@@ -48,7 +49,7 @@ final class ReplayCutTests: XCTestCase {
             for _ in 0..<4 {
                 let batchSize = Int.random(in: 1...5, using: &rng)
                 let cuts = (0..<Int.random(in: 1...3, using: &rng)).map { _ in Int.random(in: 0...(lines.count / batchSize), using: &rng) }
-                let db = tempDB()
+                let db = try tempDB()
                 for cut in cuts {
                     let p = try Pipeline(registry: registry, rules: rules, store: try Store(path: db))
                     XCTAssertThrowsError(try Replay.runCut(p, files: [logPath], batchSize: batchSize, batches: cut)) { XCTAssertTrue($0 is ReplayCut) }

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import Registry
 import Rules
@@ -11,34 +12,30 @@ import Incidents
 /// Replays every log under `scenarios/<scenario>/` and compares the incidents with `<log>.expected.jsonl`,
 /// and the counts with `<log>.expected-summary.json` — files written by hand from SPEC, not by the engine.
 final class ScenarioPackTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let scenarios = root.appendingPathComponent("scenarios")
-
     /// The packs are the first users of `cityeye rules test`: the same finder, replay and comparison.
     func testEveryScenarioLogProducesItsExpectedIncidents() throws {
-        let tests = RuleTests.find(in: Self.scenarios.path)
+        let tests = RuleTests.find(in: Repo.scenarios.path)
         XCTAssertGreaterThanOrEqual(tests.count, 16, "every scenario ships at least one log with expected incidents")
         XCTAssertGreaterThanOrEqual(tests.filter { $0.name.contains("/independent/") }.count, 8,
                                     "and an independent pack written separately from SPEC")
         for t in tests {
             XCTAssertNotNil(t.summary, "\(t.name) has expected counts")
-            let r = RuleTests.run(t, rules: Self.scenarios.path, scratch: NSTemporaryDirectory())
+            let r = RuleTests.run(t, rules: Repo.scenarios.path, scratch: try temporaryPath("cityeye-rule-tests"))
             XCTAssertTrue(r.passed, "\(t.name):\n" + r.differences.joined(separator: "\n"))
             XCTAssertGreaterThan(r.incidents, 0, t.name)
         }
     }
 
     func testReplayIsByteForByteDeterministic() throws {
-        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let dir = Repo.scenarios.appendingPathComponent("elevator")
         let logs = try FileManager.default.contentsOfDirectory(atPath: dir.path)
             .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }.sorted()
             .map { dir.appendingPathComponent($0).path }
         XCTAssertFalse(logs.isEmpty)
         func run() throws -> ([Incident], [AuditEntry]) {
-            let store = try Store(path: tempDB())
+            let store = try Store(path: try tempDB())
             let pipeline = try Pipeline(registry: try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path),
-                                        rules: try RuleSet.load(directory: Self.scenarios.path), store: store)
+                                        rules: try RuleSet.load(directory: Repo.scenarios.path), store: store)
             _ = try Replay.run(pipeline, files: logs)
             return (try store.incidents(), try store.allAudit())
         }
@@ -49,12 +46,12 @@ final class ScenarioPackTests: XCTestCase {
     }
 
     func testReplayingTheSameLogTwiceIntoOneStoreCountsOnlyDuplicates() throws {
-        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let dir = Repo.scenarios.appendingPathComponent("elevator")
         let log = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.path)
             .filter { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }.sorted().first)
-        let path = tempDB()
+        let path = try tempDB()
         let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
-        let rules = try RuleSet.load(directory: Self.scenarios.path)
+        let rules = try RuleSet.load(directory: Repo.scenarios.path)
         let first = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: path)),
                                    files: [dir.appendingPathComponent(log).path])
         let before = try Store(path: path).incidents()
@@ -67,10 +64,10 @@ final class ScenarioPackTests: XCTestCase {
     /// Changes staged and not yet written (a batch whose write failed) meet a worker's acknowledgement at the next
     /// batch: the acknowledgement must be kept, and so must the newer count.
     func testAWorkerActingWhileAReplayStagesABatchKeepsBothChanges() throws {
-        let dir = Self.scenarios.appendingPathComponent("elevator")
+        let dir = Repo.scenarios.appendingPathComponent("elevator")
         let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
-        let store = try Store(path: tempDB())
-        let pipeline = try Pipeline(registry: registry, rules: try RuleSet.load(directory: Self.scenarios.path), store: store)
+        let store = try Store(path: try tempDB())
+        let pipeline = try Pipeline(registry: registry, rules: try RuleSet.load(directory: Repo.scenarios.path), store: store)
         func alarm(_ n: Int, _ time: String) {
             let line = #"{"id":"a\#(n)","ts":"2026-11-24T\#(time)+08:00","device":"czq-elev-01","type":"elevator.alarm","data":{}}"#
             Array(line.utf8).withUnsafeBytes { _ = pipeline.handle($0, topic: "cityeye/changzhengqiao/czq-elev-01") }
@@ -93,8 +90,7 @@ final class ScenarioPackTests: XCTestCase {
     }
 }
 
-func tempDB() -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-tests-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("store.db").path
+extension XCTestCase {
+    /// A store path in a fresh temporary folder, removed when the test ends.
+    func tempDB() throws -> String { try temporaryPath("cityeye-tests") + "/store.db" }
 }

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Ingest
 
@@ -46,8 +47,7 @@ final class DecoderDifferentialTests: XCTestCase {
             Device(id: $0, type: "elevator", community: "changzhengqiao", grid: "g1")
         }).catalog
 
-    static let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scenarios")
+    static let scenarios = Repo.scenarios
 
     func testEveryScenarioLogLineDecodesLikeTheReference() throws {
         var n = 0

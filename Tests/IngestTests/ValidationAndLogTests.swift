@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Ingest
 
@@ -76,7 +77,7 @@ final class ValidationAndLogTests: XCTestCase {
     }
 
     func tempFile(_ text: String) throws -> String {
-        let p = FileManager.default.temporaryDirectory.appendingPathComponent("log-\(UUID().uuidString).jsonl").path
+        let p = try temporaryPath("log") + "/log.jsonl"
         try text.write(toFile: p, atomically: true, encoding: .utf8)
         return p
     }
@@ -96,7 +97,7 @@ final class ValidationAndLogTests: XCTestCase {
     }
 
     func testCaptureRoundTripKeepsTopics() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cap-\(UUID().uuidString)").path
+        let dir = try temporaryPath("cap") + "/capture"
         let w = try CaptureWriter(directory: dir, timezone: LocalClock(identifier: "Asia/Shanghai")!)
         let msgs = [env(data: status), "{\n\"id\":\"2\",\"ts\":\"2026-11-24T08:15:31Z\",\"device\":\"czq-bin-1\",\"type\":\"waste.dumping\"}"]
         for m in msgs {
@@ -114,7 +115,7 @@ final class ValidationAndLogTests: XCTestCase {
     func testCaptureFilesAre0640AndFolders0750UnderUmask022() throws {
         let old = umask(0o022)
         defer { umask(old) }
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("capmode-\(UUID().uuidString)").path
+        let root = try temporaryPath("capmode") + "/root"
         let dir = root + "/capture/2026"
         let w = try CaptureWriter(directory: dir, timezone: LocalClock(identifier: "Asia/Shanghai")!)
         try Array(env(data: status).utf8).withUnsafeBytes { try w.append(payload: $0, topic: "cityeye/c/x", at: RFC3339.parse("2026-11-24T08:00:00+08:00")!) }

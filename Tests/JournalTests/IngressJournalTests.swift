@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Model
 @testable import Journal
 #if canImport(Glibc)
@@ -9,11 +10,7 @@ final class IngressJournalTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "cityeye-journal-\(UUID().uuidString)"
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: dir)
+        dir = try temporaryPath("cityeye-journal") + "/journal"
     }
 
     func append(_ j: IngressJournal, _ text: String, topic: String = "cityeye/c/d", at ms: Int64 = 1, retained: Bool = false) throws -> JournalPosition {

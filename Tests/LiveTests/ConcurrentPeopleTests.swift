@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import MQTT
 import Store
@@ -10,38 +11,17 @@ import Simulation
 /// The CLI and the live engine on one SQLite file at once: a second process acknowledges, resolves and closes
 /// incidents in a loop while the engine ingests a steady stream. No "locked" error, no event lost, audit complete.
 final class ConcurrentPeopleTests: XCTestCase {
-    static var binary: URL {
-        var dir = Bundle.main.bundleURL
-        for _ in 0..<3 {
-            let c = dir.appendingPathComponent("cityeye")
-            if FileManager.default.isExecutableFile(atPath: c.path) { return c }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/cityeye")
-    }
-
     func cli(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+        let r = try CityEyeBinary.run(args)
+        return (r.code, r.err)
     }
 
     func testWorkersActWhileTheEngineIngests() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-conc-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryPath("cityeye-conc")
         try DeploymentPlan.smokeDetectorsYAML(count: 20).write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker()
         defer { broker.stop() }
-        let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scenarios").path
+        let rules = Repo.scenarios.path
         try """
         broker: {host: 127.0.0.1, port: \(broker.port), client_id: conc-engine}
         registry: registry.yaml

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import MQTT
 import Store
@@ -11,8 +12,7 @@ import Live
 /// device's incident count), and the store passes `PRAGMA integrity_check`. The long form (50 kills, 5,000 ev/s) is
 /// `scripts/crash-harness.sh`.
 final class CrashTests: XCTestCase {
-    static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/cityeye").path
+    static let binary = CityEyeBinary.url.path
 
     func testKilledThreeTimesMidStreamNothingLostNothingTwice() throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
@@ -20,13 +20,13 @@ final class CrashTests: XCTestCase {
         }
         let broker = try MosquittoBroker()
         defer { broker.stop() }
-        let dir = try LiveFixture.folder("cityeye-crash")
+        let dir = try temporaryPath("cityeye-crash")
         let devices = 200
         try DeploymentPlan.smokeDetectorsYAML(count: devices).write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         try """
         broker: {host: 127.0.0.1, port: \(broker.port), client_id: crash-test, keepalive_s: 5}
         registry: registry.yaml
-        rules: \(LiveFixture.scenarios)
+        rules: \(Repo.scenarios.path)
         store: cityeye.db
         """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
         var engine = try startEngine(dir)

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import MQTT
 import Registry
@@ -12,7 +13,7 @@ extension LiveLoopTests {
         try """
         broker: {host: 127.0.0.1, port: 1883, client_id: loop-test}
         registry: registry.yaml
-        rules: \(LiveFixture.scenarios)
+        rules: \(Repo.scenarios.path)
         store: \(store)
         journal: {dir: \(journal), sync: always}
         """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
@@ -46,13 +47,13 @@ extension LiveLoopTests {
     }
 
     func testAFullDiskUnderTheJournalIsWaitedOut() async throws {
-        let disk = try SmallDisk(kilobytes: 512)
+        let disk = try SmallDisk(kilobytes: 512, on: try temporaryPath("cityeye-small-disk"))
         defer { disk.unmount() }
         try await runUntilFreed(disk, store: db, journal: disk.path + "/journal", expect: "the disk is full")
     }
 
     func testAFullDiskUnderTheStoreIsWaitedOut() async throws {
-        let disk = try SmallDisk(kilobytes: 2048)
+        let disk = try SmallDisk(kilobytes: 2048, on: try temporaryPath("cityeye-small-disk"))
         defer { disk.unmount() }
         try await runUntilFreed(disk, store: disk.path + "/cityeye.db", journal: dir + "/journal", expect: "the disk under it is full")
     }

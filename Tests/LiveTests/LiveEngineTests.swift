@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import MQTT
 import Store
@@ -13,16 +14,15 @@ final class LiveEngineTests: XCTestCase {
     var broker: MosquittoBroker!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-live-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try LiveFixture.registryText.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        dir = try temporaryPath("cityeye-live")
+        try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         broker = try MosquittoBroker()
     }
 
     override func tearDown() { broker?.stop() }
 
     func config(rules: String? = nil, capture: Bool = true) throws -> LiveConfig {
-        let rulesDir = rules ?? LiveFixture.scenarios
+        let rulesDir = rules ?? Repo.scenarios.path
         let text = """
         broker:
           host: 127.0.0.1

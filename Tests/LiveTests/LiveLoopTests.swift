@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import MQTT
 import Store
@@ -13,14 +14,12 @@ final class LiveLoopTests: XCTestCase {
     var db: String { dir + "/cityeye.db" }
 
     override func setUpWithError() throws {
-        dir = try LiveFixture.folder("cityeye-loop")
-        try LiveFixture.registryText.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        dir = try temporaryPath("cityeye-loop")
+        try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
     }
 
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
     /// The broker section is required by the config; the in-memory source never uses it.
-    func config(rules: String = LiveFixture.scenarios) throws -> LiveConfig {
+    func config(rules: String = Repo.scenarios.path) throws -> LiveConfig {
         try """
         broker: {host: 127.0.0.1, port: 1883, client_id: loop-test}
         registry: registry.yaml
@@ -33,7 +32,7 @@ final class LiveLoopTests: XCTestCase {
     /// No ticks in the test's time: the engine takes messages only when the source says they wait.
     static let noTicks: LiveTuning = { var t = LiveTuning(); t.maxBatchDelayMs = 600_000; return t }()
 
-    func start(_ source: InMemorySource, clock: ManualClock, rules: String = LiveFixture.scenarios,
+    func start(_ source: InMemorySource, clock: ManualClock, rules: String = Repo.scenarios.path,
                tuning: LiveTuning = LiveTuning(), log: @escaping @Sendable (String) -> Void = { _ in })
         throws -> (LiveEngine, Task<Void, Error>) {
         let engine = try LiveEngine(config: try config(rules: rules), source: source, clock: clock, tuning: tuning, log: log)

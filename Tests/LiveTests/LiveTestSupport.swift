@@ -1,35 +1,16 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import Store
 
-/// What the live tests share: a small registry, the shipped rules, envelopes, waiting for a condition.
+/// What the live tests share: the shipped rules, envelopes, waiting for a condition.
 enum LiveFixture {
-    static let registryText = """
-    communities:
-      - {id: changzhengqiao, name: 长征桥社区, timezone: Asia/Shanghai}
-      - {id: wenhui, name: 文晖街道, timezone: Asia/Shanghai}
-    grids:
-      - {id: czq-g1, community: changzhengqiao, name: Buildings 1-6}
-      - {id: wh-g1, community: wenhui, name: Block A}
-    workers:
-      - {id: w-li, name: 李敏, grid: czq-g1, role: worker}
-      - {id: s-zhao, name: 赵强, community: changzhengqiao, role: supervisor}
-      - {id: s-wu, name: 吴, community: wenhui, role: supervisor}
-    devices:
-      - {id: czq-elev-01, type: elevator, community: changzhengqiao, grid: czq-g1}
-      - {id: czq-smoke-01, type: smoke_detector, community: changzhengqiao, grid: czq-g1}
-      - {id: wh-smoke-01, type: smoke_detector, community: wenhui, grid: wh-g1}
-    """
-
-    static let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scenarios").path
-
     /// A folder with the shipped elevator rules, the entrapment hold shortened from 30 s to 1 s.
     static func shortHoldRules(in dir: String) throws -> String {
         let rulesDir = dir + "/rules"
         try FileManager.default.createDirectory(atPath: rulesDir, withIntermediateDirectories: true)
-        let text = try String(contentsOfFile: scenarios + "/elevator/rules.yaml", encoding: .utf8)
+        let text = try String(contentsOfFile: Repo.scenarios.path + "/elevator/rules.yaml", encoding: .utf8)
         XCTAssertTrue(text.contains("30s"))
         try text.replacingOccurrences(of: "30s", with: "1s").write(toFile: rulesDir + "/rules.yaml", atomically: true, encoding: .utf8)
         return rulesDir
@@ -37,13 +18,6 @@ enum LiveFixture {
 
     static func envelope(_ id: String, _ ts: Instant, _ device: String, _ type: String, _ data: String = "{}") -> [UInt8] {
         Array("{\"id\":\"\(id)\",\"ts\":\"\(ts)\",\"device\":\"\(device)\",\"type\":\"\(type)\",\"data\":\(data)}".utf8)
-    }
-
-    /// A new empty folder under the temporary directory.
-    static func folder(_ prefix: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
     }
 
     static func incidents(store path: String) throws -> [Incident] {
@@ -105,8 +79,9 @@ final class SmallDisk {
     let path: String
     private var filler: String { path + "/filler" }
 
-    init(kilobytes: Int) throws {
-        path = try LiveFixture.folder("cityeye-small-disk")
+    /// Mounted on `folder`, an empty folder.
+    init(kilobytes: Int, on folder: String) throws {
+        path = folder
         guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path]) == 0 else {
             throw XCTSkip("cannot mount a tmpfs here (needs root and mount permission): disk-full test skipped")
         }

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 @testable import MQTT
 
 /// The engine's edge with credentials and TLS, against a real mosquitto configured for them.
@@ -23,12 +24,6 @@ final class SecurityTests: XCTestCase {
             .contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(name)") }
     }
 
-    func folder() throws -> String {
-        let f = NSTemporaryDirectory() + "cityeye-sec-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true)
-        return f
-    }
-
     /// Subscribes with `settings`, publishes one message with `publisher`, returns what arrived (or the events seen).
     func roundTrip(_ settings: MQTTSettings, publisher: MQTTSettings) async throws -> (payloads: [String], events: [String]) {
         let sub = try MQTTSubscriber(settings: settings, batched: true)
@@ -47,8 +42,7 @@ final class SecurityTests: XCTestCase {
 
     func testPasswordBrokerTakesTheEngineWithCredentialsAndRefusesOthers() async throws {
         guard tool("mosquitto_passwd") else { throw XCTSkip("mosquitto_passwd is not installed (apt-get install mosquitto)") }
-        let dir = try folder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = try temporaryPath("cityeye-sec")
         try shell("mosquitto_passwd -c -b passwd cityeye s3cret && chmod 644 passwd", in: dir)
         let broker = try MosquittoBroker(extraConfig: "allow_anonymous false\npassword_file \(dir)/passwd")
         defer { broker.stop() }
@@ -71,8 +65,7 @@ final class SecurityTests: XCTestCase {
 
     func testEngineSubscribesOverTLSWithTheConfiguredCA() async throws {
         guard tool("openssl") else { throw XCTSkip("openssl is not installed; it makes the test certificates") }
-        let dir = try folder()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = try temporaryPath("cityeye-sec")
         try shell("""
             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=cityeye-test-ca
             openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Registry
 @testable import YAMLSupport
@@ -123,7 +124,7 @@ final class HardeningTests: XCTestCase {
     }
 
     func config(_ broker: String) throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        let d = try temporaryPath("cfg")
         try FileManager.default.createDirectory(atPath: d + "/rules", withIntermediateDirectories: true)
         try (head + "  - {id: d1, type: gate, community: c1, grid: g1}\n").write(toFile: d + "/registry.yaml", atomically: true, encoding: .utf8)
         try "broker: {host: h, port: 1883\(broker)}\nregistry: registry.yaml\nrules: rules\nstore: x.db\n"

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Registry
 
@@ -58,7 +59,7 @@ final class RegistryTests: XCTestCase {
     }
 
     func dir() throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        let d = try temporaryPath("cfg")
         try FileManager.default.createDirectory(atPath: d + "/rules", withIntermediateDirectories: true)
         try good.write(toFile: d + "/registry.yaml", atomically: true, encoding: .utf8)
         try "s3cret\n".write(toFile: d + "/mqtt.pw", atomically: true, encoding: .utf8)

@@ -1,13 +1,13 @@
 import XCTest
 import Foundation
+import TestSupport
 @testable import Registry
 
 /// Findings of the config and rule-file fuzzers, kept as regression tests.
 final class YAMLFileReadTests: XCTestCase {
     func file(_ bytes: [UInt8]) throws -> String {
-        let p = NSTemporaryDirectory() + "cityeye-yaml-\(UUID().uuidString).yaml"
+        let p = try temporaryPath("cityeye-yaml") + "/file.yaml"
         try Data(bytes).write(to: URL(fileURLWithPath: p))
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: p) }
         return p
     }
 

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Registry
 @testable import Rules
@@ -7,8 +8,7 @@ import Model
 /// `cityeye rules check`'s static checks: rules that load but could never fire, and expressions too deep to parse.
 final class RuleCheckTests: XCTestCase {
     func folder(_ rules: String) throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rulecheck-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        let d = try temporaryPath("rulecheck")
         try ("scenario: x\nrules:\n" + rules).write(toFile: d + "/x.yaml", atomically: true, encoding: .utf8)
         return d
     }

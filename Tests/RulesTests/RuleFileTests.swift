@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Rules
 
@@ -58,8 +59,7 @@ final class RuleFileTests: XCTestCase {
     }
 
     func dir(_ files: [String: String]) throws -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rules-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        let d = try temporaryPath("rules")
         for (name, text) in files { try text.write(toFile: d + "/" + name, atomically: true, encoding: .utf8) }
         return d
     }

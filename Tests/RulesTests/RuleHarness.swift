@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import Registry
 @testable import Rules
@@ -36,8 +37,7 @@ final class RuleHarness {
       - {id: spot-2, type: spot_sensor, community: czq, grid: g1, attrs: {plates: [浙A12345], max_minutes: 60}}
     """
 
-    static let scenarios = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("scenarios").path
+    static let scenarios = Repo.scenarios.path
 
     init(rulesDirectory: String = RuleHarness.scenarios) throws {
         let registry = try RegistryLoader.parse(yaml: Self.registryYAML, file: "test-registry.yaml")

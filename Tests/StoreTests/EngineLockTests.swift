@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 @testable import Store
 #if canImport(Glibc)
 import Glibc
@@ -8,13 +9,7 @@ final class EngineLockTests: XCTestCase {
     var store = ""
 
     override func setUpWithError() throws {
-        let d = NSTemporaryDirectory() + "cityeye-lock-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        store = d + "/x.db"
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: (store as NSString).deletingLastPathComponent)
+        store = try temporaryPath("cityeye-lock") + "/x.db"
     }
 
     func testASecondEngineIsRefusedNamingTheHolder() throws {

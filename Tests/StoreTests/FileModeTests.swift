@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Store
 
@@ -12,8 +13,7 @@ final class FileModeTests: XCTestCase {
     func testStoreWalAndShmAre0640UnderUmask022() throws {
         let old = umask(0o022)
         defer { umask(old) }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mode-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryPath("mode")
         let path = dir + "/s.db"
         let store = try Store(path: path)
         try store.writeTransaction { tx in try tx.setState("x", [1]) }

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 @testable import Store
 
 /// A store command pointed at the wrong file refuses it and leaves it exactly as it was.
@@ -7,11 +8,8 @@ final class StoreOwnershipTests: XCTestCase {
     var dir = ""
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "cityeye-own-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        dir = try temporaryPath("cityeye-own")
     }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
     func sqlite(_ db: String, _ sql: String) throws -> String {
         let p = Process()

@@ -1,14 +1,11 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 @testable import Store
 
 final class StoreTests: XCTestCase {
-    func path() -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d.appendingPathComponent("s.db").path
-    }
+    func path() throws -> String { try temporaryPath("store") + "/s.db" }
 
     static func incident(_ id: Int64, status: IncidentStatus = .dispatched, assignee: String = "w-li") -> Incident {
         Incident(id: id, rule: "elevator.alarm", scenario: "elevator", severity: .critical, key: "k\(id)", device: "d",
@@ -18,7 +15,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testRoundTripFiltersAndReopen() throws {
-        let p = path()
+        let p = try path()
         var s: Store? = try Store(path: p)
         try s!.writeTransaction { tx in
             try tx.upsert([Self.incident(1), Self.incident(2, status: .resolved, assignee: "w-wang"), Self.incident(3, status: .closed)])
@@ -35,7 +32,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testAuditIsAppendOnly() throws {
-        let s = try Store(path: path())
+        let s = try Store(path: try path())
         _ = try s.writeTransaction { tx in
             try tx.append([AuditEntry(incident: 1, at: Instant(ms: 5), actor: "engine", action: .raised, note: "x"),
                            AuditEntry(incident: 1, at: Instant(ms: 6), actor: "w-li", action: .acknowledged)])
@@ -50,7 +47,7 @@ final class StoreTests: XCTestCase {
 
     /// Audit rows go in 64 to a statement, the rest one by one: every row, in order, whatever the count.
     func testManyAuditRowsKeepTheirOrder() throws {
-        let s = try Store(path: path())
+        let s = try Store(path: try path())
         for count in [1, 63, 64, 65, 200] {
             let before = try s.allAudit().count
             let rows: [AuditEntry] = (0..<count).map { (i: Int) -> AuditEntry in
@@ -64,7 +61,7 @@ final class StoreTests: XCTestCase {
     }
 
     func testDeadLettersProcessedKeysStateAndRollback() throws {
-        let s = try Store(path: path())
+        let s = try Store(path: try path())
         try s.writeTransaction { tx in
             try tx.append([DeadLetter(topic: "t", payload: Array(repeating: 7, count: 70_000), reason: .badJSON, detail: "d", receivedAt: Instant(ms: 9))])
             try tx.appendProcessed(keys: [1, 2, 3, 4], at: Instant(ms: 100), format: 2)
@@ -90,13 +87,13 @@ final class StoreTests: XCTestCase {
     func testMissingAndForeignFilesGiveClearErrors() throws {
         XCTAssertThrowsError(try Store(path: "/tmp/none-\(UUID().uuidString).db", create: false)) { XCTAssertTrue("\($0)".contains("no store")) }
         XCTAssertThrowsError(try Store(path: "/nonexistent-dir/x.db")) { XCTAssertTrue("\($0)".contains("does not exist")) }
-        let p = path()
+        let p = try path()
         try "this is not sqlite, just text that is long enough to look like a header......".write(toFile: p, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try Store(path: p)) { XCTAssertTrue("\($0)".contains("not a City Eye store"), "\($0)") }
     }
 
     func testTwoConnectionsWriteConcurrentlyWithoutLockedErrors() throws {
-        let p = path()
+        let p = try path()
         _ = try Store(path: p)
         let group = DispatchGroup()
         final class Errors: @unchecked Sendable { let lock = NSLock(); var list: [String] = [] }

@@ -1,12 +1,12 @@
 import XCTest
+import TestSupport
 import Model
 import Store
 import Accounts
 
 final class AccountsTests: XCTestCase {
     var f: Fixture!
-    override func setUpWithError() throws { f = try Fixture() }
-    override func tearDown() { f.remove() }
+    override func setUpWithError() throws { f = try Fixture(for: self) }
 
     func testPasswordIsStoredOnlyAsBcryptHashAndVerifies() throws {
         let passwords = Passwords(store: f.store, cost: 4)

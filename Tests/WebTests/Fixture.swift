@@ -2,15 +2,11 @@ import Foundation
 import Model
 import Store
 import Engine
+import TestSupport
+import XCTest
 
-/// A store in a fresh temp folder with the elevator registry recorded and two incidents, as a replay leaves them.
+/// A store in a fresh temp folder with the elevator scenario's registry and two incidents, as a replay leaves them.
 struct Fixture {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    /// The elevator scenario's registry: workers w-li, w-wang (czq-g1), w-chen (czq-g2); supervisors s-zhao, s-zhou.
-    static var registryYAML: String {
-        get throws { try String(contentsOf: root.appendingPathComponent("scenarios/elevator/registry.yaml"), encoding: .utf8) }
-    }
     static let t0 = Instant(ms: 1_795_478_400_000)  // 2026-11-24T08:00:00+08:00
 
     let folder: URL
@@ -18,13 +14,14 @@ struct Fixture {
     let store: Store
     let registry: Registry
 
-    init() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("cityeye-web-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    /// Made in a temporary folder of `test`; the store is closed and the folder removed when the test ends.
+    init(for test: XCTestCase) throws {
+        folder = try test.temporaryFolder("cityeye-web")
         path = folder.appendingPathComponent("x.db").path
         store = try Store(path: path)
-        try Deployment.record(registryText: try Self.registryYAML, in: store)
+        try Deployment.record(registryText: try RegistryFixtures.elevatorScenario, in: store)
         registry = try Deployment.registry(in: store)!
+        test.addTeardownBlock { [store] in store.close() }
         try store.writeTransaction { tx in
             try tx.upsert([Self.incident(1, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li"),
                            Self.incident(2, device: "czq-elev-02", grid: "czq-g2", assignee: "w-chen")])
@@ -39,6 +36,4 @@ struct Fixture {
                  condition: .active, status: .dispatched, assignee: assignee, escalated: false, overdue: false,
                  ackDue: t0 + severity.ackWithin, resolveDue: t0 + severity.resolveWithin)
     }
-
-    func remove() { store.close(); try? FileManager.default.removeItem(at: folder) }
 }

@@ -11,8 +11,7 @@ import Web
 /// connection to the store (as the CLI or the engine would make it) within 2 s.
 final class LiveServerTests: XCTestCase {
     func testChangeInTheStoreReachesAnOpenEventStreamWithinTwoSeconds() async throws {
-        let f = try Fixture()
-        defer { f.remove() }
+        let f = try Fixture(for: self)
         try Passwords(store: f.store, cost: 4).set("zhao-password", for: "s-zhao", registry: f.registry, at: Fixture.t0, by: "test")
         let web = WebApp(config: ServeConfig(host: "127.0.0.1", port: 0, store: f.path), store: f.store, registry: f.registry)
         try await web.application().test(.live) { client in

@@ -1,4 +1,5 @@
 import XCTest
+import TestSupport
 import Foundation
 import Model
 import Incidents
@@ -8,8 +9,7 @@ import Closedloop
 /// The one path for people's actions: what it writes, and that refusals are the same whichever way they come.
 final class PeopleActionsTests: XCTestCase {
     var f: Fixture!
-    override func setUpWithError() throws { f = try Fixture() }
-    override func tearDown() { f.remove() }
+    override func setUpWithError() throws { f = try Fixture(for: self) }
 
     func perform(_ a: PeopleAction, _ id: Int64, _ p: ActingPerson) throws(ActionFailure) -> Incident {
         try PeopleActions.perform(a, on: id, by: p, registry: f.registry, store: f.store, at: Fixture.t0 + 60_000)
@@ -74,8 +74,7 @@ final class PeopleActionsTests: XCTestCase {
 /// The command line takes the same path: `cityeye ack` then `cityeye show --json` names the channel and OS user.
 final class CommandLineChannelTests: XCTestCase {
     func testAckFromTheCommandLineIsAuditedWithChannelAndOperatingSystemUser() throws {
-        let f = try Fixture()
-        defer { f.remove() }
+        let f = try Fixture(for: self)
         f.store.close()
         let ack = try CityEyeBinary.run(["ack", "1", "--worker", "w-li", "--db", f.path])
         XCTAssertEqual(ack.code, 0, ack.err)

@@ -6,8 +6,7 @@ import Web
 
 final class ServeTests: XCTestCase {
     var f: Fixture!
-    override func setUpWithError() throws { f = try Fixture() }
-    override func tearDown() { f.remove() }
+    override func setUpWithError() throws { f = try Fixture(for: self) }
 
     func write(_ yaml: String) throws -> String {
         let path = f.folder.appendingPathComponent("serve.yaml").path

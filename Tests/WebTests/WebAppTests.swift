@@ -14,7 +14,7 @@ final class WebAppTests: XCTestCase {
     let now = Fixture.t0 + 60_000
 
     override func setUpWithError() throws {
-        f = try Fixture()
+        f = try Fixture(for: self)
         let passwords = Passwords(store: f.store, cost: 4)
         for (who, pw) in [("w-li", "li-password"), ("w-chen", "chen-password"), ("s-zhao", "zhao-password")] {
             try passwords.set(pw, for: who, registry: f.registry, at: Fixture.t0, by: "test")
@@ -23,7 +23,6 @@ final class WebAppTests: XCTestCase {
         app = WebApp(config: ServeConfig(host: "127.0.0.1", port: 0, store: f.path), store: f.store, registry: f.registry,
                      clock: { at })
     }
-    override func tearDown() { f.remove() }
 
     func withClient(_ body: @Sendable (WebClient) async throws -> Void) async throws {
         try await Application(router: app.router()).test(.router) { try await body(WebClient(client: $0)) }
