@@ -21,7 +21,14 @@ func act(_ action: PeopleAction, id: Int64, worker: String, store options: Store
         throw Failure(Terminal.safe(error.description))  // a refusal names keys and ids that came from payloads
     }
     let name = registry.workers[worker]?.name ?? ""
-    print(Terminal.safe("incident \(result.id) \(result.status.rawValue) by \(worker) \(name) (\(result.rule), \(result.key))"))
+    // What was done, in the words of the action (a reopen leaves the incident `dispatched`, but it was reopened).
+    let done: String = switch action {
+    case .acknowledge: "acknowledged"
+    case .resolve: "resolved"
+    case .close: "closed"
+    case .reopen: "reopened (dispatched again to \(result.assignee))"
+    }
+    print(Terminal.safe("incident \(result.id) \(done) by \(worker) \(name) (\(result.rule), \(result.key))"))
 }
 
 struct WorkerOption: ParsableArguments {

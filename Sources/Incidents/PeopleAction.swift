@@ -80,6 +80,9 @@ extension IncidentDesk {
                 action2 = .reopened
                 note = trimmed
             } else {
+                if incident.status == .closed {
+                    throw Refusal(code: .wrongStatus, message: "incident \(id) is already closed: nothing to do (`cityeye reopen \(id) --note TEXT` sends it back)")
+                }
                 guard incident.status == .resolved else {
                     throw Refusal(code: .wrongStatus, message: "incident \(id) is \(incident.status.rawValue), not resolved: its assignee \(incident.assignee) must resolve it before a supervisor can close it")
                 }

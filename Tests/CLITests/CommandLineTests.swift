@@ -14,3 +14,18 @@ extension CLITests {
         XCTAssertFalse(far.err.contains("did you mean"), "nothing close: no guess")
     }
 }
+
+extension CLITests {
+    func testClosingAClosedIncidentSaysSoAndAReopenSaysReopened() throws {
+        XCTAssertEqual(try replayBasic().code, 0)
+        XCTAssertEqual(try cityeye(["ack", "1", "--worker", "w-li", "--db", db]).code, 0)
+        XCTAssertEqual(try cityeye(["resolve", "1", "--worker", "w-li", "--note", "done", "--db", db]).code, 0)
+        XCTAssertEqual(try cityeye(["close", "1", "--worker", "s-zhao", "--db", db]).code, 0)
+        let again = try cityeye(["close", "1", "--worker", "s-zhao", "--db", db])
+        XCTAssertEqual(again.code, 1)
+        XCTAssertTrue(again.err.contains("already closed"), again.err)
+        let reopen = try cityeye(["reopen", "1", "--worker", "s-zhao", "--note", "rang again", "--db", db])
+        XCTAssertEqual(reopen.code, 0, reopen.err)
+        XCTAssertTrue(reopen.out.contains("incident 1 reopened"), reopen.out)
+    }
+}
