@@ -73,7 +73,7 @@ final class CrashTests: XCTestCase {
     /// Starts `cityeye run` and waits for its `ready` line.
     func startEngine(_ dir: String) throws -> Process {
         let log = dir + "/engine-\(UUID().uuidString.prefix(6)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["run", "--config", dir + "/cityeye.yaml"]

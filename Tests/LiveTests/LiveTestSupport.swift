@@ -90,7 +90,7 @@ final class SmallDisk {
     /// Fills the disk to the last byte.
     func fill() {
         guard let h = FileHandle(forWritingAtPath: filler) ?? {
-            FileManager.default.createFile(atPath: filler, contents: nil)
+            _ = FileManager.default.createFile(atPath: filler, contents: nil)
             return FileHandle(forWritingAtPath: filler)
         }() else { return }
         let chunk = Data(count: 4096)
