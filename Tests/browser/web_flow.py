@@ -121,8 +121,10 @@ def main():
 
         WebDriverWait(supervisor, 5).until(lambda d: d.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-status") == "resolved")
         took = time.monotonic() - started
+        # From the worker's tap: her post and redirect, the feed's poll, the event, the board's re-read. The 2 s
+        # from a store change to the event itself is asserted by WebTests' LiveServerTests.
         check(f"board shows it resolved without reloading ({took:.1f} s)",
-              took <= 2.5 and supervisor.execute_script("return window.__sameDocument") == 1, took)
+              took <= 3.0 and supervisor.execute_script("return window.__sameDocument") == 1, took)
         supervisor.find_element(By.CSS_SELECTOR, f"{row_css} button[data-action=close]").click()
         WebDriverWait(supervisor, 5).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, row_css)))
         check("supervisor closes it", True)
