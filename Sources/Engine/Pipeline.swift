@@ -54,7 +54,13 @@ public final class Pipeline {
     /// How long (event time) a processed (device, id) stays known, so a redelivery is not counted twice.
     public static let dedupRetention: Millis = 25 * Durations.hour
 
-    static let ruleStateName = "rules"
+    /// The rule state saved whole by versions before 0.6 (read once, then saved by key).
+    static let wholeRuleStateName = "rules"
+    static let ruleClockName = "rules.clock"
+    /// The next save replaces every saved key (the store held a whole snapshot).
+    private var replaceRuleKeysOnSave = false
+    /// Saved keys the restore dropped (their rule or device is gone), deleted with the next save.
+    private var droppedRuleKeys: [(rule: String, key: String)] = []
 
     /// Opens the pipeline on a store: picks up not-closed incidents, processed ids and the rule state
     /// the store carries from an earlier replay or run.
@@ -64,11 +70,8 @@ public final class Pipeline {
         self.store = store
         self.validator = EventValidator(registry: registry)
         self.rules = RuleEngine(rules: ruleSet, registry: registry)
-        if let state = try store.state(Self.ruleStateName) {
-            do { try rules.restore(state) } catch {
-                throw EngineError.ruleStateUnreadable(path: store.path, detail: "\(error)")
-            }
-        }
+        (droppedRuleKeys, replaceRuleKeysOnSave) = try Self.restoreRuleState(rules, from: store)
+        rules.tracksStateChanges = true
         let open = try store.notClosedIncidents()
         self.desk = IncidentDesk(registry: registry, openIncidents: open, nextID: try store.maxIncidentID() + 1)
         // Also without rule state (a replay cut before its first save): what was committed is known as processed.
@@ -266,11 +269,43 @@ public final class Pipeline {
                 lastPrune = clock
             }
         }
-        if saveRuleState { try tx.setState(Self.ruleStateName, try rules.snapshot()) }
+        if saveRuleState { try saveRules(tx) }
         if let progress { try tx.setState(progress.name, Array(progress.value.utf8)) }
         pendingIncidents.removeAll(keepingCapacity: true)
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
         pendingDeadLetters.removeAll(keepingCapacity: true)
+    }
+
+    /// Restores the rule state the store carries: by key, or whole as versions before 0.6 saved it.
+    /// Returns the saved keys it dropped, and whether the next save must replace every key.
+    private static func restoreRuleState(_ rules: RuleEngine, from store: Store) throws
+        -> (dropped: [(rule: String, key: String)], replaceAll: Bool) {
+        do {
+            if let clock = try store.state(ruleClockName) {
+                let ms = Int64(String(decoding: clock, as: UTF8.self))
+                return (try rules.restore(clock: ms.map(Instant.init(ms:)), keys: try store.ruleKeys()), false)
+            }
+            if let whole = try store.state(wholeRuleStateName) {
+                try rules.restore(whole)
+                return ([], true)
+            }
+            return ([], false)
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw EngineError.ruleStateUnreadable(path: store.path, detail: "\(error)")
+        }
+    }
+
+    /// Saves what the batch changed of the rule state (every key once, after an older store's whole snapshot).
+    private func saveRules(_ tx: WriteTransaction) throws {
+        var changes = replaceRuleKeysOnSave ? rules.allState() : rules.takeStateChanges()
+        changes.removed += droppedRuleKeys
+        try tx.saveRuleKeys(removed: changes.removed, written: changes.written, replaceAll: changes.replaceAll)
+        if let clock = changes.clock { try tx.setState(Self.ruleClockName, Array(String(clock.ms).utf8)) }
+        if changes.replaceAll { try tx.deleteState(Self.wholeRuleStateName) }
+        replaceRuleKeysOnSave = false
+        droppedRuleKeys = []
     }
 }

@@ -74,6 +74,9 @@ struct KeyTable {
     var slots: [KeyState] = []
     /// Free slots form a list through their `device` field.
     var freeHead: Int32 = -1
+    /// What changed since `takeChanges()`, kept only when `tracksChanges` (the pipeline saves rule state by key).
+    var changes = KeyChanges()
+    var tracksChanges = false
 
     init(keying: Keying) { self.keying = keying }
 
@@ -123,6 +126,7 @@ struct KeyTable {
 
     /// Stores the state of the key; an idle one frees its slot. The generation carries on, so old timers never match.
     mutating func put(_ i: Int32, _ s: KeyState, key: String?, ref: Int32) {
+        if tracksChanges { changes.note(i, s, key: keepsNames ? key : nil) }
         if s.isIdle {
             if keying == .text { index.removeValue(forKey: key!) } else { refs.remove(ref) }
             if keepsNames { names[Int(i)] = "" }
@@ -134,6 +138,9 @@ struct KeyTable {
             slots[Int(i)] = s
         }
     }
+
+    /// The changes since the last call; tracking starts afresh.
+    mutating func takeChanges() -> ChangedKeys { changes.take() }
 
     /// What the table has allocated: slots, names, and the index's buckets (key, slot, 1 bit); and the window
     /// entries it holds.
@@ -148,5 +155,39 @@ struct KeyTable {
             n += v.window.isEmpty ? 0 : 32 + v.window.capacity * MemoryLayout<WindowEntry>.stride
         }
         return (entries, n)
+    }
+}
+
+
+/// The keys of one table written or removed since the state was last saved. A slot is listed once however often it
+/// changed; whether it still holds a key is read when the changes are saved. A removed key is listed by its name
+/// (text keys) or by a device of it (device and subject keys), since its slot may hold another key by then.
+struct ChangedKeys {
+    var written: [Int32] = []
+    var removedNames: [String] = []
+    var removedDevices: [Int32] = []
+}
+
+struct KeyChanges {
+    private var taken = ChangedKeys()
+    private var isWritten: [Bool] = []
+
+    mutating func note(_ slot: Int32, _ s: KeyState, key: String?) {
+        if s.isIdle {
+            if let key { taken.removedNames.append(key) } else { taken.removedDevices.append(s.device) }
+            return
+        }
+        let i = Int(slot)
+        if i >= isWritten.count { isWritten.append(contentsOf: repeatElement(false, count: i + 1 - isWritten.count)) }
+        if !isWritten[i] {
+            isWritten[i] = true
+            taken.written.append(slot)
+        }
+    }
+
+    mutating func take() -> ChangedKeys {
+        for i in taken.written { isWritten[Int(i)] = false }
+        defer { taken = ChangedKeys() }
+        return taken
     }
 }

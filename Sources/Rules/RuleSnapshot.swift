@@ -28,22 +28,25 @@ extension RuleEngine {
     /// first reading) or `last` (absence's latest event).
     func savedState() -> Snapshot {
         var byID: [String: [String: SavedKeyState]] = [:]
-        for (i, r) in rules.enumerated() where tables[i].count > 0 {
-            var usesMark: (first: Bool, last: Bool) = (false, false)
-            switch r.kind {
-            case .sumBelow: usesMark.first = true
-            case .absence: usesMark.last = true
-            default: break
-            }
-            byID[r.ref.id] = Dictionary(uniqueKeysWithValues: tables[i].used.map { slot in
-                let k = tables[i].slots[Int(slot)]
-                return (keyName(i, slot), SavedKeyState(device: devices.id(of: k.device), due: k.due, gen: k.gen, fired: k.fired,
-                                                        times: k.window.map(\.t), values: k.window.map(\.v),
-                                                        first: usesMark.first ? k.mark : nil,
-                                                        last: usesMark.last ? k.mark : nil, open: k.open))
-            })
+        for i in rules.indices where tables[i].count > 0 {
+            byID[rules[i].ref.id] = Dictionary(uniqueKeysWithValues: tables[i].used.map { (keyName(i, $0), savedState(i, $0)) })
         }
         return Snapshot(clock: clock?.ms, rules: byID)
+    }
+
+    /// A used slot's state as saved. Its mark is saved as `first` (sum_below's first reading) or `last` (absence's
+    /// latest event).
+    func savedState(_ ri: Int, _ slot: Int32) -> SavedKeyState {
+        var usesMark: (first: Bool, last: Bool) = (false, false)
+        switch rules[ri].kind {
+        case .sumBelow: usesMark.first = true
+        case .absence: usesMark.last = true
+        default: break
+        }
+        let k = tables[ri].slots[Int(slot)]
+        return SavedKeyState(device: devices.id(of: k.device), due: k.due, gen: k.gen, fired: k.fired,
+                             times: k.window.map(\.t), values: k.window.map(\.v),
+                             first: usesMark.first ? k.mark : nil, last: usesMark.last ? k.mark : nil, open: k.open)
     }
 
     /// JSON as `JSONEncoder` with sorted keys writes it (nil fields left out), written directly: the encoder took
@@ -87,13 +90,20 @@ extension RuleEngine {
     /// Restores a snapshot. A key whose device has left the registry is dropped: no incident can name it.
     public func restore(_ bytes: [UInt8]) throws {
         let snap = try JSONDecoder().decode(Snapshot.self, from: Data(bytes))
-        clock = snap.clock.map(Instant.init(ms:))
+        restore(clock: snap.clock.map(Instant.init(ms:)), byRule: snap.rules.mapValues { $0.map { ($0.key, $0.value) } })
+    }
+
+    /// Replaces the state with the saved keys (in key order, so that timers due at the same time fire in the same
+    /// order after every restore). Returns the keys dropped because their device left the registry.
+    func restore(clock saved: Instant?, byRule: [String: [(String, SavedKeyState)]]) -> [(rule: String, key: String)] {
+        clock = saved
         timers = TimerQueue()
+        var dropped: [(rule: String, key: String)] = []
         for (i, r) in rules.enumerated() {
+            let tracks = tables[i].tracksChanges
             tables[i] = KeyTable(keying: tables[i].keying)
-            let saved = snap.rules[r.ref.id] ?? [:]
-            for k in saved.keys.sorted() {
-                guard let v = saved[k], let device = devices.ref(ofID: v.device) else { continue }
+            for (k, v) in (byRule[r.ref.id] ?? []).sorted(by: { $0.0 < $1.0 }) {
+                guard let device = devices.ref(ofID: v.device) else { dropped.append((r.ref.id, k)); continue }
                 let ref = keyRef(i, device: device)
                 let slot = tables[i].slot(for: k, ref: ref, device: device)
                 var s = tables[i].slots[Int(slot)]
@@ -104,6 +114,8 @@ extension RuleEngine {
                 if let due = v.due { timers.schedule(rule: i, slot: slot, &s, at: due) }
                 tables[i].put(slot, s, key: k, ref: ref)
             }
+            tables[i].tracksChanges = tracks
         }
+        return dropped
     }
 }

@@ -51,5 +51,12 @@ enum Migrations {
             worker TEXT PRIMARY KEY, password_hash TEXT NOT NULL, set_at INTEGER NOT NULL, set_by TEXT NOT NULL
         );
         """),
+        // The rule state by (rule, key), saved with each batch as far as the batch changed it (a whole snapshot per
+        // batch cost what the engine holds, not what changed). `engine_state` 'rules.clock' holds the rule clock.
+        ("v5-rule-keys", """
+        CREATE TABLE rule_key (
+            rule TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (rule, key)
+        ) WITHOUT ROWID;
+        """),
     ]
 }

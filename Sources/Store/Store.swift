@@ -288,6 +288,16 @@ public final class Store: @unchecked Sendable {
         try read { try WriteTransaction(conn: conn).state(name) }
     }
 
+    /// The rule state saved by key, in (rule, key) order.
+    public func ruleKeys() throws -> [SavedRuleKey] {
+        try read {
+            let s = try conn.statement("SELECT rule, key, state FROM rule_key ORDER BY rule, key")
+            var out: [SavedRuleKey] = []
+            while try s.step() { out.append(SavedRuleKey(rule: s.text(0), key: s.text(1), state: s.blob(2))) }
+            return out
+        }
+    }
+
     /// The event time of the latest processed-id batch, if any (where dedup picks up when no rule state exists).
     public func latestProcessedAt() throws -> Instant? {
         try read {

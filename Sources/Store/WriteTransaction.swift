@@ -81,6 +81,33 @@ public final class WriteTransaction {
         try s.run()
     }
 
+    /// Saves rule state by key: `removed` keys deleted first, then `written` ones stored; with `replaceAll`, every key
+    /// the store held is deleted first.
+    public func saveRuleKeys(removed: [(rule: String, key: String)], written: [SavedRuleKey], replaceAll: Bool) throws {
+        if replaceAll { try conn.exec("DELETE FROM rule_key") }
+        if !removed.isEmpty {
+            let s = try conn.statement("DELETE FROM rule_key WHERE rule = ? AND key = ?")
+            for r in removed {
+                sqlite3_reset(s.stmt)
+                s.bind(1, r.rule); s.bind(2, r.key)
+                try s.run()
+            }
+        }
+        guard !written.isEmpty else { return }
+        let s = try conn.statement("INSERT OR REPLACE INTO rule_key (rule, key, state) VALUES (?, ?, ?)")
+        for w in written {
+            sqlite3_reset(s.stmt)
+            s.bind(1, w.rule); s.bind(2, w.key); s.bind(3, blob: w.state)
+            try s.run()
+        }
+    }
+
+    public func deleteState(_ name: String) throws {
+        let s = try conn.statement("DELETE FROM engine_state WHERE name = ?")
+        s.bind(1, name)
+        try s.run()
+    }
+
     public func state(_ name: String) throws -> [UInt8]? {
         let s = try conn.statement("SELECT value FROM engine_state WHERE name = ?")
         s.bind(1, name)

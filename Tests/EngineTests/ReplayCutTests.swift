@@ -66,6 +66,52 @@ final class ReplayCutTests: XCTestCase {
     }
 }
 
+extension ReplayCutTests {
+    /// A store whose rule state an earlier version saved whole (one snapshot in `engine_state`) is read once and then
+    /// saved by key: a replay cut, turned into such a store and run again, ends as one uninterrupted replay.
+    func testAStoreWithTheRuleStateSavedWholeIsCarriedOnAndSavedByKey() throws {
+        let dir = Repo.scenarios.appendingPathComponent("elderly")
+        let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
+        let rules = try RuleSet.load(directory: Repo.scenarios.path)
+        let log = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .first { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") })
+        let logPath = dir.appendingPathComponent(log).path
+        let whole = try tempDB()
+        _ = try Replay.run(try Pipeline(registry: registry, rules: rules, store: try Store(path: whole)), files: [logPath])
+
+        let db = try tempDB()
+        let cut = try Pipeline(registry: registry, rules: rules, store: try Store(path: db))
+        XCTAssertThrowsError(try Replay.runCut(cut, files: [logPath], batchSize: 2, batches: 6))
+        cut.store.close()
+        let store = try Store(path: db, create: false)
+        let keys = try store.ruleKeys()
+        XCTAssertFalse(keys.isEmpty, "the elders' timers are pending after 12 lines")
+        let clock = try XCTUnwrap(store.state("rules.clock")).asInstant
+        let engine = RuleEngine(rules: rules, registry: registry)
+        try engine.restore(clock: clock, keys: keys)
+        try store.writeTransaction { tx in
+            try tx.saveRuleKeys(removed: [], written: [], replaceAll: true)
+            try tx.deleteState("rules.clock")
+            try tx.setState("rules", try engine.snapshot())
+        }
+        store.close()
+
+        let p = try Pipeline(registry: registry, rules: rules, store: try Store(path: db))
+        _ = try Replay.run(p, files: [logPath], batchSize: 2)
+        p.store.close()
+        XCTAssertEqual(try outcome(db), try outcome(whole))
+        let after = try Store(path: db, create: false)
+        defer { after.close() }
+        XCTAssertNil(try after.state("rules"), "the whole snapshot is gone once saved by key")
+        XCTAssertEqual(try after.ruleKeys().map { "\($0.rule) \($0.key)" },
+                       try Store(path: whole, create: false).ruleKeys().map { "\($0.rule) \($0.key)" })
+    }
+}
+
+private extension Array where Element == UInt8 {
+    var asInstant: Instant? { Int64(String(decoding: self, as: UTF8.self)).map(Instant.init(ms:)) }
+}
+
 /// A small deterministic generator (SplitMix64), so a failing cut can be run again.
 struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64

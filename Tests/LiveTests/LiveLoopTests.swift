@@ -107,7 +107,7 @@ final class LiveLoopTests: XCTestCase {
         let store = try Store(path: db, create: false)
         defer { store.close() }
         XCTAssertEqual(try store.incidents().reduce(0) { $0 + $1.count }, 5_000, "every alarm committed in one incident")
-        XCTAssertNotNil(try store.state("rules"), "the rule state is saved at the stop")
+        XCTAssertNotNil(try store.state("rules.clock"), "the rule state is saved at the stop")
     }
 
     func testConnectionChangesAreReportedAndReadyIsAnnouncedOnce() async throws {

@@ -6,6 +6,6 @@ import Rules
 let folder = NSTemporaryDirectory() + "cityeye-fuzz-rules-\(getpid())"
 try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
 runFuzzer { bytes in
-    FileManager.default.createFile(atPath: folder + "/rules.yaml", contents: Data(bytes))
+    _ = FileManager.default.createFile(atPath: folder + "/rules.yaml", contents: Data(bytes))
     _ = RuleSet.check(directory: folder)
 }
