@@ -22,7 +22,8 @@ enum LiveBench {
         }
     }
 
-    static func publish(_ msgs: [(String, [UInt8])], port: Int, perSecond: Double? = nil, sentAt: UnsafeMutablePointer<Double>? = nil) throws {
+    static func publish(_ msgs: [(String, [UInt8])], port: Int, perSecond: Double? = nil, sentAt: UnsafeMutablePointer<Double>? = nil,
+                        progress: PublishProgress? = nil) throws {
         let pub = try MQTTPublisher(settings: MQTTSettings(port: port, clientID: "bench-pub-\(UUID().uuidString.prefix(6))", cleanSession: true, topics: []))
         try pub.connect()
         let start = Date().timeIntervalSince1970
@@ -34,6 +35,7 @@ enum LiveBench {
             }
             sentAt?[i] = Date().timeIntervalSince1970
             try pub.publish(topic: m.0, payload: m.1, qos: 1)
+            progress?.set(i + 1)
         }
         try pub.waitForAcks(timeout: 60)
         pub.disconnect()
@@ -161,8 +163,13 @@ enum LiveBench {
         return counted
     }
 
-    static func killLoss(dir: String, port: Int, registry: String, n: Int, devices: Int, binary: String) throws -> (lost: Int, accepted: Int) {
+    /// One crash trial: `n` alarms published at `perSecond` (as fast as the publisher can when nil), the engine
+    /// killed with SIGKILL once `killAfter` of them are out, started again 1 s later; counted once the broker's kept
+    /// messages have drained. `counted` over `n` would be an alarm counted twice; under `n`, lost.
+    static func killLoss(dir: String, port: Int, registry: String, n: Int, devices: Int, binary: String,
+                         perSecond: Double? = 20_000, killAfter: Double = 0.5, run: String = "kill") throws -> (lost: Int, accepted: Int) {
         let cfg = try config(dir: dir, port: port, registry: registry, name: "bench-kill")
+        for suffix in ["", "-wal", "-shm", ".journal", ".lock"] { try? FileManager.default.removeItem(atPath: dir + "/bench-kill.db" + suffix) }
         func start() throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binary)
@@ -174,10 +181,12 @@ enum LiveBench {
             return p
         }
         var p = try start()
-        let msgs = payloads(n, devices: devices, run: "kill")
-        let t = Thread { try? publish(msgs, port: port, perSecond: 20_000) }
+        let msgs = payloads(n, devices: devices, run: run)
+        let published = PublishProgress()
+        let t = Thread { try? publish(msgs, port: port, perSecond: perSecond, progress: published) }
         t.start()
-        Thread.sleep(forTimeInterval: Double(n) / 20_000 / 2)
+        let due = Int(Double(n) * killAfter)
+        while published.count < due && !t.isFinished { Thread.sleep(forTimeInterval: 0.001) }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         while !t.isFinished { Thread.sleep(forTimeInterval: 0.05) }
@@ -197,4 +206,12 @@ enum LiveBench {
         forgetSession(port: port, clientID: "bench-kill")
         return (n - counted, counted)
     }
+}
+
+/// How many messages the publisher has sent, read by the thread that decides when to kill the engine.
+final class PublishProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sent = 0
+    func set(_ n: Int) { lock.lock(); sent = n; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return sent }
 }

@@ -270,7 +270,55 @@ case "live":
     \(killRows.joined(separator: "\n"))
     """
     try writeSection("live", body, to: out)
+case "crash":
+    // kill -9 trials (scripts/crash-harness.sh): per trial, alarms published at a rate (or as fast as possible), the
+    // engine killed at a random point, restarted; every alarm must be counted exactly once.
+    let trials = Int(arg("--trials", "50")) ?? 50
+    let n = Int(arg("--messages", "20000")) ?? 20_000
+    let rateArg = arg("--rate", "5000")
+    let rate = rateArg == "max" ? nil : Double(rateArg)
+    let seed = UInt64(arg("--seed", "1")) ?? 1
+    let devices = 1_000
+    let dir = arg("--dir", NSTemporaryDirectory() + "cityeye-bench-crash")
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cityeye").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        FileHandle.standardError.write(Data("cityeye-bench crash: no cityeye binary beside this one (\(binary)); build it first\n".utf8))
+        exit(1)
+    }
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    let registry = try LiveBench.registry(dir: dir, devices: devices)
+    var rng = SeededRandom(seed: seed)
+    var rows: [String] = [], lostTotal = 0, extraTotal = 0
+    for trial in 1...trials {
+        let at = 0.1 + Double(rng.next() % 800) / 1000
+        let k = try LiveBench.killLoss(dir: dir, port: broker.port, registry: registry, n: n, devices: devices, binary: binary,
+                                       perSecond: rate, killAfter: at, run: "crash\(seed)-\(trial)")
+        let lost = max(0, k.lost), extra = max(0, -k.lost)
+        lostTotal += lost; extraTotal += extra
+        print("trial \(trial)/\(trials): killed after \(Int(at * 100)) % published, counted \(k.accepted) of \(n), lost \(lost), counted twice \(extra)")
+        rows.append("| \(trial) | \(Int(at * 100)) % | \(n) | \(k.accepted) | \(lost) | \(extra) |")
+    }
+    let rateText = rate.map { "\(Int($0))/s" } ?? "as fast as the publisher can"
+    let body = """
+    ## Crash harness: kill -9 at \(rateText) (issue 11)
+
+    Machine: \(machine()). Command: `scripts/crash-harness.sh` → `cityeye-bench crash --trials \(trials) --rate \(rateArg) --messages \(n) --seed \(seed)`.
+    Per trial: a private mosquitto on loopback, a fresh store, `cityeye run` (release) subscribed with QoS 1 and a persistent
+    session; \(n) smoke alarms from \(devices) detectors published at \(rateText); the engine killed with SIGKILL once the
+    given share was published (a random point, seeded); started again 1 s later; the alarms counted in the store's
+    incidents once the count stops growing. Lost = published minus counted; counted twice = counted minus published.
+
+    Total over \(trials) trials: **lost \(lostTotal), counted twice \(extraTotal)**.
+
+    | trial | killed after | published | counted | lost | counted twice |
+    |---|---|---|---|---|---|
+    \(rows.joined(separator: "\n"))
+    """
+    try writeSection("crash-" + (rate == nil ? "max" : rateArg), body, to: out)
+    if lostTotal > 0 || extraTotal > 0 { exit(1) }
 default:
-    FileHandle.standardError.write(Data("usage: cityeye-bench replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: cityeye-bench replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N] | crash [--trials N] [--rate N|max] [--messages N] [--seed N]\n".utf8))
     exit(2)
 }

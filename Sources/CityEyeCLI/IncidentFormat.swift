@@ -1,3 +1,4 @@
+import Foundation
 import Model
 
 /// How incidents look on a terminal and to scripts.
@@ -60,13 +61,35 @@ enum IncidentFormat {
         return f.joined(separator: " ")
     }
 
-    static func table(_ incidents: [Incident], registry: Registry?) -> String {
+    /// The incidents as a table: local times, labelled with their zone (one zone for all in the header, else each
+    /// time with its UTC offset). `fit`: the terminal's width, cutting rule, key and assignee to it.
+    static func table(_ incidents: [Incident], registry: Registry?, fit: Int? = nil) -> String {
+        let zones = Set(incidents.map { zone(ofCommunity: $0.community, registry: registry) })
+        let oneZone = zones.count == 1 ? zones.first : nil
         let rows = incidents.map { i -> [String] in
             let who = registry?.workers[i.assignee].map { "\(i.assignee) \($0.name)" } ?? i.assignee
             let t = Terminal.safe
+            var seen = local(i.lastSeen, community: i.community, registry: registry)
+            if oneZone == nil { seen += " " + offset(i.lastSeen, community: i.community, registry: registry) }
             return [String(i.id), Terminal.severity(i.severity), t(i.rule), t(i.key), t(i.grid), i.status.rawValue, t(who),
-                    local(i.lastSeen, community: i.community, registry: registry), String(i.count), flags(i)]
+                    seen, String(i.count), flags(i)]
         }
-        return Terminal.table(["ID", "SEV", "RULE", "KEY", "GRID", "STATUS", "ASSIGNEE", "LAST SEEN", "N", ""], rows)
+        // On a narrow terminal the zone's city alone (`Shanghai`) leaves the room to the rule and key.
+        let zoneLabel = oneZone.map { fit == nil ? $0 : String($0.split(separator: "/").last ?? Substring($0)) }
+        let seenHeader = fit == nil ? zoneLabel.map { "LAST SEEN (\($0))" } ?? "LAST SEEN" : zoneLabel.map { "SEEN (\($0))" } ?? "SEEN"
+        return Terminal.table(["ID", "SEV", "RULE", "KEY", "GRID", "STATUS", "ASSIGNEE", seenHeader, "N", "FLAGS"], rows,
+                              fit: fit, shrinkable: [2, 3, 6])
+    }
+
+    /// The time zone a community's local times are in (its registry entry, else the default).
+    static func zone(ofCommunity community: String, registry: Registry?) -> String {
+        registry?.timezone(ofCommunity: community) ?? Community.defaultTimezone
+    }
+
+    /// `+08:00`: the UTC offset of a community's local time at `t`.
+    static func offset(_ t: Instant, community: String, registry: Registry?) -> String {
+        let seconds = (registry?.catalog.clock(ofCommunity: community) ?? LocalClock.standard).offsetSeconds(at: t)
+        let m = abs(seconds) / 60
+        return (seconds < 0 ? "-" : "+") + String(format: "%02d:%02d", m / 60, m % 60)
     }
 }

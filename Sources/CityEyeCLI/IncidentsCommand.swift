@@ -24,6 +24,7 @@ struct Incidents: ParsableCommand {
     @Option(help: "At most this many incidents (the first by id; with --mine, the most urgent).") var limit: Int?
     @Flag(help: "What --worker must do now, most urgent first.") var mine = false
     @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "Show every column in full (by default the table is cut to the terminal's width).") var wide = false
 
     func validate() throws {
         if let status { _ = try FilterValues.status(status) }
@@ -71,7 +72,7 @@ struct Incidents: ParsableCommand {
         } else if list.isEmpty {
             print("no incidents")
         } else {
-            print(IncidentFormat.table(list, registry: registry))
+            print(IncidentFormat.table(list, registry: registry, fit: wide ? nil : Terminal.outputColumns))
         }
     }
 }

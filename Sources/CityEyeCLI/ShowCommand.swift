@@ -29,7 +29,7 @@ struct Show: ParsableCommand {
         let community = registry?.communities[i.community]
         let grid = registry?.grids[i.grid]
         let assignee = registry?.workers[i.assignee]
-        let tz = registry?.timezone(ofCommunity: i.community) ?? Community.defaultTimezone
+        let tz = IncidentFormat.zone(ofCommunity: i.community, registry: registry)
         let t = Terminal.safe
         let rows: [[String]] = [
             ["incident", "\(i.id)  \(Terminal.severity(i.severity)) \(i.severity.rawValue)  \(IncidentFormat.flags(i))"],
@@ -51,6 +51,6 @@ struct Show: ParsableCommand {
             let actor = a.actor == AuditEntry.engineActor ? a.actor : (registry?.workers[a.actor].map { "\(a.actor) \($0.name)" } ?? a.actor)
             return [local(a.at), t(actor), t(IncidentFormat.via(a)), a.action.rawValue, t(a.note)]
         }
-        print(Terminal.table(["TIME", "ACTOR", "VIA", "ACTION", "NOTE"], auditRows))
+        print(Terminal.table(["TIME (\(tz))", "ACTOR", "VIA", "ACTION", "NOTE"], auditRows))
     }
 }

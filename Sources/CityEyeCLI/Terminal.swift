@@ -87,14 +87,47 @@ enum Terminal {
         return w >= width ? s : s + String(repeating: " ", count: width - w)
     }
 
-    /// An aligned table; the last column is not padded.
-    static func table(_ header: [String], _ rows: [[String]]) -> String {
+    /// An aligned table; the last column is not padded. With `fit`, columns in `shrinkable` are cut (ending in `…`)
+    /// so that a row fits in `fit` columns; the widest is cut first, none below 6.
+    static func table(_ header: [String], _ rows: [[String]], fit: Int? = nil, shrinkable: Set<Int> = []) -> String {
         var widths = header.map(width)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], width(c)) } }
+        if let fit {
+            let minimum = 6
+            var total = widths.reduce(0, +) + 2 * (widths.count - 1)
+            while total > fit, let i = shrinkable.filter({ widths[$0] > minimum }).max(by: { widths[$0] < widths[$1] }) {
+                widths[i] -= 1
+                total -= 1
+            }
+        }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : pad(c, widths[i]) }.joined(separator: "  ")
+            cells.enumerated().map { i, c in
+                let cell = shrinkable.contains(i) && width(c) > widths[i] ? cut(c, to: widths[i]) : c
+                return i == cells.count - 1 ? cell : pad(cell, widths[i])
+            }.joined(separator: "  ")
         }
         return ([line(header.map { colour($0, "1") })] + rows.map(line)).joined(separator: "\n")
+    }
+
+    /// `s` cut to `width` terminal columns, its last one `…`.
+    static func cut(_ s: String, to width: Int) -> String {
+        var out = "", w = 0
+        for ch in s {
+            let cw = Self.width(String(ch))
+            if w + cw > width - 1 { break }
+            out.append(ch)
+            w += cw
+        }
+        return out + "…"
+    }
+
+    /// The width of the terminal standard output goes to; nil when it is not a terminal (a pipe, a file: scripts
+    /// get every character).
+    static var outputColumns: Int? {
+        guard isatty(1) == 1 else { return nil }
+        var size = winsize()
+        if ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) }
     }
 }
 

@@ -153,6 +153,36 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(col(lines[2], of: "11-24 08:01"), header)
     }
 
+    /// On a terminal the table is cut to its width (rule, key and assignee end in `…`); `--wide` shows them whole.
+    /// Run under `script`, which gives the command a terminal of the width `stty` sets.
+    func testTableFitsTheTerminalWidthAndWideShowsEverything() throws {
+        XCTAssertEqual(try replayBasic().code, 0)
+        func onTerminal(_ columns: Int, _ extra: String = "") throws -> [String] {
+            let command = "stty cols \(columns); NO_COLOR=1 '\(CityEyeBinary.url.path)' incidents --db '\(db)' \(extra)"
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            p.arguments = ["-qec", command, "/dev/null"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+            return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r", with: "")
+                .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        }
+        let narrow = try onTerminal(80)
+        XCTAssertEqual(narrow.count, 3)
+        XCTAssertTrue(narrow[0].hasPrefix("ID  SEV"), narrow[0])
+        XCTAssertTrue(narrow[0].contains("SEEN (Shanghai)"), "the zone is named: \(narrow[0])")
+        for line in narrow { XCTAssertLessThanOrEqual(width(line), 80, line) }
+        XCTAssertTrue(narrow[1].contains("…"), narrow[1])
+        let wide = try onTerminal(80, "--wide")
+        XCTAssertFalse(wide.joined().contains("…"))
+        XCTAssertTrue(wide[0].contains("LAST SEEN (Asia/Shanghai)"), wide[0])
+        XCTAssertTrue(wide[0].hasSuffix("FLAGS"), "the flags column has a header: \(wide[0])")
+    }
+
     private func width(_ s: String) -> Int {
         s.unicodeScalars.reduce(0) { $0 + (($1.value >= 0x2E80 && $1.value <= 0x9FFF) ? 2 : 1) }
     }
