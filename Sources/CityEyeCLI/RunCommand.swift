@@ -3,6 +3,7 @@ import Foundation
 import Model
 import Registry
 import Live
+import Engine
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,16 +17,38 @@ struct Run: AsyncParsableCommand {
         """)
 
     @Option(help: ArgumentHelp("The live config file.", valueName: "FILE")) var config: String
+    @Flag(help: "No line per incident dispatched, escalated, overdue or closed (the minute's stats line stays).") var quiet = false
+    @Option(help: ArgumentHelp("How often a stats line is logged (a duration: 1m, 30s; 0 for never).", valueName: "DURATION"))
+    var statsEvery = "1m"
+
+    func validate() throws {
+        guard statsEvery == "0" || Durations.parse(statsEvery) != nil else {
+            throw ValidationError("--stats-every: `\(statsEvery)` is not a duration (e.g. 1m, 30s, 0)")
+        }
+    }
 
     func run() async throws {
         let cfg = try failing { try LiveConfig.load(path: config) }
-        let engine = try failing {
-            try LiveEngine(config: cfg) { line in
-                let t = RFC3339.format(SystemClock().now())
-                print("\(t) \(line)")
-                fflush(nil)
+        var tuning = LiveTuning()
+        tuning.announcesIncidents = !quiet
+        let log: @Sendable (String) -> Void = { line in
+            let t = RFC3339.format(SystemClock().now())
+            print("\(t) \(line)")
+            fflush(nil)
+        }
+        let engine = try failing { try LiveEngine(config: cfg, tuning: tuning, log: log) }
+        let every = statsEvery == "0" ? 0 : Durations.parse(statsEvery) ?? 0
+        let statsTask = every <= 0 ? nil : Task {
+            var before = engine.stats.counts
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(every) * 1_000_000)
+                if Task.isCancelled { break }
+                let now = engine.stats
+                log(StatsLine.text(now, since: before, over: every))
+                before = now.counts
             }
         }
+        defer { statsTask?.cancel() }
         let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -35,6 +58,26 @@ struct Run: AsyncParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
         try await failingAsync { try await engine.run() }
+    }
+}
+
+/// The running engine's line every minute: what the minute brought, and where things stand.
+enum StatsLine {
+    static func text(_ s: LiveStats, since before: IngestCounts, over: Millis) -> String {
+        let c = s.counts
+        var byReason: [String] = []
+        for (reason, n) in c.rejected.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let new = n - (before.rejected[reason] ?? 0)
+            if new > 0 { byReason.append("\(reason.rawValue) \(new)") }
+        }
+        let accepted = c.accepted - before.accepted
+        let duplicates = c.duplicates - before.duplicates
+        let rejected = c.rejectedTotal - before.rejectedTotal
+        let raised = c.raisedTotal - before.raisedTotal
+        let reasons = byReason.isEmpty ? "" : " (" + byReason.joined(separator: ", ") + ")"
+        let broker = s.connected ? "connected" : "DISCONNECTED"
+        return "stats (last \(Durations.describe(over))): \(accepted) accepted, \(duplicates) duplicates, \(rejected) rejected"
+            + reasons + ", \(raised) incidents raised; \(s.openIncidents) open; broker \(broker)"
     }
 }
 

@@ -7,39 +7,9 @@ enum Terminal {
         FileHandle.standardError.write(Data("cityeye: \(message)\n".utf8))
     }
 
-    /// Text from the store or a payload as a terminal may show it: C0 and C1 controls (U+009B is a one-byte CSI),
-    /// DEL, bidi overrides, isolates and marks, and line/paragraph separators come out as `\n`, `\t`, `\r` or
-    /// `\u{…}`, so a note cannot move the cursor, recolour the screen or forge a line. Every other character
-    /// (CJK included) is kept as it is. Not for `--json`, which keeps the exact text.
-    static func safe(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: needsEscape) else { return s }
-        return escaping(s) { u in
-            switch u {
-            case "\n": return "\\n"
-            case "\r": return "\\r"
-            case "\t": return "\\t"
-            case _ where needsEscape(u): return "\\u{" + String(u.value, radix: 16) + "}"
-            default: return nil
-            }
-        }
-    }
-
-    /// `s` with each scalar that `escape` maps replaced by its text; the others kept.
-    static func escaping(_ s: String, _ escape: (Unicode.Scalar) -> String?) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count + 8)
-        for u in s.unicodeScalars {
-            if let e = escape(u) { out += e } else { out.unicodeScalars.append(u) }
-        }
-        return out
-    }
-
-    private static func needsEscape(_ u: Unicode.Scalar) -> Bool {
-        switch u.value {
-        case 0x00...0x1F, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0x2028, 0x2029: return true
-        default: return false
-        }
-    }
+    /// Text from the store or a payload as a terminal may show it (`DisplayText.safe`). Not for `--json`, which
+    /// keeps the exact text.
+    static func safe(_ s: String) -> String { DisplayText.safe(s) }
 
     static func status(_ line: String) {
         FileHandle.standardError.write(Data(line.utf8))

@@ -48,6 +48,9 @@ public final class Pipeline {
     private var pendingIncidentAt: [Int64: Int] = [:]
     private var pendingAudit: [AuditEntry] = []
     private var pendingDeadLetters: [DeadLetter] = []
+    /// What the batch being processed did to incidents, kept when `collectsNews` (the live engine's log lines).
+    public private(set) var news = IncidentNews()
+    public var collectsNews = false
     private var lastAuditRow: Int64 = 0
     private var lastPrune: Instant?
 
@@ -245,6 +248,7 @@ public final class Pipeline {
     /// dedup and workload follow them. First inside the write transaction of a batch.
     func syncPeopleChanges(_ tx: WriteTransaction) throws {
         let (last, incidents) = try tx.peopleChanges(afterAuditRow: lastAuditRow)
+        if collectsNews { news = IncidentNews(closedByPeople: incidents.filter { $0.status == .closed }) }
         for i in incidents {
             let merged = desk.refresh(i)
             // Changes still staged (a batch whose write failed): written as staged, they would undo what people did.
@@ -259,6 +263,7 @@ public final class Pipeline {
     func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
+        if collectsNews { news.collect(pendingAudit, of: pendingIncidents) }
         if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
         let keys = processed.takePending()
         if let clock = rules.clock {
@@ -309,3 +314,21 @@ public final class Pipeline {
         droppedRuleKeys = []
     }
 }
+
+/// What one batch did to incidents that people should hear of as it happens: raised and dispatched, escalated,
+/// overdue (the engine's own audit rows), and closed (by people, picked up at the batch's start).
+public struct IncidentNews: Sendable {
+    public var audit: [AuditEntry] = []
+    public var incidents: [Int64: Incident] = [:]
+    public var closedByPeople: [Incident] = []
+
+    public static let actions: Set<AuditAction> = [.dispatched, .escalated, .overdue]
+
+    mutating func collect(_ rows: [AuditEntry], of staged: [Incident]) {
+        audit = rows.filter { Self.actions.contains($0.action) }
+        guard !audit.isEmpty else { return }
+        let ids = Set(audit.map(\.incident))
+        for i in staged where ids.contains(i.id) { incidents[i.id] = i }
+    }
+}
+

@@ -18,6 +18,9 @@ public struct LiveTuning: Sendable {
     public var storeBusyTimeoutMs = 10_000
     /// Longest wait between retries of a store or journal fault, in seconds.
     public var retryLimitSeconds = 5.0
+    /// Log a line for each incident dispatched, escalated, overdue or closed as it happens (`cityeye run --quiet`
+    /// turns it off).
+    public var announcesIncidents = true
     public init() {}
 }
 
@@ -32,6 +35,8 @@ public struct LiveStats: Sendable {
     public var longestCommitMillis: Double = 0
     /// The most messages one commit held (at most `LiveTuning.maxBatchSize`).
     public var largestBatch = 0
+    /// Incidents not yet closed, as of the last commit.
+    public var openIncidents = 0
 }
 
 /// The live engine (docs/contract.md §9): messages from a source (the MQTT broker) through the same pipeline as replay, on the
@@ -78,6 +83,7 @@ public final class LiveEngine: @unchecked Sendable {
         setup.busyTimeoutMs = tuning.storeBusyTimeoutMs
         self.setup = setup
         pipeline = try setup.open()
+        pipeline.collectsNews = tuning.announcesIncidents
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -209,9 +215,11 @@ public final class LiveEngine: @unchecked Sendable {
             }
         }
         if let position { releaseJournal(before: position) }
+        if tuning.announcesIncidents { for line in pipeline.news.lines(registry: pipeline.registry) { log(line) } }
         if !messages.isEmpty { onCommit?(messages.count, clock.now()) }
         let took = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         let counts = pipeline.counts
+        let open = pipeline.openIncidents
         statsLock.withLock {
             _stats.commitMillis += took
             _stats.longestCommitMillis = max(_stats.longestCommitMillis, took)
@@ -219,6 +227,7 @@ public final class LiveEngine: @unchecked Sendable {
             _stats.counts = counts
             _stats.batches += 1
             _stats.lastCommitAt = now
+            _stats.openIncidents = open
         }
     }
 
@@ -228,6 +237,7 @@ public final class LiveEngine: @unchecked Sendable {
     private func reopenPipeline(counts: IngestCounts) throws {
         pipeline.store.close()
         pipeline = try setup.open()
+        pipeline.collectsNews = tuning.announcesIncidents
         pipeline.carryOver(counts: counts)
     }
 

@@ -138,3 +138,51 @@ final class LiveLoopTests: XCTestCase {
         XCTAssertEqual(source.take(upTo: 10).map(\.topic), ["b"])
     }
 }
+
+/// The live engine's log tells people what happens to incidents as it happens (issue 13), unless asked to be quiet.
+extension LiveLoopTests {
+    func testDispatchEscalationAndCloseAreLoggedAsTheyHappen() async throws {
+        let lines = Seen<String>()
+        let clock = ManualClock(SystemClock().now())
+        let source = InMemorySource()
+        let (engine, task) = try start(source, clock: clock, tuning: Self.noTicks) { lines.add($0) }
+        try waitUntil("ready") { lines.all.contains { $0.hasPrefix("ready:") } }
+        XCTAssertTrue(source.deliver([message("a1", clock.now(), "czq-smoke-01", "smoke.alarm")]))
+        try waitUntil("the alarm is dispatched") { lines.all.contains { $0.contains("dispatched to") } }
+        let dispatched = try XCTUnwrap(lines.all.first { $0.contains("dispatched to") })
+        XCTAssertTrue(dispatched.hasPrefix("incident 1 critical electricity.smoke czq-smoke-01 ("), dispatched)
+
+        clock.advance(by: 6 * Durations.minute)
+        XCTAssertTrue(source.deliver([message("hb", clock.now(), "czq-elev-01", "elevator.heartbeat")]))
+        try waitUntil("the unacknowledged alarm is escalated") { lines.all.contains { $0.contains(": escalated to s-") } }
+
+        let store = try Store(path: db, create: false)
+        try store.writeTransaction { tx in
+            var i = try XCTUnwrap(tx.incident(id: 1))
+            i.status = .closed
+            try tx.upsert([i])
+            try tx.append([AuditEntry(incident: 1, at: clock.now(), actor: "s-zhao", action: .closed, note: "",
+                                      channel: .cli, osUser: "test")])
+        }
+        store.close()
+        XCTAssertTrue(source.deliver([message("hb2", clock.now(), "czq-elev-01", "elevator.heartbeat")]))
+        try waitUntil("the close is picked up") { lines.all.contains { $0.hasPrefix("incident 1 ") && $0.hasSuffix(": closed") } }
+        engine.stop()
+        try await task.value
+    }
+
+    func testQuietLogsNoIncidentLines() async throws {
+        let lines = Seen<String>()
+        var tuning = Self.noTicks
+        tuning.announcesIncidents = false
+        let clock = ManualClock(SystemClock().now())
+        let source = InMemorySource()
+        let (engine, task) = try start(source, clock: clock, tuning: tuning) { lines.add($0) }
+        try waitUntil("ready") { lines.all.contains { $0.hasPrefix("ready:") } }
+        XCTAssertTrue(source.deliver([message("a1", clock.now(), "czq-smoke-01", "smoke.alarm")]))
+        try waitUntil("the alarm is committed") { engine.stats.counts.raisedTotal == 1 }
+        engine.stop()
+        try await task.value
+        XCTAssertFalse(lines.all.contains { $0.hasPrefix("incident ") }, "\(lines.all)")
+    }
+}
