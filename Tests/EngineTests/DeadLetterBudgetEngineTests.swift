@@ -171,8 +171,10 @@ final class DeadLetterBudgetEngineTests: XCTestCase {
             lines.append("{broken \(minute)")
         }
         let log = try writeLog(lines)
-        func outcome(_ p: Pipeline) throws -> ([DeadLetter], [DeadLetterCount]) {
-            (try p.store.deadLetters(), try p.store.deadLetterCountsByTopic())
+        // Each kept dead letter by its time, reason and line (a failure then reads as a list of lines).
+        func outcome(_ p: Pipeline) throws -> ([String], [DeadLetterCount]) {
+            (try p.store.deadLetters().map { "\($0.receivedAt) \($0.reason.rawValue) \($0.detail.prefix(16))" },
+             try p.store.deadLetterCountsByTopic())
         }
         let whole = try pipeline(policy, db: "whole.db")
         _ = try Replay.run(whole, files: [log])
