@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Model
 import Store
@@ -5,12 +6,18 @@ import Store
 struct DeadLetters: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead-letters",
-        abstract: "Rejected messages: why, from which topic, when, and the raw payload.")
+        abstract: "Rejected messages: why, from which topic, when, and the raw payload.",
+        discussion: """
+        Only the dead letters within the budget are kept (a rate limit per device or topic and overall, an age and a \
+        total size); every rejected message is counted per reason and topic, which `--counts` shows.
+        """)
 
     @OptionGroup var store: StoreOptions
     @Option(help: "Only this reason, e.g. bad_json.") var reason: String?
     @Option(help: "At most this many, the most recent.") var limit: Int?
-    @Flag(help: "One JSON object per line: reason, topic, received_at, detail, payload.") var json = false
+    @Flag(help: "One JSON object per line: reason, topic, received_at, detail, payload (with --counts: reason, topic, count, first_at, last_at).")
+    var json = false
+    @Flag(help: "How many messages were rejected per reason and topic, kept as dead letters or not.") var counts = false
 
     func validate() throws {
         if let reason, RejectReason(rawValue: reason) == nil {
@@ -21,8 +28,12 @@ struct DeadLetters: ParsableCommand {
 
     func run() throws {
         let db = try store.openExisting()
+        var tally = try failing { try db.deadLetterCountsByTopic() }
+        if let reason { tally = tally.filter { $0.reason.rawValue == reason } }
+        if counts { return printCounts(tally) }
         var letters = try failing { try db.deadLetters() }
         if let reason { letters = letters.filter { $0.reason.rawValue == reason } }
+        let kept = letters.count
         if let limit, letters.count > limit { letters = Array(letters.suffix(limit)) }
         if json {
             for d in letters {
@@ -34,7 +45,9 @@ struct DeadLetters: ParsableCommand {
                 j.add("payload", String(decoding: d.payload, as: UTF8.self))
                 print(j.text)
             }
-        } else if letters.isEmpty {
+            return
+        }
+        if letters.isEmpty {
             print("no dead letters")
         } else {
             let rows = letters.map { d -> [String] in
@@ -42,6 +55,34 @@ struct DeadLetters: ParsableCommand {
                 return [d.receivedAt.description, d.reason.rawValue, d.topic.isEmpty ? "-" : Terminal.safe(d.topic), Terminal.safe(d.detail), p]
             }
             print(Terminal.table(["RECEIVED", "REASON", "TOPIC", "DETAIL", "PAYLOAD"], rows))
+        }
+        let notKept = tally.map(\.count).reduce(0, +) - kept
+        if notKept > 0 {
+            FileHandle.standardError.write(Data("""
+                \(notKept) more rejected message\(notKept == 1 ? " was" : "s were") counted but not kept (over the rate \
+                limit, or deleted by the retention): `--counts` shows them per reason and topic.\n
+                """.utf8))
+        }
+    }
+
+    private func printCounts(_ tally: [DeadLetterCount]) {
+        if json {
+            for c in tally {
+                var j = JSONLine()
+                j.add("reason", c.reason.rawValue)
+                j.add("topic", c.topic)
+                j.add("count", c.count)
+                j.add("first_at", c.firstAt)
+                j.add("last_at", c.lastAt)
+                print(j.text)
+            }
+        } else if tally.isEmpty {
+            print("no rejected messages")
+        } else {
+            let rows = tally.map { c in
+                [c.reason.rawValue, c.topic.isEmpty ? "-" : Terminal.safe(c.topic), String(c.count), c.firstAt.description, c.lastAt.description]
+            }
+            print(Terminal.table(["REASON", "TOPIC", "COUNT", "FIRST", "LAST"], rows))
         }
     }
 }

@@ -12,6 +12,8 @@ public struct EngineSetup: Sendable {
     public var store: String
     /// How long a write waits for another process's write transaction (`Store`'s busy timeout).
     public var busyTimeoutMs = 10_000
+    /// What the engine keeps of rejected messages (`cityeye run`'s `dead_letters:`; the defaults in a replay).
+    public var deadLetters = DeadLetterPolicy()
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -36,7 +38,7 @@ public struct EngineSetup: Sendable {
         do {
             let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
             try Deployment.record(registryText: registryText, in: db)
-            return try Pipeline(registry: deployment, rules: ruleSet, store: db)
+            return try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters)
         } catch let e as EngineError {
             throw e
         } catch let e as StoreError {

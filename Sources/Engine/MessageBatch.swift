@@ -24,8 +24,8 @@ public protocol MessageBatch {
     func forEachMessage(_ body: (InboundMessage) throws -> Void) throws
     /// Where the input stands after the messages handed over so far, recorded in the batch's transaction.
     var progress: BatchProgress? { get }
-    /// Lines up to this one (of `source`) were committed by an earlier run: their dead letters are already in the
-    /// store and are not recorded again (a replay run again after a cut).
+    /// Lines up to this one (of `source`) were committed by an earlier run: their dead letters and counts are already
+    /// in the store and are not recorded again (a replay run again after a cut).
     var deadLettersRecordedThroughLine: Int { get }
 }
 
@@ -74,9 +74,8 @@ extension Pipeline {
             let source = batch.source
             let recordedThrough = batch.deadLettersRecordedThroughLine
             try batch.forEachMessage { m in
-                let deadLetters = pendingDeadLetterCount
-                let outcome = handle(m.payload, topic: m.topic, now: now, source: source, line: m.line)
-                if m.line > 0 && m.line <= recordedThrough { dropDeadLetters(from: deadLetters) }
+                let outcome = handle(m.payload, topic: m.topic, now: now, source: source, line: m.line,
+                                     deadLetterRecorded: m.line > 0 && m.line <= recordedThrough)
                 handled += 1
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
             }

@@ -47,7 +47,7 @@ public final class Pipeline {
     private var pendingIncidents: [Incident] = []
     private var pendingIncidentAt: [Int64: Int] = [:]
     private var pendingAudit: [AuditEntry] = []
-    private var pendingDeadLetters: [DeadLetter] = []
+    private var deadLetters: DeadLetterKeeper
     /// What the batch being processed did to incidents, kept when `collectsNews` (the live engine's log lines).
     public private(set) var news = IncidentNews()
     public var collectsNews = false
@@ -66,11 +66,13 @@ public final class Pipeline {
     private var droppedRuleKeys: [(rule: String, key: String)] = []
 
     /// Opens the pipeline on a store: picks up not-closed incidents, processed ids and the rule state
-    /// the store carries from an earlier replay or run.
-    public init(registry: Registry, rules ruleSet: RuleSet, store: Store) throws {
+    /// the store carries from an earlier replay or run. `deadLetters` bounds what it keeps of rejected messages.
+    public init(registry: Registry, rules ruleSet: RuleSet, store: Store,
+                deadLetters policy: DeadLetterPolicy = DeadLetterPolicy()) throws {
         self.registry = registry
         self.ruleSet = ruleSet
         self.store = store
+        self.deadLetters = DeadLetterKeeper(policy: policy, savedBudget: try store.state(DeadLetterKeeper.budgetStateName))
         self.validator = EventValidator(registry: registry)
         self.rules = RuleEngine(rules: ruleSet, registry: registry)
         (droppedRuleKeys, replaceRuleKeysOnSave) = try Self.restoreRuleState(rules, from: store)
@@ -106,13 +108,14 @@ public final class Pipeline {
     /// Decodes, validates and applies one message. `topic` is the MQTT topic (nil in a log: the line's own
     /// `topic` field is used if it has one). `now` is the wall clock live (for `clock_skew` and dead-letter
     /// times), nil in a replay. `source` and `line` prefix a dead letter's detail (e.g. "day1.jsonl:17").
+    /// `deadLetterRecorded`: an earlier run committed this line's dead letter and count; it is not recorded again.
     @discardableResult
     func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
-                       line: Int = 0) -> Outcome {
+                line: Int = 0, deadLetterRecorded: Bool = false) -> Outcome {
         var e: Envelope
         switch EnvelopeDecoder.decode(payload, devices: validator.devices) {
         case .failure(let r):
-            reject(r, payload: payload, topic: topic, now: now, source: source, line: line)
+            reject(r, payload: payload, topic: topic, device: nil, now: now, source: source, line: line, recorded: deadLetterRecorded)
             return .rejected(r)
         case .success(let decoded):
             e = decoded
@@ -124,11 +127,13 @@ public final class Pipeline {
         switch validator.validate(&e, topic: topic) {
         case .failure(let rejection):
             // A log line carries its topic in the payload: keep it with the dead letter.
-            reject(rejection, payload: payload, topic: topic ?? e.topic, now: now, source: source, line: line)
+            reject(rejection, payload: payload, topic: topic ?? e.topic, device: e.device, now: now, source: source, line: line,
+                   recorded: deadLetterRecorded)
             return .rejected(rejection)
         case .success(var event):
             if let r = skew(of: event.ts, now: now) {
-                reject(r, payload: payload, topic: topic, now: now, source: source, line: line)
+                reject(r, payload: payload, topic: topic, device: event.device, now: now, source: source, line: line,
+                       recorded: deadLetterRecorded)
                 return .rejected(r)
             }
             if topic != nil { event.topic = topic }
@@ -227,22 +232,25 @@ public final class Pipeline {
         changes.removeAll(keepingCapacity: true)
     }
 
-    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, now: Instant?, source: String?,
-                        line: Int) {
+    /// Counts a rejection and hands it to the dead letters. `device`: the one the envelope names, if it could be read
+    /// (the rate limit's source; else the topic). `recorded`: an earlier run committed it (see `handle`).
+    private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, device: String?, now: Instant?,
+                        source: String?, line: Int, recorded: Bool) {
         counts.rejected[r.reason, default: 0] += 1
+        guard !recorded else { return }
         let detail = source.map { "\($0):\(line): \(r.detail)" } ?? r.detail
-        // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event.
-        let at = now ?? clock ?? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
-        let bytes = Array(payload.prefix(DeadLetter.maxPayloadBytes))
-        pendingDeadLetters.append(DeadLetter(topic: topic ?? "", payload: bytes, reason: r.reason, detail: detail, receivedAt: at))
+        // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event; the
+        // rate limit counts those at one fixed time instead, so that every replay of a log keeps the same ones.
+        let stamp = now ?? clock
+        let at = stamp ?? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000))
+        let topic = topic ?? ""
+        let limitedAs = device.flatMap { $0.isEmpty ? nil : $0 } ?? topic
+        deadLetters.reject(r.reason, payload: payload, topic: topic, detail: detail, source: limitedAs, at: at,
+                           budgetAt: stamp ?? Instant(ms: 0))
     }
 
-    var pendingDeadLetterCount: Int { pendingDeadLetters.count }
-
-    /// Forgets the dead letters staged from index `start` on (a line whose dead letter an earlier run committed).
-    func dropDeadLetters(from start: Int) {
-        if start < pendingDeadLetters.count { pendingDeadLetters.removeSubrange(start...) }
-    }
+    /// Runs the dead-letter retention at the next batch, whether or not the clock moved a minute on (a replay's end).
+    public func retainDeadLettersAtNextBatch() { deadLetters.retentionDue = true }
 
     /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
     /// dedup and workload follow them. First inside the write transaction of a batch.
@@ -264,7 +272,7 @@ public final class Pipeline {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
         if collectsNews { news.collect(pendingAudit, of: pendingIncidents) }
-        if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
+        try deadLetters.write(tx, clock: rules.clock)
         let keys = processed.takePending()
         if let clock = rules.clock {
             try tx.appendProcessed(keys: keys, at: clock, format: ProcessedIDs.keyFormat)
@@ -279,7 +287,6 @@ public final class Pipeline {
         pendingIncidents.removeAll(keepingCapacity: true)
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
-        pendingDeadLetters.removeAll(keepingCapacity: true)
     }
 
     /// Restores the rule state the store carries: by key, or whole as versions before 0.6 saved it.

@@ -78,6 +78,7 @@ public enum Replay {
             }
             doneBytes += lines.bytesRead
         }
+        pipeline.retainDeadLettersAtNextBatch()
         try pipeline.process(batch: NoMessages(), now: until, saveRuleState: true)
         return ReplaySummary(counts: pipeline.counts, files: files, elapsedSeconds: Date().timeIntervalSince(start),
                              clock: pipeline.clock, incidentsOpen: pipeline.openIncidents)

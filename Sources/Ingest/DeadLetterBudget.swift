@@ -1,66 +1,73 @@
 import Model
 
-/// How much of its rejected input the engine keeps (docs/contract.md §2): a payload cap, a retention (age, total size) the
-/// store enforces, and a rate limit past which a rejected message is only counted per (reason, topic). Rates are
-/// counted on the engine's clock (event time in a replay), so a replay keeps exactly the same dead letters.
-public struct DeadLetterPolicy: Equatable, Sendable {
-    /// Bytes of a rejected payload kept (at most `DeadLetter.maxPayloadBytes`).
-    public var payloadCap: Int = DeadLetter.maxPayloadBytes
-    /// Dead letters older than this (on the engine's clock) are deleted; their counts stay.
-    public var maxAge: Millis = 30 * Durations.day
-    /// The dead-letter table is kept under this many payload bytes, oldest deleted first.
-    public var maxTotalBytes: Int = 256 << 20
-    /// Kept per device (or per topic, for a message whose device is unknown) per minute.
-    public var perSourcePerMinute: Int = 60
-    /// Kept in all per minute, whatever the topics: varying the topic does not get round it.
-    public var overallPerMinute: Int = 1_000
-
-    public init() {}
-
-    /// The cap actually applied: never more than the contract's 64 KiB.
-    public var effectivePayloadCap: Int { max(0, min(payloadCap, DeadLetter.maxPayloadBytes)) }
-}
-
-/// Decides, message by message, whether a rejected message is kept whole or only counted. Fixed one-minute
-/// windows on the engine's clock; the per-source table is emptied at each new window, so its memory is bounded by
-/// one minute's distinct sources (themselves bounded by the overall limit's keeps plus the sources seen).
+/// Decides, message by message, whether a rejected message is kept whole or only counted (`DeadLetterPolicy`'s rate
+/// limit). Fixed one-minute windows on the engine's clock; the per-source table is emptied at each new window, so its
+/// memory is bounded by one minute's kept sources (at most `overallPerMinute`). Its state is saved with each batch
+/// (`snapshot`), so a replay cut short and run again keeps exactly what one uninterrupted replay keeps.
 public struct DeadLetterBudget: Sendable {
     public let policy: DeadLetterPolicy
     private var window: Int64 = .min
     private var keptInWindow = 0
     private var keptBySource: [String: Int] = [:]
-    /// Rejected messages counted but not kept, per (reason, topic), since the store last took them.
-    public private(set) var counted: [CountKey: Int] = [:]
-
-    public struct CountKey: Hashable, Sendable {
-        public var reason: RejectReason
-        public var topic: String
-    }
 
     public init(policy: DeadLetterPolicy = DeadLetterPolicy()) { self.policy = policy }
 
-    /// True if the message rejected at `at` from `source` (its device id, or its topic when the device is unknown)
-    /// is kept as a dead letter; false if it is only counted (under `reason`, `topic`).
-    public mutating func admit(source: String, reason: RejectReason, topic: String, at: Instant) -> Bool {
+    /// True if the message rejected at `at` from `source` (its device id, or its topic when it names no device) is
+    /// kept as a dead letter; false if it is only counted.
+    public mutating func admit(source: String, at: Instant) -> Bool {
         let minute = at.ms >= 0 ? at.ms / Durations.minute : (at.ms - Durations.minute + 1) / Durations.minute
         if minute != window {
             window = minute
             keptInWindow = 0
             keptBySource.removeAll(keepingCapacity: true)
         }
-        let bySource = keptBySource[source, default: 0]
-        guard keptInWindow < policy.overallPerMinute, bySource < policy.perSourcePerMinute else {
-            counted[CountKey(reason: reason, topic: topic), default: 0] += 1
-            return false
-        }
+        // A source is remembered by its first 256 bytes: a flood of long topics cannot grow the table or its snapshot.
+        let key = DeadLetterCount.cut(source)
+        let bySource = keptBySource[key, default: 0]
+        guard keptInWindow < policy.overallPerMinute, bySource < policy.perSourcePerMinute else { return false }
         keptInWindow += 1
-        keptBySource[source] = bySource + 1
+        keptBySource[key] = bySource + 1
         return true
     }
 
-    /// The counts since the last call, for the store.
-    public mutating func takeCounts() -> [CountKey: Int] {
-        defer { counted.removeAll(keepingCapacity: true) }
-        return counted
+    // MARK: saved state
+
+    /// The current window, for the store: `window`, `kept`, then each source as (length, UTF-8 bytes, count).
+    public func snapshot() -> [UInt8] {
+        var out: [UInt8] = []
+        func put(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        put(window)
+        put(Int64(keptInWindow))
+        for (source, n) in keptBySource.sorted(by: { $0.key < $1.key }) {
+            put(Int64(source.utf8.count))
+            out.append(contentsOf: source.utf8)
+            put(Int64(n))
+        }
+        return out
+    }
+
+    /// Carries on from a `snapshot`; false (and a fresh window) if the bytes are not one. Losing the window only
+    /// lets up to one more minute's worth of dead letters in, so a bad snapshot is not worth stopping for.
+    @discardableResult
+    public mutating func restore(_ bytes: [UInt8]) -> Bool {
+        var at = 0
+        func take() -> Int64? {
+            guard at + 8 <= bytes.count else { return nil }
+            var v: Int64 = 0
+            for i in 0..<8 { v |= Int64(bytes[at + i]) << (8 * i) }
+            at += 8
+            return v
+        }
+        guard let w = take(), let kept = take(), kept >= 0 else { return false }
+        var sources: [String: Int] = [:]
+        while at < bytes.count {
+            guard let len = take().map(Int.init), len >= 0, len <= bytes.count - at else { return false }
+            let source = String(decoding: bytes[at..<(at + len)], as: UTF8.self)
+            at += len
+            guard let n = take(), n >= 0 else { return false }
+            sources[source] = Int(n)
+        }
+        (window, keptInWindow, keptBySource) = (w, Int(kept), sources)
+        return true
     }
 }

@@ -81,6 +81,7 @@ public final class LiveEngine: @unchecked Sendable {
         engineLock = try EngineLock(store: config.store, role: "cityeye run")
         var setup = EngineSetup(registry: config.registry, rules: config.rules, store: config.store)
         setup.busyTimeoutMs = tuning.storeBusyTimeoutMs
+        setup.deadLetters = config.deadLetters
         self.setup = setup
         pipeline = try setup.open()
         pipeline.collectsNews = tuning.announcesIncidents

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import YAMLSupport
 import Journal
 
@@ -29,6 +30,8 @@ public struct LiveConfig: Sendable {
     public var journalDir: String
     /// When the journal is forced to disk (`journal.sync`: `200ms` by default, `always`, `never`).
     public var journalSync: JournalSync = .default
+    /// What the engine keeps of rejected messages (`dead_letters:`).
+    public var deadLetters = DeadLetterPolicy()
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -43,7 +46,7 @@ public struct LiveConfig: Sendable {
             guard FileManager.default.isReadableFile(atPath: r) else { throw v.error("\(key): cannot read file \(r)") }
             return r
         }
-        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal"])
+        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal", "dead_letters"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -115,6 +118,7 @@ public struct LiveConfig: Sendable {
                 config.journalSync = sync
             }
         }
+        if let v = top["dead_letters"] { config.deadLetters = try DeadLettersConfig.parse(v) }
         return config
     }
 

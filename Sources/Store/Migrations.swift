@@ -58,5 +58,39 @@ enum Migrations {
             rule TEXT NOT NULL, key TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (rule, key)
         ) WITHOUT ROWID;
         """),
+        // Dead letters within a budget (docs/contract.md §3): every rejected message is counted per (reason, topic),
+        // kept or not, so deleting old dead letters never loses a count. Topics are cut to 256 bytes on a character
+        // boundary, as `DeadLetterCount.cut` does (a flood of 64 KiB topics must not bloat the counts); the dead
+        // letters already kept are counted once here. Triggers keep the payload bytes and rows of `dead_letter`, so the
+        // size retention never sums a large table and a row deleted by hand is accounted for; `received_at` is indexed
+        // for the age retention.
+        ("v6-dead-letter-counts", """
+        CREATE TABLE dead_letter_count (
+            reason TEXT NOT NULL, topic TEXT NOT NULL, count INTEGER NOT NULL,
+            first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,
+            PRIMARY KEY (reason, topic)
+        ) WITHOUT ROWID;
+        INSERT INTO dead_letter_count (reason, topic, count, first_at, last_at)
+            SELECT reason, cut, count(*), min(received_at), max(received_at) FROM (
+                SELECT reason, received_at, CASE WHEN length(b) <= 256 THEN topic ELSE CAST(substr(b, 1, 256 - (
+                    CASE WHEN substr(hex(substr(b, 257, 1)), 1, 1) NOT IN ('8', '9', 'A', 'B') THEN 0
+                         WHEN substr(hex(substr(b, 256, 1)), 1, 1) NOT IN ('8', '9', 'A', 'B') THEN 1
+                         WHEN substr(hex(substr(b, 255, 1)), 1, 1) NOT IN ('8', '9', 'A', 'B') THEN 2
+                         ELSE 3 END)) AS TEXT) END AS cut
+                FROM (SELECT reason, received_at, topic, CAST(topic AS BLOB) AS b FROM dead_letter))
+            GROUP BY reason, cut;
+        CREATE INDEX dead_letter_received_at ON dead_letter(received_at);
+        CREATE TABLE dead_letter_total (
+            one INTEGER PRIMARY KEY CHECK (one = 1), payload_bytes INTEGER NOT NULL, rows INTEGER NOT NULL
+        );
+        INSERT INTO dead_letter_total (one, payload_bytes, rows)
+            SELECT 1, coalesce(sum(length(payload)), 0), count(*) FROM dead_letter;
+        CREATE TRIGGER dead_letter_total_insert AFTER INSERT ON dead_letter BEGIN
+            UPDATE dead_letter_total SET payload_bytes = payload_bytes + length(NEW.payload), rows = rows + 1;
+        END;
+        CREATE TRIGGER dead_letter_total_delete AFTER DELETE ON dead_letter BEGIN
+            UPDATE dead_letter_total SET payload_bytes = payload_bytes - length(OLD.payload), rows = rows - 1;
+        END;
+        """),
     ]
 }

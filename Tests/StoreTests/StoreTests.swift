@@ -119,3 +119,66 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try Store(path: p).allAudit().count, 600)
     }
 }
+
+/// The dead-letter budget's tables (migration v5): counts per (reason, topic), payload totals kept by triggers, and a
+/// store from before the budget upgraded with its dead letters counted.
+final class DeadLetterTableTests: XCTestCase {
+    func letter(_ payload: String, at ms: Int64, topic: String = "t") -> DeadLetter {
+        DeadLetter(topic: topic, payload: Array(payload.utf8), reason: .badJSON, detail: "", receivedAt: Instant(ms: ms))
+    }
+
+    func testCountsAddUpAndTotalsFollowEveryInsertAndDelete() throws {
+        let s = try Store(path: try temporaryPath("store") + "/s.db")
+        try s.writeTransaction { tx in
+            try tx.append([letter("abc", at: 1), letter("defgh", at: 2)])
+            try tx.add([DeadLetterCount(reason: .badJSON, topic: "t", count: 2, firstAt: Instant(ms: 1), lastAt: Instant(ms: 2))])
+            try tx.add([DeadLetterCount(reason: .badJSON, topic: "t", count: 5, firstAt: Instant(ms: 0), lastAt: Instant(ms: 1))])
+        }
+        XCTAssertEqual(try s.deadLetterTotal().payloadBytes, 8)
+        XCTAssertEqual(try s.deadLetterTotal().rows, 2)
+        XCTAssertEqual(try s.deadLetterCountsByTopic(),
+                       [DeadLetterCount(reason: .badJSON, topic: "t", count: 7, firstAt: Instant(ms: 0), lastAt: Instant(ms: 2))])
+        // A row deleted by hand (an operator's sqlite3) is accounted for.
+        try s.writeTransaction { try $0.conn.exec("DELETE FROM dead_letter WHERE received_at = 1") }
+        XCTAssertEqual(try s.deadLetterTotal().payloadBytes, 5)
+        XCTAssertEqual(try s.deadLetterTotal().rows, 1)
+    }
+
+    func testAStoreFromBeforeTheBudgetIsUpgradedWithItsDeadLettersCounted() throws {
+        let p = try temporaryPath("store") + "/old.db"
+        var s = try Store(path: p)
+        let long = String(repeating: "长", count: 200)   // 600 bytes
+        try s.writeTransaction { tx in
+            try tx.append([letter("abc", at: 5), letter("defgh", at: 9), letter("x", at: 7, topic: long)])
+            // Back to schema 5: as a store written by the version before the budget.
+            try tx.conn.exec("""
+                DROP TRIGGER dead_letter_total_insert; DROP TRIGGER dead_letter_total_delete; DROP TABLE dead_letter_total;
+                DROP INDEX dead_letter_received_at; DROP TABLE dead_letter_count; DELETE FROM schema_migration WHERE version = 6;
+                """)
+        }
+        s.close()
+        s = try Store(path: p)
+        XCTAssertEqual(try s.deadLetterTotal().payloadBytes, 9)
+        XCTAssertEqual(try s.deadLetterTotal().rows, 3)
+        XCTAssertEqual(try s.deadLetterCountsByTopic(), [
+            DeadLetterCount(reason: .badJSON, topic: "t", count: 2, firstAt: Instant(ms: 5), lastAt: Instant(ms: 9)),
+            // Under its first 255 bytes: 256 would end inside a character.
+            DeadLetterCount(reason: .badJSON, topic: DeadLetterCount.cut(long), count: 1, firstAt: Instant(ms: 7), lastAt: Instant(ms: 7)),
+        ])
+        XCTAssertEqual(DeadLetterCount.cut(long).utf8.count, 255)
+    }
+
+    func testTheAgeRetentionDeletesOnlyWhatIsOlderAndTheSizeRetentionTheOldest() throws {
+        let s = try Store(path: try temporaryPath("store") + "/s.db")
+        try s.writeTransaction { try $0.append([letter("aaaa", at: 30), letter("bbbb", at: 10), letter("cccc", at: 20), letter("dddd", at: 40)]) }
+        let limit = DeadLetterPruneLimit(rows: 100, bytes: 1 << 20)
+        var pass = try s.writeTransaction { try $0.pruneDeadLetters(receivedBefore: Instant(ms: 25), maxPayloadBytes: 1_000, limit: limit) }
+        XCTAssertEqual(pass.deleted, 2)
+        XCTAssertTrue(pass.complete)
+        XCTAssertEqual(try s.deadLetters().map(\.receivedAt.ms), [30, 40])
+        pass = try s.writeTransaction { try $0.pruneDeadLetters(receivedBefore: Instant(ms: 0), maxPayloadBytes: 4, limit: limit) }
+        XCTAssertEqual(pass.deleted, 1)
+        XCTAssertEqual(try s.deadLetters().map(\.receivedAt.ms), [40], "the oldest kept goes first")
+        XCTAssertEqual(try s.deadLetterTotal().payloadBytes, 4)
+    }
+}
