@@ -15,7 +15,7 @@ extension CLITests {
         XCTAssertEqual(o["store"] as? String, db)
         XCTAssertEqual(o["engine_running"] as? Bool, false)
         XCTAssertTrue(o["engine"] is NSNull)
-        XCTAssertEqual(o["rule_clock"] as? String, "2026-11-24T00:02:00.000Z", "the event time the replay reached")
+        XCTAssertEqual(o["rule_clock"] as? String, "2026-11-24T00:01:00.000Z", "the event time the replay reached (the last line is a duplicate)")
         XCTAssertEqual(o["dead_letters"] as? Int, 1)
         XCTAssertEqual(o["dead_letters_by_reason"] as? [String: Int], ["bad_json": 1])
         let size = try XCTUnwrap(o["size_bytes"] as? Int)
@@ -29,7 +29,7 @@ extension CLITests {
         let text = try cityeye(["status", "--db", db])
         XCTAssertEqual(text.code, 0, text.err)
         XCTAssertTrue(text.out.contains("engine        not running"), text.out)
-        XCTAssertTrue(text.out.contains("rule clock    2026-11-24T00:02:00.000Z"), text.out)
+        XCTAssertTrue(text.out.contains("rule clock    2026-11-24T00:01:00.000Z"), text.out)
         XCTAssertTrue(text.out.contains("dead letters  1 (bad_json 1)"), text.out)
         XCTAssertTrue(text.out.contains("total"), text.out)
 
