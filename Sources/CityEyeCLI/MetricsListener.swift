@@ -8,19 +8,20 @@ import Telemetry
 /// it stops. A listener that cannot start (the port is taken) stops the engine: an operator who asked for metrics
 /// would otherwise watch an engine nobody can see.
 final class MetricsListener: @unchecked Sendable {
+    private var server: TelemetryServer?
     private var task: Task<Void, Never>?
     private let lock = NSLock()
     private var failure: String?
 
     init(engine: LiveEngine, address: ListenAddress?, metrics: MetricsRegistry?, log: @escaping @Sendable (String) -> Void) {
         guard let address, let metrics else { return }
-        let server = TelemetryServer(host: address.host, port: address.port, metrics: metrics) {
-            Self.report(engine.health(), stats: engine.stats)
-        }
+        let server = TelemetryServer(host: address.host, port: address.port, metrics: metrics,
+                                     health: { Self.report(engine.health(), stats: engine.stats) },
+                                     onRunning: { port in log("metrics: serving http://\(address.host):\(port)/metrics and /healthz") })
+        self.server = server
         task = Task { [lock] in
             do {
-                try await server.run { port in log("metrics: serving http://\(address.host):\(port)/metrics and /healthz") }
-            } catch is CancellationError {
+                try await server.run()
             } catch {
                 let problem = "metrics.listen \(address): cannot serve /metrics and /healthz: \(error)"
                 lock.withLock { self.failure = problem }
@@ -32,7 +33,7 @@ final class MetricsListener: @unchecked Sendable {
 
     /// Stops serving; says why the listener failed, if it did.
     func stop() async -> String? {
-        task?.cancel()
+        await server?.stop()
         await task?.value
         return lock.withLock { failure }
     }

@@ -7,7 +7,8 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One look at a store: is an engine writing it, its last commit and rule clock, what is open, what was rejected.",
         discussion: """
-        Reads the store only (beside a running engine too). `last write` is when the store's files last changed; \
+        Reads the store only (beside a running engine too). `last write` is when the store's files last changed \
+        (with an engine running: its last commit or a person's action); \
         `rule clock` is where the rules' time stands at the last commit (a live engine: the wall-clock time of its \
         last commit; a replay: the event time it reached). Open incidents are dispatched or acknowledged ones; \
         escalated and overdue count among them. For a running engine's live figures, scrape its /metrics \
@@ -19,8 +20,10 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
+        let files = StoreStatus.files(store.db)
         let db = try store.openExisting()
-        let s = try failing { try StoreStatus.read(db, path: store.db) }
+        defer { db.close() }
+        let s = try failing { try StoreStatus.read(db, files: files) }
         print(json ? Self.json(s) : Self.text(s, now: SystemClock().now()))
     }
 

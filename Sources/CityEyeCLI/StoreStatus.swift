@@ -11,7 +11,8 @@ struct StoreStatus {
     var path: String
     /// The store file and its write-ahead log, in bytes.
     var sizeBytes: Int64
-    /// When the store file or its write-ahead log last changed (an engine commit, a person's action).
+    /// When the store file or its write-ahead log last changed: with an engine running, its last commit or a
+    /// person's action; without, also the last reader that closed it.
     var lastWrite: Instant?
     /// The engine (`cityeye run` or a replay) holding the store's engine lock now, if any.
     var engine: LockHolder?
@@ -30,13 +31,20 @@ struct StoreStatus {
     /// The engine saves its rule state under this name (`Pipeline.ruleStateName`), as `{"clock": ms, "rules": {…}}`.
     static let ruleStateName = "rules"
 
-    static func read(_ store: Store, path: String) throws -> StoreStatus {
+    /// The store's files as they are before this command opens them: the last connection to close an SQLite
+    /// store copies its write-ahead log back, which would make every look a write.
+    static func files(_ path: String) -> StoreStatus {
         let files = [path, path + "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: $0) }
         let size = files.compactMap { ($0[.size] as? NSNumber)?.int64Value }.reduce(0, +)
         let modified = files.compactMap { $0[.modificationDate] as? Date }.max()
-        var s = StoreStatus(path: path, sizeBytes: size,
-                            lastWrite: modified.map { Instant(ms: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down))) },
-                            engine: EngineLock.holder(of: path))
+        return StoreStatus(path: path, sizeBytes: size,
+                           lastWrite: modified.map { Instant(ms: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down))) },
+                           engine: EngineLock.holder(of: path))
+    }
+
+    /// Adds what the store holds to `files(path)`, read before the store was opened.
+    static func read(_ store: Store, files: StoreStatus) throws -> StoreStatus {
+        var s = files
         if let bytes = try store.state(ruleStateName),
            let doc = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] {
             s.ruleClock = (doc["clock"] as? NSNumber).map { Instant(ms: $0.int64Value) }

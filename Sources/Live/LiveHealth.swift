@@ -20,10 +20,9 @@ public struct LiveHealth: Sendable, Equatable {
         quietMs = lastProgress.map { max(0, now - $0) } ?? 0
         var problems: [String] = []
         if !s.connected {
-            let since = s.connectionChangedAt ?? s.startedAt
-            let what = s.connectionChangedAt == nil ? "broker not connected yet" : "broker disconnected"
-            problems.append("\(what) since \(since.map { "\($0) (\(Self.seconds(now - $0)) ago)" } ?? "the start")"
-                            + ": no messages are taken; check the broker and the engine's log")
+            let what = s.connectionChangedAt.map { "broker disconnected since \($0) (\(Self.seconds(now - $0)) ago)" }
+                ?? "broker not connected since the start" + (s.startedAt.map { " at \($0) (\(Self.seconds(now - $0)) ago)" } ?? "")
+            problems.append(what + ": no messages are taken; check the broker and the engine's log")
         }
         if quietMs > Self.staleAfter {
             let last = s.lastCommitAt.map { "last commit \(Self.seconds(now - $0)) ago" } ?? "no commit since the start"

@@ -19,7 +19,7 @@ extension LiveLoopTests {
         let metrics = MetricsRegistry()
         let engine = try LiveEngine(config: try config(), source: source, clock: clock, tuning: tuning, metrics: metrics.factory) { _ in }
         XCTAssertEqual(engine.health().healthy, false)
-        XCTAssertTrue(engine.health().reason?.hasPrefix("broker not connected yet") == true, engine.health().reason ?? "")
+        XCTAssertTrue(engine.health().reason?.hasPrefix("broker not connected since the start") == true, engine.health().reason ?? "")
         let task = Task { try await engine.run() }
         try waitUntil("healthy") { engine.health().healthy }
 

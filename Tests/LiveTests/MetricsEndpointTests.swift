@@ -83,6 +83,26 @@ final class MetricsEndpointTests: XCTestCase {
     }
 }
 
+extension MetricsEndpointTests {
+    /// An engine whose metrics cannot be served does not run unseen: it stops and says why (exit 1).
+    func testATakenMetricsPortStopsTheEngineNamingTheKey() throws {
+        let dir = try temporaryPath("cityeye-metrics-port")
+        try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        let broker = try MosquittoBroker()
+        defer { broker.stop() }
+        try """
+        broker: {host: 127.0.0.1, port: \(broker.port), client_id: metrics-port-test}
+        registry: registry.yaml
+        rules: \(Repo.scenarios.path)
+        store: cityeye.db
+        metrics: {listen: "127.0.0.1:\(broker.port)"}
+        """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let r = try CityEyeBinary.run(["run", "--config", dir + "/cityeye.yaml"])
+        XCTAssertEqual(r.code, 1, r.out)
+        XCTAssertTrue(r.err.contains("metrics.listen 127.0.0.1:\(broker.port): cannot serve /metrics and /healthz"), r.err)
+    }
+}
+
 /// A `cityeye` command running in the background, its output lines collected as they come.
 final class RunningCommand: @unchecked Sendable {
     private let process = Process()
