@@ -10,17 +10,9 @@ import Live
 /// scraped over HTTP, and the counters checked against what the store holds.
 final class MetricsEndpointTests: XCTestCase {
     func testRunServesMetricsThatMatchTheStoreAndHealthThatFollowsTheBroker() throws {
-        let dir = try temporaryPath("cityeye-metrics")
-        try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker()
         defer { broker.stop() }
-        try """
-        broker: {host: 127.0.0.1, port: \(broker.port), client_id: metrics-test-engine, keepalive_s: 5}
-        registry: registry.yaml
-        rules: \(Repo.scenarios.path)
-        store: cityeye.db
-        metrics: {listen: "127.0.0.1:0"}
-        """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let dir = try engineFolder(broker: broker, metricsListen: "127.0.0.1:0")
         let run = try RunningCommand(["run", "--config", dir + "/cityeye.yaml"])
         defer { run.terminate() }
         let serving = try run.waitForLine(containing: "metrics: serving http://127.0.0.1:")
@@ -86,20 +78,29 @@ final class MetricsEndpointTests: XCTestCase {
 extension MetricsEndpointTests {
     /// An engine whose metrics cannot be served does not run unseen: it stops and says why (exit 1).
     func testATakenMetricsPortStopsTheEngineNamingTheKey() throws {
-        let dir = try temporaryPath("cityeye-metrics-port")
-        try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         let broker = try MosquittoBroker()
         defer { broker.stop() }
-        try """
-        broker: {host: 127.0.0.1, port: \(broker.port), client_id: metrics-port-test}
-        registry: registry.yaml
-        rules: \(Repo.scenarios.path)
-        store: cityeye.db
-        metrics: {listen: "127.0.0.1:\(broker.port)"}
-        """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let dir = try engineFolder(broker: broker, metricsListen: "127.0.0.1:\(broker.port)")
         let r = try CityEyeBinary.run(["run", "--config", dir + "/cityeye.yaml"])
         XCTAssertEqual(r.code, 1, r.out)
         XCTAssertTrue(r.err.contains("metrics.listen 127.0.0.1:\(broker.port): cannot serve /metrics and /healthz"), r.err)
+    }
+}
+
+extension MetricsEndpointTests {
+    /// A folder with the two-community registry and `cityeye.yaml` for an engine on `broker`, serving metrics on
+    /// `metricsListen`.
+    func engineFolder(broker: MosquittoBroker, metricsListen: String) throws -> String {
+        let dir = try temporaryPath("cityeye-metrics")
+        try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+        try """
+        broker: {host: 127.0.0.1, port: \(broker.port), client_id: metrics-test-engine, keepalive_s: 5}
+        registry: registry.yaml
+        rules: \(Repo.scenarios.path)
+        store: cityeye.db
+        metrics: {listen: "\(metricsListen)"}
+        """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        return dir
     }
 }
 
