@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // __builtin_prefetch, which Swift cannot call directly: the device catalog and the dedup table are far
@@ -49,7 +52,19 @@ let package = Package(
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
         .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
-        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine"]),
+        .target(name: "Live", dependencies: [
+            "Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
+        // The process's Prometheus registry, its text exposition and the `/metrics` + `/healthz` routes; the engine
+        // and the web app record through swift-metrics only and never see Prometheus.
+        .target(name: "Telemetry", dependencies: [
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // People's actions on incidents, one code path for the CLI and the web: read, check, write, audit.
         .target(name: "Closedloop", dependencies: ["Model", "Incidents", "Store", "Engine"]),
         // Accounts (bcrypt password hashes in the store) and sessions for `cityeye serve`.
@@ -59,7 +74,7 @@ let package = Package(
         ]),
         // `cityeye serve`: server-rendered pages for grid workers and the supervisors' cockpit (Hummingbird 2).
         .target(name: "Web", dependencies: [
-            "Model", "Registry", "YAMLSupport", "Store", "Engine", "Incidents", "Closedloop", "Accounts",
+            "Model", "Registry", "YAMLSupport", "Store", "Engine", "Incidents", "Closedloop", "Accounts", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,7 +83,7 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
             "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
-            "Closedloop", "Accounts", "Web",
+            "Closedloop", "Accounts", "Web", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
@@ -98,11 +113,18 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["TestSupport", "MQTT"]),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Incidents"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
-        .testTarget(name: "LiveTests", dependencies: ["TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation"]),
+        .testTarget(name: "LiveTests", dependencies: [
+            "TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation", "Telemetry",
+        ]),
+        .testTarget(name: "TelemetryTests", dependencies: [
+            "Telemetry",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Model"]),
         .testTarget(name: "WebTests", dependencies: [
             "TestSupport",
-            "Web", "Closedloop", "Accounts", "Store", "Engine", "Model", "Incidents",
+            "Web", "Closedloop", "Accounts", "Store", "Engine", "Model", "Incidents", "Telemetry",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]

@@ -4,6 +4,8 @@ import Model
 import Registry
 import Live
 import Engine
+import CoreMetrics
+import Telemetry
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,6 +16,11 @@ struct Run: AsyncParsableCommand {
         subscribed and ready. SIGINT or SIGTERM: it stops taking messages, commits what it has taken and exits 0; \
         started again with the same config it carries on where it stopped (persistent MQTT session, rule state and \
         incidents in the store).
+
+        With `metrics: {listen: "127.0.0.1:9464"}` in the config it also serves `GET /metrics` (Prometheus) and \
+        `GET /healthz` (200 while connected to the broker and committing, else 503 with the reason) on that \
+        address, and prints `metrics: serving http://HOST:PORT/metrics` once it listens. Neither asks who is \
+        calling: keep it on loopback or behind the reverse proxy. See docs/operations.md.
         """)
 
     @Option(help: ArgumentHelp("The live config file.", valueName: "FILE")) var config: String
@@ -36,7 +43,11 @@ struct Run: AsyncParsableCommand {
             print("\(t) \(line)")
             fflush(nil)
         }
-        let engine = try failing { try LiveEngine(config: cfg, tuning: tuning, log: log) }
+        // Bootstrapped only when served: without `metrics.listen` the engine records into swift-metrics' no-op backend.
+        let metrics = cfg.metricsListen.map { _ in MetricsRegistry.process }
+        let engine = try failing {
+            try LiveEngine(config: cfg, tuning: tuning, metrics: metrics?.factory ?? MetricsSystem.factory, log: log)
+        }
         let every = statsEvery == "0" ? 0 : Durations.parse(statsEvery) ?? 0
         let statsTask = every <= 0 ? nil : Task {
             var before = engine.stats.counts
@@ -57,7 +68,9 @@ struct Run: AsyncParsableCommand {
             return s
         }
         defer { sources.forEach { $0.cancel() } }
+        let listener = MetricsListener(engine: engine, address: cfg.metricsListen, metrics: metrics, log: log)
         try await failingAsync { try await engine.run() }
+        if let problem = await listener.stop() { throw Failure(problem) }
     }
 }
 

@@ -4,6 +4,7 @@ import Model
 import Store
 import Engine
 import Web
+import Telemetry
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +22,9 @@ struct Serve: AsyncParsableCommand {
           session_idle_minutes: 720   optional; a session ends after this long without a request
           secure_cookies: false       optional; true when served over HTTPS (a TLS proxy in front)
         Any other key is an error. The server prints `serving http://HOST:PORT` once it listens.
+
+        GET /metrics (Prometheus text) and GET /healthz (200 while the store can be read, else 503) answer without \
+        a login: bind `listen` to loopback or let the reverse proxy guard them (docs/web.md).
         """)
 
     @Option(help: ArgumentHelp("The web app's YAML config file.", valueName: "FILE")) var config: String
@@ -32,7 +36,7 @@ struct Serve: AsyncParsableCommand {
         guard let registry = recorded else {
             throw Failure("the store \(c.store) has no registry recorded: run `cityeye replay` or `cityeye run` into it first")
         }
-        let app = WebApp(config: c, store: store, registry: registry).application { port in
+        let app = WebApp(config: c, store: store, registry: registry, metrics: .process).application { port in
             print("serving http://\(c.host):\(port)")
             fflush(nil)
         }

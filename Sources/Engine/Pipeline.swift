@@ -59,7 +59,8 @@ public final class Pipeline {
 
     /// The rule state saved whole by versions before 0.6 (read once, then saved by key).
     static let wholeRuleStateName = "rules"
-    static let ruleClockName = "rules.clock"
+    /// Where the rule clock is saved (`engine_state`), as decimal milliseconds.
+    public static let ruleClockName = "rules.clock"
     /// The next save replaces every saved key (the store held a whole snapshot).
     private var replaceRuleKeysOnSave = false
     /// Saved keys the restore dropped (their rule or device is gone), deleted with the next save.

@@ -1,4 +1,5 @@
 import Foundation
+import CoreMetrics
 import Model
 import Registry
 import Ingest
@@ -37,6 +38,13 @@ public struct LiveStats: Sendable {
     public var largestBatch = 0
     /// Incidents not yet closed, as of the last commit.
     public var openIncidents = 0
+    /// When `run()` started, when the engine last found nothing to commit, and when the broker connection last
+    /// changed (for `/healthz`: `LiveHealth`).
+    public var startedAt: Instant?
+    public var lastIdleAt: Instant?
+    public var connectionChangedAt: Instant?
+    /// The store fault a held batch is being retried for, if any.
+    public var storeFault: StoreFaultKind?
 }
 
 /// The live engine (docs/contract.md §9): messages from a source (the MQTT broker) through the same pipeline as replay, on the
@@ -66,13 +74,16 @@ public final class LiveEngine: @unchecked Sendable {
     let stopFlag = StopFlag()
     private let statsLock = NSLock()
     private var _stats: LiveStats
+    private let metrics: LiveMetrics
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
 
     /// Takes the store for this engine (refused, naming the holder, when another engine has it), opens the store,
     /// the pipeline and the journal from `config`; messages come from `source`, or from the broker the config names.
+    /// Metrics go to `metrics` (by default whatever backend the process bootstrapped into swift-metrics).
     public init(config: LiveConfig, source: MessageSource? = nil, clock: WallClock = SystemClock(),
-                tuning: LiveTuning = LiveTuning(), log: @escaping @Sendable (String) -> Void) throws {
+                tuning: LiveTuning = LiveTuning(), metrics: any MetricsFactory = MetricsSystem.factory,
+                log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
         self.clock = clock
         self.tuning = tuning
@@ -85,6 +96,7 @@ public final class LiveEngine: @unchecked Sendable {
         self.setup = setup
         pipeline = try setup.open()
         pipeline.collectsNews = tuning.announcesIncidents
+        self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -107,12 +119,17 @@ public final class LiveEngine: @unchecked Sendable {
 
     public var stats: LiveStats { statsLock.lock(); defer { statsLock.unlock() }; return _stats }
 
+    /// Whether the engine is connected and committing, as `/healthz` tells it (a copy of `stats`, no engine lock held).
+    public func health() -> LiveHealth { LiveHealth(stats, now: clock.now()) }
+
     /// Asks the engine to stop: it stops taking messages, commits what it has, and `run()` returns.
     public func stop() { stopFlag.set(); inputContinuation.yield(.stop) }
 
     /// Runs until `stop()`. Returns after the final commit; the store is closed.
     public func run() async throws {
         defer { engineLock.release() }
+        let startedAt = clock.now()
+        statsLock.withLock { _stats.startedAt = startedAt }
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
@@ -192,7 +209,10 @@ public final class LiveEngine: @unchecked Sendable {
     /// leaves the batch in the journal for the next start.
     func commit(_ messages: [MQTTMessage], now: Instant, final: Bool) async throws {
         let timersDue = pipeline.nextDue.map { $0 <= now } ?? false
-        if messages.isEmpty && !timersDue && !final { return }
+        if messages.isEmpty && !timersDue && !final {
+            statsLock.withLock { _stats.lastIdleAt = now }
+            return
+        }
         let started = DispatchTime.now()
         let position = messages.last(where: { $0.journalEnd != nil })?.journalEnd
         var backoff = Backoff(limit: tuning.retryLimitSeconds)
@@ -207,6 +227,8 @@ public final class LiveEngine: @unchecked Sendable {
             } catch {
                 guard let fault = Self.transientStoreFault(error) else { throw error }
                 faults.report("store", Self.describe(fault, store: config.store))
+                let kind: StoreFaultKind = fault.code == .busy ? .busy : fault.code == .diskFull ? .diskFull : .io
+                statsLock.withLock { _stats.storeFault = kind }
                 if stopFlag.isSet {
                     log("stopping with \(messages.count) message(s) not committed: they are in the journal \(config.journalDir) and are processed on the next start")
                     throw StopDuringFault()
@@ -218,10 +240,14 @@ public final class LiveEngine: @unchecked Sendable {
         if let position { releaseJournal(before: position) }
         if tuning.announcesIncidents { for line in pipeline.news.lines(registry: pipeline.registry) { log(line) } }
         if !messages.isEmpty { onCommit?(messages.count, clock.now()) }
-        let took = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+        let tookNs = DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds
+        let took = Double(tookNs) / 1e6
         let counts = pipeline.counts
         let open = pipeline.openIncidents
+        metrics.committed(messages: messages.count, before: countsBefore, after: counts, nanoseconds: tookNs, at: now,
+                          waiting: source.waiting, trackedRuleKeys: pipeline.trackedRuleKeys)
         statsLock.withLock {
+            _stats.storeFault = nil
             _stats.commitMillis += took
             _stats.longestCommitMillis = max(_stats.longestCommitMillis, took)
             _stats.largestBatch = max(_stats.largestBatch, messages.count)
@@ -242,7 +268,7 @@ public final class LiveEngine: @unchecked Sendable {
         pipeline.carryOver(counts: counts)
     }
 
-    static let journalPositionName = "journal.position"
+    public static let journalPositionName = "journal.position"
 
     static func transientStoreFault(_ error: Error) -> StoreError? {
         if let e = error as? StoreError, e.isTransient { return e }
@@ -278,7 +304,14 @@ public final class LiveEngine: @unchecked Sendable {
         do { try journal.flush() } catch { faults.report("journal-sync", "\(error)") }
     }
 
-    private func setConnected(_ c: Bool) { statsLock.lock(); _stats.connected = c; statsLock.unlock() }
+    private func setConnected(_ c: Bool) {
+        let now = clock.now()
+        statsLock.withLock {
+            if _stats.connected != c { _stats.connectionChangedAt = now }
+            _stats.connected = c
+        }
+        metrics.connection(c)
+    }
 }
 
 /// Thread-safe "stop was asked" flag, read where the loop cannot wait for its inputs (a retry, the receive hook).

@@ -32,6 +32,8 @@ public struct LiveConfig: Sendable {
     public var journalSync: JournalSync = .default
     /// What the engine keeps of rejected messages (`dead_letters:`).
     public var deadLetters = DeadLetterPolicy()
+    /// Where `cityeye run` serves `/metrics` and `/healthz` (`metrics.listen`); nil: no HTTP listener.
+    public var metricsListen: ListenAddress?
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -46,7 +48,8 @@ public struct LiveConfig: Sendable {
             guard FileManager.default.isReadableFile(atPath: r) else { throw v.error("\(key): cannot read file \(r)") }
             return r
         }
-        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal", "dead_letters"])
+        let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal",
+                                                                 "dead_letters", "metrics"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -119,7 +122,19 @@ public struct LiveConfig: Sendable {
             }
         }
         if let v = top["dead_letters"] { config.deadLetters = try DeadLettersConfig.parse(v) }
+        if let mv = top["metrics"] { config.metricsListen = try Self.metricsListen(mv) }
         return config
+    }
+
+    /// `metrics: {listen: "127.0.0.1:9464"}`.
+    static func metricsListen(_ mv: YAMLValue) throws(ConfigError) -> ListenAddress {
+        let m = try mv.fields("metrics", allowed: ["listen"])
+        guard let v = m["listen"] else { throw mv.error("missing required key `metrics.listen` (e.g. 127.0.0.1:9464)") }
+        let text = try v.string("metrics.listen")
+        guard let address = ListenAddress(text) else {
+            throw v.error("metrics.listen must be host:port with a port 0–65535, e.g. 127.0.0.1:9464; got \(text)")
+        }
+        return address
     }
 
     /// `always`, `never`, or `<n>ms` (1…60000).

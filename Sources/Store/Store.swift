@@ -298,6 +298,14 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    public func ruleKeyCount() throws -> Int {
+        try read {
+            let s = try conn.statement("SELECT count(*) FROM rule_key")
+            _ = try s.step()
+            return Int(s.int(0))
+        }
+    }
+
     /// The event time of the latest processed-id batch, if any (where dedup picks up when no rule state exists).
     public func latestProcessedAt() throws -> Instant? {
         try read {

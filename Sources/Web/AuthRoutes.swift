@@ -39,6 +39,7 @@ extension WebApp {
         let now = clock()
         if let wait = throttle.wait(account: worker, client: context.client, at: now) {
             let seconds = String((wait + 999) / 1000)
+            metrics.throttled.increment()
             var r = again(.tooManyRequests, l.t("Too many wrong passwords: try again in %@ s.").replacingOccurrences(of: "%@", with: seconds))
             r.headers[.retryAfter] = seconds
             return r
@@ -47,6 +48,7 @@ extension WebApp {
         let matches = try await verify(form["password"] ?? "", for: worker)
         guard matches, registry.workers[worker] != nil else {
             throttle.failed(account: worker, client: context.client, at: now)
+            metrics.wrongPassword.increment()
             return again(.unauthorized, l.t("Wrong id or password."))
         }
         throttle.succeeded(account: worker, client: context.client)

@@ -13,8 +13,11 @@ extension WebApp {
                                 body: .init(byteBuffer: ByteBuffer(string: "sign in first\n")))
             }
             let feed = self.feed
+            let clients = metrics.sseClients
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                             body: .init { writer in
+                clients.increment()
+                defer { clients.decrement() }
                 var last = feed.latest
                 try await writer.write(ByteBuffer(string: "retry: 1000\n: at \(last)\n\n"))
                 var quiet = 0

@@ -1,5 +1,6 @@
 import Foundation
 import YAMLSupport
+import Registry
 
 /// `cityeye serve --config FILE`: the web app's own file, not the live engine's (docs/contract.md §9): the web app also runs
 /// on a replayed store where no engine, broker or rule folder exists. Relative paths are relative to the file's
@@ -36,8 +37,7 @@ public struct ServeConfig: Sendable, Equatable {
         }
         let listenV = try need("listen")
         let listen = try listenV.string("listen")
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-              (0...65535).contains(port), colon != listen.startIndex else {
+        guard let address = ListenAddress(listen) else {
             throw listenV.error("listen must be host:port with a port 0–65535, e.g. 127.0.0.1:8080; got \(listen)")
         }
         let storeV = try need("store")
@@ -46,7 +46,7 @@ public struct ServeConfig: Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: store) else {
             throw storeV.error("store: no store at \(store): run `cityeye replay` or `cityeye run` first")
         }
-        var c = ServeConfig(host: String(listen[..<colon]), port: port, store: store)
+        var c = ServeConfig(host: address.host, port: address.port, store: store)
         if let v = top["language"] {
             let s = try v.string("language")
             guard let l = Language(tag: s) else { throw v.error("language must be zh-CN or en, got \(s)") }

@@ -3,6 +3,7 @@ import Hummingbird
 import Model
 import Store
 import Accounts
+import Telemetry
 
 /// `cityeye serve`: pages for grid workers (their phones) and supervisors (the cockpit on a wall screen), on the
 /// store the engine writes. Reads through SQLite's WAL readers; people's actions go through `PeopleActions`, the
@@ -16,12 +17,15 @@ public struct WebApp: Sendable {
     let passwords: Passwords
     public let feed: ChangeFeed
     let clock: @Sendable () -> Instant
+    let metrics: WebMetrics
 
     public static let sessionCookie = "ce_session"
     static let loginCookie = "ce_login"
     static let languageCookie = "lang"
 
+    /// Metrics go to `metrics` (`cityeye serve` passes the process's registry; by default a registry of its own).
     public init(config: ServeConfig, store: Store, registry: Registry, feedInterval: Duration = .milliseconds(500),
+                metrics: MetricsRegistry = MetricsRegistry(),
                 clock: @escaping @Sendable () -> Instant = { Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded())) }) {
         self.config = config
         self.store = store
@@ -30,10 +34,13 @@ public struct WebApp: Sendable {
         self.passwords = Passwords(store: store)
         self.feed = ChangeFeed(store: store, interval: feedInterval)
         self.clock = clock
+        self.metrics = WebMetrics(metrics)
     }
 
     public func router() -> Router<WebContext> {
         let router = Router(context: WebContext.self)
+        router.middlewares.add(HTTPMetricsMiddleware(factory: metrics.registry.factory))
+        addTelemetryRoutes(router)
         addAuthRoutes(router)
         addIncidentRoutes(router)
         addLiveRoutes(router)

@@ -6,6 +6,7 @@ import Model
 import Store
 import Accounts
 import Web
+import TestSupport
 
 /// The web app on a real loopback port: Server-Sent Events tell an open page about a change made by another
 /// connection to the store (as the CLI or the engine would make it) within 2 s.
@@ -41,15 +42,7 @@ final class EventStream: @unchecked Sendable {
     private var received = ""
 
     init(port: Int, path: String, cookie: String) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard ok == 0 else { throw POSIXError(.ECONNREFUSED) }
+        fd = try connectLoopback(port: port)
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(cookie)\r\n\r\n"
         _ = request.withCString { write(fd, $0, strlen($0)) }
     }

@@ -1,0 +1,51 @@
+import Foundation
+import Model
+import Registry
+import Live
+import Telemetry
+
+/// `cityeye run`'s `/metrics` and `/healthz` (the live config's `metrics.listen`), served beside the engine until
+/// it stops. A listener that cannot start (the port is taken) stops the engine: an operator who asked for metrics
+/// would otherwise watch an engine nobody can see.
+final class MetricsListener: @unchecked Sendable {
+    private var server: TelemetryServer?
+    private var task: Task<Void, Never>?
+    private let lock = NSLock()
+    private var failure: String?
+
+    init(engine: LiveEngine, address: ListenAddress?, metrics: MetricsRegistry?, log: @escaping @Sendable (String) -> Void) {
+        guard let address, let metrics else { return }
+        let server = TelemetryServer(host: address.host, port: address.port, metrics: metrics,
+                                     health: { Self.report(engine.health(), stats: engine.stats) },
+                                     onRunning: { port in log("metrics: serving http://\(address.host):\(port)/metrics and /healthz") })
+        self.server = server
+        task = Task { [lock] in
+            do {
+                try await server.run()
+            } catch {
+                let problem = "metrics.listen \(address): cannot serve /metrics and /healthz: \(error)"
+                lock.withLock { self.failure = problem }
+                log(problem + "; stopping the engine")
+                engine.stop()
+            }
+        }
+    }
+
+    /// Stops serving; says why the listener failed, if it did.
+    func stop() async -> String? {
+        await server?.stop()
+        await task?.value
+        return lock.withLock { failure }
+    }
+
+    static func report(_ h: LiveHealth, stats s: LiveStats) -> HealthReport {
+        var facts: [String: HealthReport.Fact] = [
+            "broker_connected": .flag(h.connected),
+            "seconds_since_progress": .number(Double(h.quietMs / 1000)),
+            "messages_accepted": .number(Double(s.counts.accepted)),
+            "batches": .number(Double(s.batches)),
+        ]
+        if let t = h.lastCommitAt { facts["last_commit"] = .text(t.description) }
+        return h.healthy ? .ok(facts) : .unhealthy(h.reason ?? "unhealthy", facts)
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Model
+import Store
+import Live
+import Engine
+
+/// One look at a store for an operator (`cityeye status`): is an engine writing it, how far its clock is, what is
+/// open, what was rejected, how big it is. Read-only; it never takes the engine lock.
+struct StoreStatus {
+    struct ScenarioCounts { var scenario: String; var open = 0; var escalated = 0; var overdue = 0 }
+
+    var path: String
+    /// The store file and its write-ahead log, in bytes.
+    var sizeBytes: Int64
+    /// When the store file or its write-ahead log last changed: with an engine running, its last commit or a
+    /// person's action; without, also the last reader that closed it.
+    var lastWrite: Instant?
+    /// The engine (`cityeye run` or a replay) holding the store's engine lock now, if any.
+    var engine: LockHolder?
+    /// The rule engine's clock as the last commit saved it: the wall-clock time of a live engine's last commit
+    /// that moved time on, or the event time a replay reached.
+    var ruleClock: Instant?
+    var ruleStateKeys = 0
+    /// How far the ingress journal is processed (live engine), as `segment:offset`.
+    var journalPosition: String?
+    /// Open incidents (dispatched or acknowledged) by scenario; escalated and overdue count among them.
+    var scenarios: [ScenarioCounts] = []
+    var deadLetters: [RejectReason: Int] = [:]
+
+    var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
+
+    /// The store's files as they are before this command opens them: the last connection to close an SQLite
+    /// store copies its write-ahead log back, which would make every look a write.
+    static func files(_ path: String) -> StoreStatus {
+        let files = [path, path + "-wal"].compactMap { try? FileManager.default.attributesOfItem(atPath: $0) }
+        let size = files.compactMap { ($0[.size] as? NSNumber)?.int64Value }.reduce(0, +)
+        let modified = files.compactMap { $0[.modificationDate] as? Date }.max()
+        return StoreStatus(path: path, sizeBytes: size,
+                           lastWrite: modified.map { Instant(ms: Int64(($0.timeIntervalSince1970 * 1000).rounded(.down))) },
+                           engine: EngineLock.holder(of: path))
+    }
+
+    /// Adds what the store holds to `files(path)`, read before the store was opened.
+    static func read(_ store: Store, files: StoreStatus) throws -> StoreStatus {
+        var s = files
+        s.ruleClock = try store.state(Pipeline.ruleClockName)
+            .flatMap { Int64(String(decoding: $0, as: UTF8.self)) }.map(Instant.init(ms:))
+        s.ruleStateKeys = try store.ruleKeyCount()
+        s.journalPosition = try store.state(LiveEngine.journalPositionName).map { String(decoding: $0, as: UTF8.self) }
+        var by: [String: ScenarioCounts] = [:]
+        for i in try store.incidents(IncidentFilter(openOnly: true)) {
+            by[i.scenario, default: ScenarioCounts(scenario: i.scenario)].open += 1
+            if i.escalated { by[i.scenario]!.escalated += 1 }
+            if i.overdue { by[i.scenario]!.overdue += 1 }
+        }
+        s.scenarios = by.values.sorted { $0.scenario < $1.scenario }
+        s.deadLetters = try store.deadLetterCounts()
+        return s
+    }
+}
