@@ -8,9 +8,12 @@ public struct InboundMessage {
     public var topic: String?
     /// The line in the batch's source (a log), for a dead letter's detail; 0 live.
     public var line: Int
+    /// Delivered with MQTT's retain flag: the broker's stored last message on the topic, sent again at every
+    /// subscribe (docs/contract.md, "Retained messages").
+    public var retained: Bool
 
-    public init(payload: UnsafeRawBufferPointer, topic: String?, line: Int = 0) {
-        self.payload = payload; self.topic = topic; self.line = line
+    public init(payload: UnsafeRawBufferPointer, topic: String?, line: Int = 0, retained: Bool = false) {
+        self.payload = payload; self.topic = topic; self.line = line; self.retained = retained
     }
 }
 
@@ -75,7 +78,7 @@ extension Pipeline {
             let recordedThrough = batch.deadLettersRecordedThroughLine
             try batch.forEachMessage { m in
                 let outcome = handle(m.payload, topic: m.topic, now: now, source: source, line: m.line,
-                                     deadLetterRecorded: m.line > 0 && m.line <= recordedThrough)
+                                     deadLetterRecorded: m.line > 0 && m.line <= recordedThrough, retained: m.retained)
                 handled += 1
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
             }

@@ -110,9 +110,10 @@ public final class Pipeline {
     /// `topic` field is used if it has one). `now` is the wall clock live (for `clock_skew` and dead-letter
     /// times), nil in a replay. `source` and `line` prefix a dead letter's detail (e.g. "day1.jsonl:17").
     /// `deadLetterRecorded`: an earlier run committed this line's dead letter and count; it is not recorded again.
+    /// `retained`: delivered with MQTT's retain flag (see `isStaleRetained`).
     @discardableResult
     func handle(_ payload: UnsafeRawBufferPointer, topic: String?, now: Instant? = nil, source: String? = nil,
-                line: Int = 0, deadLetterRecorded: Bool = false) -> Outcome {
+                line: Int = 0, deadLetterRecorded: Bool = false, retained: Bool = false) -> Outcome {
         var e: Envelope
         switch EnvelopeDecoder.decode(payload, devices: validator.devices) {
         case .failure(let r):
@@ -138,6 +139,10 @@ public final class Pipeline {
                 return .rejected(r)
             }
             if topic != nil { event.topic = topic }
+            if retained && isStaleRetained(event.ts, now: now) {
+                counts.duplicates += 1
+                return .duplicate
+            }
             guard processed.insert(key, at: max(event.ts, clock ?? event.ts)) else {
                 counts.duplicates += 1
                 return .duplicate
@@ -149,6 +154,14 @@ public final class Pipeline {
     }
 
     public static let maxClockSkew: Millis = 5 * Durations.minute
+
+    /// A retained message is the broker's stored last message on its topic, sent again at every subscribe. It is
+    /// processed like any other while its (device, id) can still be recognised, and counted as a duplicate once its
+    /// event is older than the dedup window: otherwise every reconnect after a day would raise its incident again.
+    func isStaleRetained(_ ts: Instant, now: Instant?) -> Bool {
+        guard let reference = now ?? clock else { return false }
+        return ts.ms < reference.ms - Self.dedupRetention
+    }
 
     /// How far one replayed line may move the clock on (docs/contract.md §7: a configured maximum jump, 30 days by default).
     public var maxClockJump: Millis = 30 * Durations.day

@@ -15,7 +15,7 @@ struct ReceivedBatch: MessageBatch {
 
     func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {
         for m in messages {
-            try m.payload.withUnsafeBytes { try body(InboundMessage(payload: $0, topic: m.topic)) }
+            try m.payload.withUnsafeBytes { try body(InboundMessage(payload: $0, topic: m.topic, retained: m.retain)) }
         }
     }
 }

@@ -61,7 +61,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         }
     }
 
-    public func publish(topic: String, payload: [UInt8], qos: Int) throws(MQTTError) {
+    public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool = false) throws(MQTTError) {
         box.cond.lock()
         while box.outstanding >= settings.maxInflight {
             if !box.cond.wait(until: Date().addingTimeInterval(30)) {
@@ -72,7 +72,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         box.outstanding += 1
         box.cond.unlock()
         let rc = payload.withUnsafeBytes { p in
-            mosquitto_publish(mosq, nil, topic, Int32(p.count), p.baseAddress, Int32(qos), false)
+            mosquitto_publish(mosq, nil, topic, Int32(p.count), p.baseAddress, Int32(qos), retain)
         }
         guard rc == Mosquitto.ok else {
             box.cond.lock(); box.outstanding -= 1; box.cond.unlock()

@@ -131,6 +131,32 @@ final class LiveEngineTests: XCTestCase {
         XCTAssertEqual(try incidents().map(\.rule), ["elevator.alarm"])
     }
 
+    /// The broker sends a topic's retained message again at every subscribe: a fresh one raises its incident once
+    /// (later deliveries are duplicates), one older than the dedup window is a duplicate from the start.
+    func testRetainedMessagesRaiseOnceAndAStaleOneNever() async throws {
+        let cfg = try config(capture: false)
+        let pub = try publisher()
+        let now = SystemClock().now()
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-smoke-01",
+                        payload: envelope("old-1", now - 30 * Durations.hour, "czq-smoke-01", "smoke.alarm"), qos: 1, retain: true)
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-elev-01",
+                        payload: envelope("new-1", now, "czq-elev-01", "elevator.alarm", "{\"kind\":\"button\"}"), qos: 1, retain: true)
+        try pub.waitForAcks(timeout: 10)
+        for round in 1...2 {
+            let (engine, task) = try start(cfg)
+            try waitUntil("both retained messages seen (round \(round))", timeout: 20) {
+                let c = engine.stats.counts
+                return c.accepted + c.duplicates == 2
+            }
+            XCTAssertEqual(engine.stats.counts.accepted, round == 1 ? 1 : 0, "round \(round)")
+            XCTAssertEqual(engine.stats.counts.duplicates, round == 1 ? 1 : 2, "round \(round)")
+            engine.stop()
+            try await task.value
+        }
+        XCTAssertEqual(try incidents().map(\.rule), ["elevator.alarm"])
+        XCTAssertEqual(try incidents().map(\.count), [1])
+    }
+
     func testBrokerRestartMidStreamLosesNothing() async throws {
         let (engine, task) = try start(try config(capture: false))
         try waitUntil("connected") { engine.stats.connected }
