@@ -226,6 +226,7 @@ case "live":
     if latencyOnly {
         let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000)
         print("at 10,000/s: p50 \(String(format: "%.2f", lat.p50)) ms, p99 \(String(format: "%.2f", lat.p99)) ms")
+        broker.stop()
         exit(0)
     }
     let raw = raws.sorted()[1], eng = engines.sorted()[1]

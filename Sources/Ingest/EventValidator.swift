@@ -27,6 +27,11 @@ public struct EventValidator: Sendable {
             return .failure(Rejection(.unknownDevice, "device \(e.device) is not in the registry"))
         }
         let community = devices.community(of: ref)
+        // A payload may carry a `topic` field (a log line does); live it must be the topic it came on, or its capture
+        // line would replay as another gateway's.
+        if let topic, e.topicText != .none, let carried = e.topic, carried != topic {
+            return .failure(Rejection(.identityMismatch, "the payload's topic field \(carried) is not the topic it was published on, \(topic)"))
+        }
         let checked: String?
         switch (topic, e.topicText) {
         case (let t?, _): checked = t

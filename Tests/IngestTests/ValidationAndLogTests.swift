@@ -96,6 +96,15 @@ final class ValidationAndLogTests: XCTestCase {
         }
     }
 
+    /// Live, a payload's own `topic` field must be the topic it arrived on: its capture line keeps the field, and a
+    /// replay of that line must judge it as live did.
+    func testAPayloadsTopicFieldMustBeTheTopicItArrivedOn() {
+        let carrying = "{\"topic\":\"cityeye/changzhengqiao/czq-elev-01\"," + env(data: status).dropFirst()
+        XCTAssertEqual(reason(carrying, topic: "cityeye/changzhengqiao/czq-elev-01"), "ok")
+        XCTAssertEqual(reason(carrying, topic: "site7/changzhengqiao/czq-elev-01"), "identity_mismatch")
+        XCTAssertEqual(reason(carrying), "ok", "a log line: its own topic is the one checked")
+    }
+
     func testCaptureRoundTripKeepsTopics() throws {
         let dir = try temporaryPath("cap") + "/capture"
         let w = try CaptureWriter(directory: dir, timezone: LocalClock(identifier: "Asia/Shanghai")!)
