@@ -81,7 +81,22 @@ echo "== incidents per scenario, per grid worker"
 echo
 echo "== the most urgent open incidents"
 "$bin" incidents --db "$out/cityeye.db" --status dispatched --severity critical | head -n 12 || true
+# Web accounts for one grid worker and the first community's supervisor, and the web app's own config.
+worker=$(grep -m1 -oE 'id: w-[^,]+' "$root/demo/registry.yaml" | cut -d' ' -f2)
+supervisor=$(grep -m1 -E 'role: supervisor' "$root/demo/registry.yaml" | grep -oE 'id: [^,]+' | cut -d' ' -f2)
+for who in "$worker" "$supervisor"; do
+    echo "demo-$who" | "$bin" people set-password "$who" --db "$out/cityeye.db" >/dev/null
+done
+cat >"$out/serve.yaml" <<CONF
+listen: 127.0.0.1:8080
+store: cityeye.db
+language: zh-CN
+CONF
 cat <<TXT
+
+The web app (phones and the supervisors' cockpit), on this store:
+  $bin serve --config $out/serve.yaml      then open http://127.0.0.1:8080
+  sign in as $worker (password demo-$worker) or $supervisor (password demo-$supervisor)
 
 The store is $out/cityeye.db. Try, as a grid worker and then as the supervisor:
   $bin incidents --db $out/cityeye.db --mine --worker <worker id from the table above>
