@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Model"]),
         .testTarget(name: "WebTests", dependencies: [
             "TestSupport",
-            "Web", "Closedloop", "Accounts", "Store", "Engine", "Model", "Incidents", "Telemetry",
+            "Web", "Closedloop", "Accounts", "Store", "Engine", "Model", "Incidents", "Telemetry", "Registry",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ]

@@ -35,7 +35,7 @@ struct Incidents: ParsableCommand {
 
     func run() throws {
         let db = try store.openExisting()
-        let registry = try? Deployment.registry(in: db)
+        let registry = try? Deployment.people(in: db)
         if let registry { try checkKnown(registry, db: db) }
         var filter = IncidentFilter()
         let statusFilter = try status.map(FilterValues.status)

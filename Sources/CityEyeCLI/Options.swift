@@ -19,7 +19,7 @@ struct StoreOptions: ParsableArguments {
     /// The store and the registry recorded in it (who works where, timezones).
     func openWithRegistry() throws -> (Store, Registry) {
         let store = try openExisting()
-        let recorded = try failing { try Deployment.registry(in: store) }
+        let recorded = try failing { try Deployment.people(in: store) }
         guard let registry = recorded else {
             throw Failure("the store \(db) has no registry recorded: run `cityeye replay` or `cityeye run` into it first")
         }

@@ -13,7 +13,7 @@ struct Show: ParsableCommand {
 
     func run() throws {
         let db = try store.openExisting()
-        let registry = try? Deployment.registry(in: db)
+        let registry = try? Deployment.registry(in: db, devicesIfUnder: 1 << 20)
         let found = try failing { try db.incident(id: id) }
         guard let i = found else {
             throw Failure("no incident \(id) in \(store.db): `cityeye incidents --db \(store.db)` lists them")

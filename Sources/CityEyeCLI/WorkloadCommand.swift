@@ -20,7 +20,7 @@ struct Workload: ParsableCommand {
 
     func run() throws {
         let db = try store.openExisting()
-        let registry = try? Deployment.registry(in: db)
+        let registry = try? Deployment.people(in: db)
         let open = try failing { try db.notClosedIncidents() }
         let all = try failing { try db.incidents() }
         var byWorker: [String: Tally] = [:], byGrid: [String: Tally] = [:]

@@ -37,7 +37,7 @@ public struct EngineSetup: Sendable {
         }
         do {
             let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
-            try Deployment.record(registryText: registryText, in: db)
+            try Deployment.record(registryText: registryText, registry: deployment, in: db)
             return try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters)
         } catch let e as EngineError {
             throw e

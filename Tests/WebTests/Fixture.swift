@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import Store
+import Registry
 import Engine
 import TestSupport
 import XCTest
@@ -19,7 +20,8 @@ struct Fixture {
         folder = try test.temporaryFolder("cityeye-web")
         path = folder.appendingPathComponent("x.db").path
         store = try Store(path: path)
-        try Deployment.record(registryText: try RegistryFixtures.elevatorScenario, in: store)
+        let text = try RegistryFixtures.elevatorScenario
+        try Deployment.record(registryText: text, registry: try RegistryLoader.parse(yaml: text, file: "elevator.yaml"), in: store)
         registry = try Deployment.registry(in: store)!
         test.addTeardownBlock { [store] in store.close() }
         try store.writeTransaction { tx in
