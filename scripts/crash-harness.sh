@@ -14,9 +14,13 @@ install_deps
 echo "== building release binaries (cityeye, cityeye-bench)"
 swift build -c release --product cityeye 2>&1 | grep -E "error|Compiling|Build complete" | tail -3
 swift build -c release --product cityeye-bench 2>&1 | grep -E "error|Build complete" | tail -3
+# Copies: a rebuild while the harness runs must not swap the binaries under it.
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+cp .build/release/cityeye .build/release/cityeye-bench "$bin/"
 failed=0
 for rate in $rates; do
     echo "== $trials trials at $rate"
-    .build/release/cityeye-bench crash --trials "$trials" --rate "$rate" || failed=1
+    "$bin/cityeye-bench" crash --trials "$trials" --rate "$rate" --write BENCHMARKS.md || failed=1
 done
 exit $failed
