@@ -300,7 +300,7 @@ case "crash":
         lostTotal += lost; extraTotal += extra
         print("trial \(trial)/\(trials): killed after \(Int(at * 100)) % published, counted \(k.accepted) of \(n), lost \(lost), counted twice \(extra)")
         rows.append("| \(trial) | \(Int(at * 100)) % | \(n) | \(k.accepted) | \(lost) | \(extra) |")
-        fflush(stdout)
+        fflush(nil)
     }
     let rateText = rate.map { "\(Int($0))/s" } ?? "as fast as the publisher can"
     let body = """
