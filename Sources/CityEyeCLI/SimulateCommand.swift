@@ -112,7 +112,10 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         let plan = DeploymentPlan.make(seed: seed, devices: devices)
-        do { try plan.yaml.write(toFile: out, atomically: true, encoding: .utf8) } catch { throw Failure("cannot write \(out): \(error.localizedDescription)") }
+        do { try plan.yaml.write(toFile: out, atomically: true, encoding: .utf8) } catch {
+            let folder = (out as NSString).deletingLastPathComponent
+            throw Failure("cannot write \(out): check that the folder \(folder.isEmpty ? "." : folder) exists and you may write in it")
+        }
         print("wrote \(plan.registry.catalog.count) devices, \(plan.registry.workers.count) workers in \(plan.registry.grids.count) grids to \(out)")
     }
 }

@@ -24,8 +24,10 @@ public struct EngineSetup: Sendable {
     /// The store is not created when the registry or the rules are wrong.
     public func open() throws(EngineError) -> Pipeline {
         let registryText: String
-        do { registryText = try String(contentsOfFile: registry, encoding: .utf8) } catch {
-            throw EngineError(.registryUnreadable, path: registry, "cannot read registry \(registry): \(error.localizedDescription)")
+        switch FileBytes.read(registry) {
+        case .success(let bytes): registryText = String(decoding: bytes, as: UTF8.self)
+        case .failure(let e):
+            throw EngineError(.registryUnreadable, path: registry, "cannot read registry \(registry): \(e.isMissing ? "no such file" : e.description)")
         }
         let deployment: Registry
         do { deployment = try RegistryLoader.parse(yaml: registryText, file: registry) } catch {
