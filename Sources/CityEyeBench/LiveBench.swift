@@ -170,12 +170,18 @@ enum LiveBench {
                          perSecond: Double? = 20_000, killAfter: Double = 0.5, run: String = "kill") throws -> (lost: Int, accepted: Int) {
         let cfg = try config(dir: dir, port: port, registry: registry, name: "bench-kill")
         for suffix in ["", "-wal", "-shm", ".journal", ".lock"] { try? FileManager.default.removeItem(atPath: dir + "/bench-kill.db" + suffix) }
+        var starts = 0
         func start() throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["run", "--config", cfg]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
+            p.arguments = ["run", "--config", cfg, "--quiet"]
+            // The engine's log per start, kept for a trial that goes wrong.
+            starts += 1
+            let logPath = dir + "/\(run)-start\(starts).log"
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            let log = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
+            p.standardOutput = log
+            p.standardError = log
             try p.run()
             Thread.sleep(forTimeInterval: 1.0)
             return p
