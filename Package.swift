@@ -40,16 +40,16 @@ let package = Package(
         // SQLite: migrations, incidents, audit, dead letters, processed ids, rule state.
         .target(name: "Store", dependencies: ["Model", "CSQLite"]),
         // The audit trail's HMAC chain (one per community), its key file and its verification.
-        .target(name: "AuditChain", dependencies: ["Model", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "AuditChain", dependencies: ["Model", "Store", .product(name: "Crypto", package: "swift-crypto")]),
         // The ingress journal: every message appended before the broker may be acknowledged.
         .target(name: "Journal", dependencies: ["Model"]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // The MQTT edge: libmosquitto bridged once into Swift concurrency.
         .target(name: "MQTT", dependencies: ["CMosquitto", "Journal"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
-        .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
+        .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store", "AuditChain"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
-        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine"]),
+        .target(name: "Live", dependencies: ["Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine", "AuditChain"]),
         // People's actions on incidents, one code path for the CLI and the web: read, check, write, audit.
         .target(name: "Closedloop", dependencies: ["Model", "Incidents", "Store", "Engine"]),
         // Accounts (bcrypt password hashes in the store) and sessions for `cityeye serve`.
@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
             "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
-            "Closedloop", "Accounts", "Web",
+            "Closedloop", "Accounts", "Web", "AuditChain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
@@ -94,11 +94,11 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents"]),
         .testTarget(name: "StoreTests", dependencies: ["TestSupport", "Store"]),
         .testTarget(name: "JournalTests", dependencies: ["TestSupport", "Journal"]),
-        .testTarget(name: "AuditChainTests", dependencies: ["TestSupport", "AuditChain"]),
+        .testTarget(name: "AuditChainTests", dependencies: ["TestSupport", "AuditChain", "Store"]),
         .testTarget(name: "MQTTTests", dependencies: ["TestSupport", "MQTT"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Incidents"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Incidents", "AuditChain", "Store"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
-        .testTarget(name: "LiveTests", dependencies: ["TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation"]),
+        .testTarget(name: "LiveTests", dependencies: ["TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation", "AuditChain"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Model"]),
         .testTarget(name: "WebTests", dependencies: [
             "TestSupport",

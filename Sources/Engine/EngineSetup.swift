@@ -3,6 +3,7 @@ import Model
 import Registry
 import Rules
 import Store
+import AuditChain
 
 /// Where an engine's inputs are: the registry file, the rules folder and the store file. `open()` is the one start-up
 /// of the replay command, the live engine and the benchmark.
@@ -12,6 +13,9 @@ public struct EngineSetup: Sendable {
     public var store: String
     /// How long a write waits for another process's write transaction (`Store`'s busy timeout).
     public var busyTimeoutMs = 10_000
+    /// The audit key file (created 0600 when missing); nil: `<store>.audit-key`.
+    public var auditKeyFile: String?
+    public var auditKeyPath: String { auditKeyFile ?? AuditKey.defaultPath(store: store) }
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -20,7 +24,10 @@ public struct EngineSetup: Sendable {
     /// Reads the registry and the rules, opens the store (creating it), records the registry in it for the people's
     /// commands, and opens a pipeline on what the store carries (open incidents, processed ids, rule state).
     /// The store is not created when the registry or the rules are wrong.
-    public func open() throws(EngineError) -> Pipeline {
+    public func open() throws(EngineError) -> Pipeline { try openSealed().pipeline }
+
+    /// `open()`, and the audit key it sealed the store with (or why it could not: then audit rows go unsealed).
+    func openSealed() throws(EngineError) -> (pipeline: Pipeline, key: Result<AuditKey, AuditKeyError>) {
         let registryText: String
         do { registryText = try String(contentsOfFile: registry, encoding: .utf8) } catch {
             throw EngineError(.registryUnreadable, path: registry, "cannot read registry \(registry): \(error.localizedDescription)")
@@ -35,8 +42,9 @@ public struct EngineSetup: Sendable {
         }
         do {
             let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
+            let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
             try Deployment.record(registryText: registryText, in: db)
-            return try Pipeline(registry: deployment, rules: ruleSet, store: db)
+            return (try Pipeline(registry: deployment, rules: ruleSet, store: db), key)
         } catch let e as EngineError {
             throw e
         } catch let e as StoreError {

@@ -258,7 +258,7 @@ public final class Pipeline {
     /// input stands (`progress`).
     func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
-        if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
+        if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
         if !pendingDeadLetters.isEmpty { try tx.append(pendingDeadLetters) }
         let keys = processed.takePending()
         if let clock = rules.clock {
@@ -275,6 +275,11 @@ public final class Pipeline {
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
         pendingDeadLetters.removeAll(keepingCapacity: true)
+    }
+
+    /// An audit row's chain: its incident's community (every staged row's incident is staged with it).
+    private func chain(of row: AuditEntry) -> String {
+        pendingIncidentAt[row.incident].map { pendingIncidents[$0].community } ?? ""
     }
 
     /// Restores the rule state the store carries: by key, or whole as versions before 0.6 saved it.

@@ -6,6 +6,7 @@ import MQTT
 import Engine
 import Journal
 import Store
+import AuditChain
 
 /// How the live engine batches and paces its work.
 public struct LiveTuning: Sendable {
@@ -61,6 +62,9 @@ public final class LiveEngine: @unchecked Sendable {
     let stopFlag = StopFlag()
     private let statsLock = NSLock()
     private var _stats: LiveStats
+    /// What the start found of the audit trail (logged when `run()` begins).
+    public let auditAtStart: AuditAtStart
+    private var auditHeads = AuditHeadsLog()
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
 
@@ -76,8 +80,9 @@ public final class LiveEngine: @unchecked Sendable {
         engineLock = try EngineLock(store: config.store, role: "cityeye run")
         var setup = EngineSetup(registry: config.registry, rules: config.rules, store: config.store)
         setup.busyTimeoutMs = tuning.storeBusyTimeoutMs
+        setup.auditKeyFile = config.auditKeyFile
         self.setup = setup
-        pipeline = try setup.open()
+        (pipeline, auditAtStart) = try setup.openCheckingAudit()
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -106,6 +111,8 @@ public final class LiveEngine: @unchecked Sendable {
     /// Runs until `stop()`. Returns after the final commit; the store is closed.
     public func run() async throws {
         defer { engineLock.release() }
+        // A broken chain or an unreadable key is said loudly, and alarms are processed all the same.
+        auditAtStart.lines.forEach(log)
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
@@ -162,6 +169,7 @@ public final class LiveEngine: @unchecked Sendable {
         }
         capture?.close()
         try? journal.flush()
+        logAuditHeads(final: true)
         pipeline.store.close()
         let c = pipeline.counts
         log("stopped: \(c.accepted) accepted, \(c.duplicates) duplicates, \(c.rejectedTotal) rejected, \(c.raisedTotal) incidents raised")
@@ -209,6 +217,7 @@ public final class LiveEngine: @unchecked Sendable {
             }
         }
         if let position { releaseJournal(before: position) }
+        logAuditHeads(final: false)
         if !messages.isEmpty { onCommit?(messages.count, clock.now()) }
         let took = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         let counts = pipeline.counts
@@ -226,12 +235,20 @@ public final class LiveEngine: @unchecked Sendable {
     /// store: it is opened again on what the store committed (the rule state is saved with every batch), and the held
     /// batch is processed anew.
     private func reopenPipeline(counts: IngestCounts) throws {
+        _ = auditHeads.committed(pipeline.store.takeCommittedAuditHeads(), nowMs: IngressJournal.monotonicMs())
         pipeline.store.close()
         pipeline = try setup.open()
         pipeline.carryOver(counts: counts)
     }
 
     static let journalPositionName = "journal.position"
+
+    /// `audit heads …` after commits that moved chain heads (at most once a second), and all that is left at stop.
+    private func logAuditHeads(final: Bool) {
+        let moved = pipeline.store.takeCommittedAuditHeads()
+        let line = final ? auditHeads.stopping(moved) : auditHeads.committed(moved, nowMs: IngressJournal.monotonicMs())
+        if let line { log(line) }
+    }
 
     static func transientStoreFault(_ error: Error) -> StoreError? {
         if let e = error as? StoreError, e.isTransient { return e }
