@@ -43,17 +43,17 @@ let package = Package(
         // SQLite: migrations, incidents, audit, dead letters, processed ids, rule state.
         .target(name: "Store", dependencies: ["Model", "CSQLite"]),
         // The audit trail's HMAC chain (one per community), its key file and its verification.
-        .target(name: "AuditChain", dependencies: ["Model", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "AuditChain", dependencies: ["Model", "Store", .product(name: "Crypto", package: "swift-crypto")]),
         // The ingress journal: every message appended before the broker may be acknowledged.
         .target(name: "Journal", dependencies: ["Model"]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         // The MQTT edge: libmosquitto bridged once into Swift concurrency.
         .target(name: "MQTT", dependencies: ["CMosquitto", "Journal"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
-        .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store"], swiftSettings: fast),
+        .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store", "AuditChain"], swiftSettings: fast),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
         .target(name: "Live", dependencies: [
-            "Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine",
+            "Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine", "AuditChain",
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // The process's Prometheus registry, its text exposition and the `/metrics` + `/healthz` routes; the engine
@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
             "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
-            "Closedloop", "Accounts", "Web", "Telemetry",
+            "Closedloop", "Accounts", "Web", "Telemetry", "AuditChain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
@@ -109,12 +109,12 @@ let package = Package(
         .testTarget(name: "IncidentsTests", dependencies: ["Incidents"]),
         .testTarget(name: "StoreTests", dependencies: ["TestSupport", "Store"]),
         .testTarget(name: "JournalTests", dependencies: ["TestSupport", "Journal"]),
-        .testTarget(name: "AuditChainTests", dependencies: ["TestSupport", "AuditChain"]),
+        .testTarget(name: "AuditChainTests", dependencies: ["TestSupport", "AuditChain", "Store"]),
         .testTarget(name: "MQTTTests", dependencies: ["TestSupport", "MQTT"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Incidents"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Incidents", "AuditChain", "Store"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
         .testTarget(name: "LiveTests", dependencies: [
-            "TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation", "Telemetry",
+            "TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation", "Telemetry", "AuditChain",
         ]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry",

@@ -8,8 +8,9 @@ import Closedloop
 
 /// Applies one person's action to one incident through the shared action path (`PeopleActions`), recording the
 /// `cli` channel and the operating-system user. A refusal changes nothing and exits 1 with the desk's explanation.
-func act(_ action: PeopleAction, id: Int64, worker: String, store options: StoreOptions) throws {
+func act(_ action: PeopleAction, id: Int64, worker: String, store options: StoreOptions, key: AuditKeyOption) throws {
     let (store, registry) = try options.openWithRegistry()
+    key.sealForPeople(store)
     let now = Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
     let result: Incident
     do {
@@ -42,7 +43,8 @@ struct Acknowledge: ParsableCommand {
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var who: WorkerOption
     @OptionGroup var store: StoreOptions
-    func run() throws { try act(.acknowledge, id: id, worker: who.worker, store: store) }
+    @OptionGroup var key: AuditKeyOption
+    func run() throws { try act(.acknowledge, id: id, worker: who.worker, store: store, key: key) }
 }
 
 struct Resolve: ParsableCommand {
@@ -53,7 +55,8 @@ struct Resolve: ParsableCommand {
     @OptionGroup var who: WorkerOption
     @Option(help: "What was found and done.") var note: String
     @OptionGroup var store: StoreOptions
-    func run() throws { try act(.resolve(note: note), id: id, worker: who.worker, store: store) }
+    @OptionGroup var key: AuditKeyOption
+    func run() throws { try act(.resolve(note: note), id: id, worker: who.worker, store: store, key: key) }
 }
 
 struct Close: ParsableCommand {
@@ -62,7 +65,8 @@ struct Close: ParsableCommand {
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var who: WorkerOption
     @OptionGroup var store: StoreOptions
-    func run() throws { try act(.close, id: id, worker: who.worker, store: store) }
+    @OptionGroup var key: AuditKeyOption
+    func run() throws { try act(.close, id: id, worker: who.worker, store: store, key: key) }
 }
 
 struct Reopen: ParsableCommand {
@@ -73,5 +77,6 @@ struct Reopen: ParsableCommand {
     @OptionGroup var who: WorkerOption
     @Option(help: "Why it is reopened.") var note: String
     @OptionGroup var store: StoreOptions
-    func run() throws { try act(.reopen(note: note), id: id, worker: who.worker, store: store) }
+    @OptionGroup var key: AuditKeyOption
+    func run() throws { try act(.reopen(note: note), id: id, worker: who.worker, store: store, key: key) }
 }

@@ -20,6 +20,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Folder whose rule files are loaded.", valueName: "DIR")) var rules: String = "scenarios"
     @Option(help: ArgumentHelp("The registry file (communities, grids, workers, devices).", valueName: "FILE")) var registry: String
     @OptionGroup var store: StoreOptions
+    @OptionGroup var auditKey: AuditKeyOption
     @Option(help: ArgumentHelp("Move the clock on to this time at the end (RFC 3339).", valueName: "TIME")) var until: String?
     @Option(help: ArgumentHelp("The furthest one line may move the clock on (a line beyond it is dead-lettered clock_skew).", valueName: "DURATION"))
     var maxJump: String = "30d"
@@ -39,7 +40,9 @@ struct ReplayCommand: ParsableCommand {
         // One engine writes a store at a time: a live engine (or another replay) on it refuses this one at once.
         let lock = try failing { try EngineLock(store: store.db, role: "cityeye replay") }
         defer { lock.release() }
-        let pipeline = try failing { try EngineSetup(registry: registry, rules: rules, store: store.db).open() }
+        var setup = EngineSetup(registry: registry, rules: rules, store: store.db)
+        setup.auditKeyFile = auditKey.file
+        let (pipeline, audit) = try failing { try setup.openCheckingAudit() }
         pipeline.maxClockJump = Durations.parse(maxJump)!
         let showProgress = !quiet && Terminal.stderrIsTTY
         let summary = try failing {
@@ -50,7 +53,7 @@ struct ReplayCommand: ParsableCommand {
             }
         }
         if showProgress { Terminal.status("\r\u{1B}[K") }
-        print(json ? Self.json(summary) : Self.text(summary))
+        print(json ? Self.json(summary, audit: audit) : Self.text(summary, audit: audit))
         let c = summary.counts
         let unreadable = (c.rejected[.badJSON] ?? 0) + (c.rejected[.tooLarge] ?? 0)
         if c.accepted == 0 && c.duplicates == 0 && unreadable > 0 && unreadable == c.rejectedTotal {
@@ -59,7 +62,7 @@ struct ReplayCommand: ParsableCommand {
         }
     }
 
-    static func text(_ s: ReplaySummary) -> String {
+    static func text(_ s: ReplaySummary, audit: AuditAtStart) -> String {
         let c = s.counts
         let rejected = c.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
         let raised = c.raisedByScenario.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
@@ -73,10 +76,12 @@ struct ReplayCommand: ParsableCommand {
         ]
         if let clock = s.clock { lines.append("clock             \(clock)") }
         lines.append("largest jump      \(Durations.describe(c.largestClockJump))  (the furthest one line moved the clock on)")
+        // The check at start: a warning when the trail was broken before this replay or the key is unreadable.
+        lines += audit.lines.map { (audit.isAlarming ? "WARNING " : "audit at start    ") + Terminal.safe($0) }
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ s: ReplaySummary) -> String {
+    static func json(_ s: ReplaySummary, audit: AuditAtStart) -> String {
         var j = JSONLine()
         j.add("accepted", s.counts.accepted)
         j.add("duplicates", s.counts.duplicates)
@@ -91,6 +96,8 @@ struct ReplayCommand: ParsableCommand {
         j.add("clock", s.clock)
         j.add("largest_clock_jump_ms", Int(s.counts.largestClockJump))
         j.add("elapsed_s", String(format: "%.3f", s.elapsedSeconds))
+        j.add("audit_at_start_ok", !audit.isAlarming)
+        j.add("audit_at_start", audit.lines.joined(separator: "; "))
         return j.text
     }
 }

@@ -28,10 +28,12 @@ struct Serve: AsyncParsableCommand {
         """)
 
     @Option(help: ArgumentHelp("The web app's YAML config file.", valueName: "FILE")) var config: String
+    @OptionGroup var key: AuditKeyOption
 
     func run() async throws {
         let c = try failing { try ServeConfig.load(path: config) }
         let store = try failing { try Store(path: c.store, create: false) }
+        key.sealForPeople(store, rows: "the audit rows of people's actions on the web are")
         let recorded = try failing { try Deployment.registry(in: store) }
         guard let registry = recorded else {
             throw Failure("the store \(c.store) has no registry recorded: run `cityeye replay` or `cityeye run` into it first")

@@ -44,7 +44,7 @@ public enum PeopleActions {
                 entry.channel = person.channel
                 entry.osUser = person.osUser
                 try tx.upsert([changed])
-                try tx.append([entry])
+                try tx.append([entry], chains: [changed.community])
                 return changed
             }
         } catch let failure as ActionFailure {

@@ -3,6 +3,7 @@ import Model
 import Registry
 import Rules
 import Store
+import AuditChain
 
 /// Where an engine's inputs are: the registry file, the rules folder and the store file. `open()` is the one start-up
 /// of the replay command, the live engine and the benchmark.
@@ -14,6 +15,9 @@ public struct EngineSetup: Sendable {
     public var busyTimeoutMs = 10_000
     /// What the engine keeps of rejected messages (`cityeye run`'s `dead_letters:`; the defaults in a replay).
     public var deadLetters = DeadLetterPolicy()
+    /// The audit key file (created 0600 when missing); nil: `<store>.audit-key`.
+    public var auditKeyFile: String?
+    public var auditKeyPath: String { auditKeyFile ?? AuditKey.defaultPath(store: store) }
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -22,7 +26,10 @@ public struct EngineSetup: Sendable {
     /// Reads the registry and the rules, opens the store (creating it), records the registry in it for the people's
     /// commands, and opens a pipeline on what the store carries (open incidents, processed ids, rule state).
     /// The store is not created when the registry or the rules are wrong.
-    public func open() throws(EngineError) -> Pipeline {
+    public func open() throws(EngineError) -> Pipeline { try openSealed().pipeline }
+
+    /// `open()`, and the audit key it sealed the store with (or why it could not: then audit rows go unsealed).
+    func openSealed() throws(EngineError) -> (pipeline: Pipeline, key: Result<AuditKey, AuditKeyError>) {
         let registryText: String
         switch FileBytes.read(registry) {
         case .success(let bytes): registryText = String(decoding: bytes, as: UTF8.self)
@@ -39,8 +46,9 @@ public struct EngineSetup: Sendable {
         }
         do {
             let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
+            let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
             try Deployment.record(registryText: registryText, registry: deployment, in: db)
-            return try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters)
+            return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters), key)
         } catch let e as EngineError {
             throw e
         } catch let e as StoreError {

@@ -284,7 +284,7 @@ public final class Pipeline {
     /// input stands (`progress`).
     func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
-        if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit) }
+        if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
         if collectsNews { news.collect(pendingAudit, of: pendingIncidents) }
         try deadLetters.write(tx, clock: rules.clock)
         let keys = processed.takePending()
@@ -301,6 +301,11 @@ public final class Pipeline {
         pendingIncidents.removeAll(keepingCapacity: true)
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
+    }
+
+    /// An audit row's chain: its incident's community (every staged row's incident is staged with it).
+    private func chain(of row: AuditEntry) -> String {
+        pendingIncidentAt[row.incident].map { pendingIncidents[$0].community } ?? ""
     }
 
     /// Restores the rule state the store carries: by key, or whole as versions before 0.6 saved it.

@@ -7,6 +7,7 @@ import MQTT
 import Engine
 import Journal
 import Store
+import AuditChain
 
 /// How the live engine batches and paces its work.
 public struct LiveTuning: Sendable {
@@ -75,6 +76,9 @@ public final class LiveEngine: @unchecked Sendable {
     private let statsLock = NSLock()
     private var _stats: LiveStats
     private let metrics: LiveMetrics
+    /// What the start found of the audit trail (logged when `run()` begins).
+    public let auditAtStart: AuditAtStart
+    private var auditHeads = AuditHeadsLog()
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
 
@@ -93,8 +97,9 @@ public final class LiveEngine: @unchecked Sendable {
         var setup = EngineSetup(registry: config.registry, rules: config.rules, store: config.store)
         setup.busyTimeoutMs = tuning.storeBusyTimeoutMs
         setup.deadLetters = config.deadLetters
+        setup.auditKeyFile = config.auditKeyFile
         self.setup = setup
-        pipeline = try setup.open()
+        (pipeline, auditAtStart) = try setup.openCheckingAudit()
         pipeline.collectsNews = tuning.announcesIncidents
         self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
@@ -130,6 +135,8 @@ public final class LiveEngine: @unchecked Sendable {
         defer { engineLock.release() }
         let startedAt = clock.now()
         statsLock.withLock { _stats.startedAt = startedAt }
+        // A broken chain or an unreadable key is said loudly, and alarms are processed all the same.
+        auditAtStart.lines.forEach(log)
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
@@ -186,6 +193,7 @@ public final class LiveEngine: @unchecked Sendable {
         }
         capture?.close()
         try? journal.flush()
+        logAuditHeads(final: true)
         pipeline.store.close()
         let c = pipeline.counts
         log("stopped: \(c.accepted) accepted, \(c.duplicates) duplicates, \(c.rejectedTotal) rejected, \(c.raisedTotal) incidents raised")
@@ -239,6 +247,7 @@ public final class LiveEngine: @unchecked Sendable {
         }
         if let position { releaseJournal(before: position) }
         if tuning.announcesIncidents { for line in pipeline.news.lines(registry: pipeline.registry) { log(line) } }
+        logAuditHeads(final: false)
         if !messages.isEmpty { onCommit?(messages.count, clock.now()) }
         let tookNs = DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds
         let took = Double(tookNs) / 1e6
@@ -262,6 +271,7 @@ public final class LiveEngine: @unchecked Sendable {
     /// store: it is opened again on what the store committed (the rule state is saved with every batch), and the held
     /// batch is processed anew.
     private func reopenPipeline(counts: IngestCounts) throws {
+        _ = auditHeads.committed(pipeline.store.takeCommittedAuditHeads(), nowMs: IngressJournal.monotonicMs())
         pipeline.store.close()
         pipeline = try setup.open()
         pipeline.collectsNews = tuning.announcesIncidents
@@ -269,6 +279,13 @@ public final class LiveEngine: @unchecked Sendable {
     }
 
     public static let journalPositionName = "journal.position"
+
+    /// `audit heads …` after commits that moved chain heads (at most once a second), and all that is left at stop.
+    private func logAuditHeads(final: Bool) {
+        let moved = pipeline.store.takeCommittedAuditHeads()
+        let line = final ? auditHeads.stopping(moved) : auditHeads.committed(moved, nowMs: IngressJournal.monotonicMs())
+        if let line { log(line) }
+    }
 
     static func transientStoreFault(_ error: Error) -> StoreError? {
         if let e = error as? StoreError, e.isTransient { return e }

@@ -34,6 +34,8 @@ public struct LiveConfig: Sendable {
     public var deadLetters = DeadLetterPolicy()
     /// Where `cityeye run` serves `/metrics` and `/healthz` (`metrics.listen`); nil: no HTTP listener.
     public var metricsListen: ListenAddress?
+    /// The audit key file (`audit_key_file`; default `<store>.audit-key`, created 0600 on first use).
+    public var auditKeyFile: String?
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -49,7 +51,7 @@ public struct LiveConfig: Sendable {
             return r
         }
         let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal",
-                                                                 "dead_letters", "metrics"])
+                                                                 "dead_letters", "metrics", "audit_key_file"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -110,6 +112,7 @@ public struct LiveConfig: Sendable {
         if let v = top["capture_dir"] { capture = resolve(try v.string("capture_dir")) }
         var config = LiveConfig(broker: broker, registry: registry, rules: rules, store: store, captureDir: capture,
                                 journalDir: store + ".journal")
+        if let v = top["audit_key_file"] { config.auditKeyFile = resolve(try v.string("audit_key_file")) }
         if let jv = top["journal"] {
             let j = try jv.fields("journal", allowed: ["dir", "sync"])
             if let v = j["dir"] { config.journalDir = resolve(try v.string("journal.dir")) }

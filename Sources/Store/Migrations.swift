@@ -92,5 +92,13 @@ enum Migrations {
             UPDATE dead_letter_total SET payload_bytes = payload_bytes - length(OLD.payload), rows = rows - 1;
         END;
         """),
+        // The tamper-evident audit trail: each row's chain (its incident's community) and its HMAC, chained to the
+        // previous row of the chain; `audit_head` is each chain's last sealed row, written with the rows. Rows
+        // written before this keep chain '' and mac NULL.
+        ("v7-audit-chain", """
+        ALTER TABLE audit ADD COLUMN chain TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN mac BLOB;
+        CREATE TABLE audit_head (chain TEXT PRIMARY KEY, row INTEGER NOT NULL, mac BLOB NOT NULL);
+        """),
     ]
 }

@@ -27,6 +27,8 @@ public final class Store: @unchecked Sendable {
     public let path: String
     let conn: Connection
     private let lock = NSLock()
+    private var sealer: (any AuditSealer)?
+    private var committedHeads: [String: AuditHead] = [:]
 
     /// `busyTimeoutMs`: how long a write waits for another process's write transaction before it fails `.busy`.
     public init(path: String, create: Bool = true, busyTimeoutMs: Int = 10_000) throws(StoreError) {
@@ -126,14 +128,28 @@ public final class Store: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         try conn.exec("BEGIN IMMEDIATE")
         do {
-            let result = try body(WriteTransaction(conn: conn))
+            let tx = WriteTransaction(conn: conn, sealer: sealer)
+            let result = try body(tx)
             conn.resetAll()
             try conn.exec("COMMIT")
+            committedHeads.merge(tx.sealedHeads) { $1 }
             return result
         } catch {
             conn.resetAll()
             try? conn.exec("ROLLBACK")
             throw error
+        }
+    }
+
+    /// Seals the audit rows every later write transaction appends (nil: they are written with no MAC).
+    public func setAuditSealer(_ sealer: (any AuditSealer)?) { lock.withLock { self.sealer = sealer } }
+    public var sealsAudit: Bool { lock.withLock { sealer != nil } }
+
+    /// The chain heads moved by transactions committed since the last call (the live engine logs them).
+    public func takeCommittedAuditHeads() -> [String: AuditHead] {
+        lock.withLock {
+            defer { committedHeads = [:] }
+            return committedHeads
         }
     }
 
@@ -227,19 +243,22 @@ public final class Store: @unchecked Sendable {
 
     static let auditColumns = "incident, at, actor, action, note, channel, os_user"
 
+    /// The audit entry in `auditColumns` from column `c` on.
+    static func auditEntry(_ s: Statement, from c: Int32 = 0) -> AuditEntry {
+        let actor = s.text(c + 2)
+        // '' is a row from before channels were recorded (migration v3).
+        let channel = AuditChannel(rawValue: s.text(c + 5)) ?? (actor == AuditEntry.engineActor ? .engine : .cli)
+        return AuditEntry(incident: s.int(c), at: Instant(ms: s.int(c + 1)), actor: actor,
+                          action: AuditAction(rawValue: s.text(c + 3)) ?? .repeated, note: s.text(c + 4),
+                          channel: channel, osUser: s.text(c + 6))
+    }
+
     private func auditRows(_ sql: String, _ bind: (Statement) -> Void) throws -> [AuditEntry] {
         try read {
             let s = try conn.statement(sql)
             bind(s)
             var out: [AuditEntry] = []
-            while try s.step() {
-                let actor = s.text(2)
-                // '' is a row from before channels were recorded (migration v3).
-                let channel = AuditChannel(rawValue: s.text(5)) ?? (actor == AuditEntry.engineActor ? .engine : .cli)
-                out.append(AuditEntry(incident: s.int(0), at: Instant(ms: s.int(1)), actor: actor,
-                                      action: AuditAction(rawValue: s.text(3)) ?? .repeated, note: s.text(4),
-                                      channel: channel, osUser: s.text(6)))
-            }
+            while try s.step() { out.append(Self.auditEntry(s)) }
             return out
         }
     }

@@ -5,7 +5,11 @@ import Model
 /// Writes inside one `Store.writeTransaction`.
 public final class WriteTransaction {
     let conn: Connection
-    init(conn: Connection) { self.conn = conn }
+    /// Seals appended audit rows (nil: they are written with no MAC).
+    let sealer: (any AuditSealer)?
+    /// The chain heads this transaction's audit rows moved, for `Store.takeCommittedAuditHeads()`.
+    var sealedHeads: [String: AuditHead] = [:]
+    init(conn: Connection, sealer: (any AuditSealer)? = nil) { self.conn = conn; self.sealer = sealer }
 
     /// Full state by id; the last of several versions of one incident wins.
     public func upsert(_ incidents: [Incident]) throws {
@@ -24,31 +28,6 @@ public final class WriteTransaction {
             s.bind(16, i.escalated); s.bind(17, i.overdue); s.bind(18, i.ackDue.ms); s.bind(19, i.resolveDue.ms)
             try s.run()
         }
-    }
-
-    /// Appends audit rows; returns the last row id.
-    @discardableResult
-    public func append(_ audit: [AuditEntry]) throws -> Int64 {
-        // Rows go in 64 to a statement: one statement per row cost about 2 us each, mostly per-statement work.
-        let rows = 64
-        let insert = "INSERT INTO audit (\(Store.auditColumns)) VALUES "
-        let many = try conn.statement(insert + Array(repeating: "(?,?,?,?,?,?,?)", count: rows).joined(separator: ","))
-        let one = try conn.statement(insert + "(?,?,?,?,?,?,?)")
-        var from = 0
-        while from < audit.count {
-            let n = audit.count - from >= rows ? rows : 1
-            let s = n == rows ? many : one
-            sqlite3_reset(s.stmt)
-            for (k, a) in audit[from..<(from + n)].enumerated() {
-                let p = Int32(k * 7)
-                s.bind(p + 1, a.incident); s.bind(p + 2, a.at.ms); s.bind(p + 3, a.actor)
-                s.bind(p + 4, a.action.rawValue); s.bind(p + 5, a.note)
-                s.bind(p + 6, a.channel.rawValue); s.bind(p + 7, a.osUser)
-            }
-            try s.run()
-            from += n
-        }
-        return sqlite3_last_insert_rowid(conn.db)
     }
 
     public func append(_ deadLetters: [DeadLetter]) throws {

@@ -2,6 +2,7 @@ import XCTest
 import TestSupport
 import Model
 @testable import AuditChain
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,9 +59,18 @@ final class AuditChainTests: XCTestCase {
         XCTAssertEqual(AuditChain.verify(r, key: key)?.kind, .missingMAC)
     }
 
+    func testEveryFieldIsCovered() {
+        let one = rows()[2]
+        var changed = [one, one, one]
+        changed[0].entry.channel = .web
+        changed[1].entry.osUser = "root"
+        changed[2].entry.at = Instant(ms: 99)
+        for c in changed { XCTAssertNotEqual(AuditChain.mac(c, previous: rows()[0].mac, key: key), one.mac) }
+    }
+
     func testACutOffEndIsCaughtByTheRecordedHead() {
         let r = rows()
-        let heads = ["czq": r[4].mac, "wh": r[1].mac]
+        let heads = ["czq": AuditHead(row: 5, mac: r[4].mac), "wh": AuditHead(row: 2, mac: Array(r[1].mac.prefix(8)))]
         XCTAssertNil(AuditChain.verify(r, key: key, heads: heads))
         XCTAssertEqual(AuditChain.verify(r.dropLast(), key: key, heads: heads), .init(kind: .cutOff, chain: "czq", row: 4))
     }

@@ -81,6 +81,9 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(c.broker.password, "s3cret")
         XCTAssertTrue(c.registry.hasPrefix("/") && c.registry.hasSuffix("/registry.yaml"))
         XCTAssertTrue(c.captureDir!.hasSuffix("/capture"))
+        XCTAssertNil(c.auditKeyFile, "default: next to the store")
+        let keyed = try config("broker: {host: h, port: 1883}\nregistry: registry.yaml\nrules: rules\nstore: x.db\naudit_key_file: keys/audit.key\n").get()
+        XCTAssertTrue(keyed.auditKeyFile!.hasPrefix("/") && keyed.auditKeyFile!.hasSuffix("/keys/audit.key"), keyed.auditKeyFile!)
         func fails(_ text: String, _ expect: String) throws {
             switch try config(text) {
             case .success: XCTFail("\(text) should fail")

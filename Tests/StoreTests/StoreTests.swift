@@ -153,7 +153,9 @@ final class DeadLetterTableTests: XCTestCase {
             // Back to schema 5: as a store written by the version before the budget.
             try tx.conn.exec("""
                 DROP TRIGGER dead_letter_total_insert; DROP TRIGGER dead_letter_total_delete; DROP TABLE dead_letter_total;
-                DROP INDEX dead_letter_received_at; DROP TABLE dead_letter_count; DELETE FROM schema_migration WHERE version = 6;
+                DROP INDEX dead_letter_received_at; DROP TABLE dead_letter_count;
+                DROP TABLE audit_head; ALTER TABLE audit DROP COLUMN mac; ALTER TABLE audit DROP COLUMN chain;
+                DELETE FROM schema_migration WHERE version >= 6;
                 """)
         }
         s.close()
