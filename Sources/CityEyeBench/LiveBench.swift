@@ -168,8 +168,11 @@ enum LiveBench {
     /// messages have drained. `counted` over `n` would be an alarm counted twice; under `n`, lost.
     static func killLoss(dir: String, port: Int, registry: String, n: Int, devices: Int, binary: String,
                          perSecond: Double? = 20_000, killAfter: Double = 0.5, run: String = "kill") throws -> (lost: Int, accepted: Int) {
-        let cfg = try config(dir: dir, port: port, registry: registry, name: "bench-kill")
-        for suffix in ["", "-wal", "-shm", ".journal", ".lock"] { try? FileManager.default.removeItem(atPath: dir + "/bench-kill.db" + suffix) }
+        // A client id, store and journal of its own per trial: nothing one trial left queued can reach the next.
+        let name = "bench-kill-\(run)"
+        let db = dir + "/\(name).db"
+        let cfg = try config(dir: dir, port: port, registry: registry, name: name)
+        for suffix in ["", "-wal", "-shm", ".journal", ".lock"] { try? FileManager.default.removeItem(atPath: db + suffix) }
         var starts = 0
         func start() throws -> Process {
             let p = Process()
@@ -198,18 +201,17 @@ enum LiveBench {
         while !t.isFinished { Thread.sleep(forTimeInterval: 0.05) }
         Thread.sleep(forTimeInterval: 1.5)
         p = try start()
-        // What the broker kept arrives after the restart; wait until the count has stopped growing.
-        var counted = -1, stableSince = Date()
-        let deadline = Date().addingTimeInterval(60)
+        // What the broker kept arrives after the restart: wait until every alarm is counted (then 2 s more, to see
+        // any counted twice), or 120 s — on a loaded machine a restart can take a while to drain the queue.
+        let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.5)
-            let now = try countEvents(binary: binary, db: dir + "/bench-kill.db")
-            if now != counted { counted = now; stableSince = Date() } else if Date().timeIntervalSince(stableSince) >= 2 { break }
+            if try countEvents(binary: binary, db: db) >= n { Thread.sleep(forTimeInterval: 2); break }
         }
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
-        counted = try countEvents(binary: binary, db: dir + "/bench-kill.db")
-        forgetSession(port: port, clientID: "bench-kill")
+        let counted = try countEvents(binary: binary, db: db)
+        forgetSession(port: port, clientID: name)
         return (n - counted, counted)
     }
 }

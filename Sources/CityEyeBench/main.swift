@@ -237,7 +237,7 @@ case "live":
     var killRows: [String] = []
     if FileManager.default.isExecutableFile(atPath: binary) {
         for run in 1...3 {
-            let k = try LiveBench.killLoss(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, binary: binary)
+            let k = try LiveBench.killLoss(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, binary: binary, run: "kill\(run)")
             print("kill -9 run \(run): \(k.lost) of 100000 lost")
             killRows.append("| \(run) | 100000 | \(k.accepted) | \(k.lost) |")
         }
