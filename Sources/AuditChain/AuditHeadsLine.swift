@@ -1,3 +1,4 @@
+import Model
 import Store
 
 /// The line the live engine logs after commits that moved chain heads — `audit heads <chain>=<row>:<hex> ...` with
@@ -45,20 +46,12 @@ public enum AuditHeadsLine {
         guard u.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
         for i in stride(from: 0, to: u.count, by: 2) {
-            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
+            guard let hi = Hex.nibble(u[i]), let lo = Hex.nibble(u[i + 1]) else { return nil }
             out.append(hi << 4 | lo)
         }
         return out
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 public struct AuditHeadsError: Error, CustomStringConvertible, Sendable {

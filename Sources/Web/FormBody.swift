@@ -1,3 +1,5 @@
+import Model
+
 /// A request that cannot be understood: answered with 400 and this message.
 struct BadRequest: Error, Equatable {
     var message: String
@@ -35,7 +37,7 @@ struct FormBody: Equatable {
             } else if c == UInt8(ascii: "%") {
                 let h = s.index(after: i)
                 guard h != s.endIndex, s.index(after: h) != s.endIndex,
-                      let hi = hex(s[h]), let lo = hex(s[s.index(after: h)]) else {
+                      let hi = Hex.nibble(s[h]), let lo = Hex.nibble(s[s.index(after: h)]) else {
                     throw BadRequest("the form has a broken %-escape")
                 }
                 out.append(hi << 4 | lo)
@@ -49,12 +51,4 @@ struct FormBody: Equatable {
         return text
     }
 
-    private static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
