@@ -111,7 +111,7 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["TestSupport", "Journal"]),
         .testTarget(name: "AuditChainTests", dependencies: ["TestSupport", "AuditChain", "Store"]),
         .testTarget(name: "MQTTTests", dependencies: ["TestSupport", "MQTT"]),
-        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Incidents", "AuditChain", "Store"]),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine", "Registry", "Rules", "Ingest", "Incidents", "AuditChain", "Store"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
         .testTarget(name: "LiveTests", dependencies: [
             "TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation", "Telemetry", "AuditChain",

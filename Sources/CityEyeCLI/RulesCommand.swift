@@ -15,7 +15,8 @@ struct RulesCommand: ParsableCommand {
             discussion: """
             Besides syntax, reports every data.X a rule reads that the event types it listens to do not carry, \
             every attrs.X its device types do not have, and comparisons that can never be true (a field or a \
-            literal compared with a value of another type). With --registry, the registry is loaded too (its \
+            literal compared with a value of another type). Schema files under the folder (YAML with event_types: or \
+            device_types: at the top, docs/rules.md) are read first: their types are checked like the shipped ones. With --registry, the registry is loaded too (its \
             typed attrs are checked, and its devices' own attrs count as known). Exit 1 when anything is reported.
             """)
         @Option(help: ArgumentHelp("Folder of rule files.", valueName: "DIR")) var rules: String = "scenarios"
@@ -30,7 +31,8 @@ struct RulesCommand: ParsableCommand {
             let set = problems.isEmpty ? try failing { try RuleSet.load(directory: rules) } : nil
             if let set { problems += RuleCheck.problems(in: set, registry: loaded).map(\.description) }
             if let set, problems.isEmpty {
-                print("ok: \(set.rules.count) rules in \(set.files.count) files under \(rules)")
+                let schema = set.schemaSources.isEmpty ? "" : ", types declared in \(set.schemaSources.count) schema file(s)"
+                print("ok: \(set.rules.count) rules in \(set.files.count) files under \(rules)\(schema)")
                 return
             }
             for p in problems { print(p) }

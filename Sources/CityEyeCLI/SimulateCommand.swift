@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Model
 import Registry
+import Rules
 import MQTT
 import Simulation
 
@@ -16,6 +17,7 @@ struct Simulate: ParsableCommand {
         """)
 
     @Option(help: ArgumentHelp("The registry whose devices publish.", valueName: "FILE")) var registry: String
+    @Option(help: ArgumentHelp("A rules folder whose schema files declare the registry's own device types (its other devices are simulated; those of declared types send nothing).", valueName: "DIR")) var rules: String?
     @Option(help: "Broker host.") var host = "127.0.0.1"
     @Option(help: "Broker port.") var port = 1883
     @Option(help: "Seed: the same seed gives the same traffic.") var seed: UInt64 = 1
@@ -46,6 +48,7 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
+        if let rules { _ = try failing { try RuleSet.load(directory: rules) } }
         let reg = try failing { try RegistryLoader.load(path: registry) }
         guard reg.catalog.count > 0 else { throw Failure("registry \(registry) has no devices to simulate") }
         if let log { try writeLog(reg, to: log); return }

@@ -1,6 +1,7 @@
 import Foundation
 import Model
 import Registry
+import Rules
 import Store
 
 /// The registry a store was filled with, kept in the store itself so that the people's commands
@@ -10,19 +11,40 @@ public enum Deployment {
     /// Communities, grids and workers alone, as JSON: what people's commands need, without parsing a city's
     /// million devices for every `ack` (a 200,000-device registry took 9 s to parse).
     static let peopleStateName = "registry.people"
+    /// The schema files of the rules folder the registry was read with: its devices may be of their types.
+    static let schemaStateName = "registry.schema"
 
-    public static func record(registryText: String, registry: Registry, in store: Store) throws {
+    public static func record(registryText: String, registry: Registry, schema: [SchemaSource] = [], in store: Store) throws {
         let people = peopleJSON(registry)
+        let schemaJSON = Array((try? JSONSerialization.data(withJSONObject: schema.map { ["path": $0.path, "text": $0.text] },
+                                                             options: [.sortedKeys])) ?? Data())
         try store.writeTransaction { tx in
             try tx.setState(stateName, Array(registryText.utf8))
             try tx.setState(peopleStateName, people)
+            try tx.setState(schemaStateName, schemaJSON)
         }
     }
 
     /// The registry recorded in the store, devices and all, or nil if the store has none yet.
     public static func registry(in store: Store) throws -> Registry? {
         guard let bytes = try store.state(stateName) else { return nil }
-        return try RegistryLoader.parse(yaml: String(decoding: bytes, as: UTF8.self), file: "\(store.path) (recorded registry)")
+        return try parseRecorded(bytes, in: store)
+    }
+
+    /// Declares the recorded schema files' types, then parses the recorded registry YAML.
+    static func parseRecorded(_ bytes: [UInt8], in store: Store) throws -> Registry {
+        let file = "\(store.path) (recorded registry)"
+        if let recorded = try store.state(schemaStateName), !recorded.isEmpty {
+            guard let items = try? JSONSerialization.jsonObject(with: Data(recorded)) as? [[String: String]] else {
+                throw RegistryError(file: file, line: nil, "its schema files are unreadable: replay or run into the store again to record them")
+            }
+            for item in items {
+                guard let path = item["path"], let text = item["text"] else { continue }
+                let problems = SchemaFile.declare(SchemaSource(path: "\(path) (recorded in \(store.path))", text: text))
+                if let first = problems.first { throw first }
+            }
+        }
+        return try RegistryLoader.parse(yaml: String(decoding: bytes, as: UTF8.self), file: file)
     }
 
     /// The recorded registry's communities, grids and workers, with no devices: who works where, roles and
@@ -39,9 +61,7 @@ public enum Deployment {
     /// `people(in:)`: a command that shows one device's type need not parse a city.
     public static func registry(in store: Store, devicesIfUnder limit: Int) throws -> Registry? {
         guard let bytes = try store.state(stateName) else { return nil }
-        if bytes.count < limit {
-            return try RegistryLoader.parse(yaml: String(decoding: bytes, as: UTF8.self), file: "\(store.path) (recorded registry)")
-        }
+        if bytes.count < limit { return try parseRecorded(bytes, in: store) }
         return try people(in: store)
     }
 

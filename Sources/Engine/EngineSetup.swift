@@ -36,18 +36,19 @@ public struct EngineSetup: Sendable {
         case .failure(let e):
             throw EngineError(.registryUnreadable, path: registry, "cannot read registry \(registry): \(e.isMissing ? "no such file" : e.description)")
         }
-        let deployment: Registry
-        do { deployment = try RegistryLoader.parse(yaml: registryText, file: registry) } catch {
-            throw EngineError(.registryInvalid, path: registry, error.description)
-        }
+        // Rules first: the schema files under the rules folder declare the device types the registry may use.
         let ruleSet: RuleSet
         do { ruleSet = try RuleSet.load(directory: rules) } catch {
             throw EngineError(.rulesInvalid, path: rules, error.description)
         }
+        let deployment: Registry
+        do { deployment = try RegistryLoader.parse(yaml: registryText, file: registry) } catch {
+            throw EngineError(.registryInvalid, path: registry, error.description)
+        }
         do {
             let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
             let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
-            try Deployment.record(registryText: registryText, registry: deployment, in: db)
+            try Deployment.record(registryText: registryText, registry: deployment, schema: ruleSet.schemaSources, in: db)
             return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters), key)
         } catch let e as EngineError {
             throw e

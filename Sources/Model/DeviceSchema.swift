@@ -47,17 +47,23 @@ public struct AttrSpec: Hashable, Sendable {
     public init(_ name: String, _ kind: AttrKind) { self.name = name; self.kind = kind }
 }
 
-/// The shipped device types and the typed attributes their rules read (docs/contract.md §5–6), beside `EventSchema`.
-/// Attributes not listed here are allowed (a deployment's own notes); listed ones must have their kind.
+/// The shipped device types and the typed attributes their rules read (docs/contract.md §5–6), beside `EventSchema`;
+/// with the types a deployment declared (`Schema`). Attributes not listed are allowed (a deployment's own notes);
+/// listed ones must have their kind.
 public enum DeviceSchema {
-    public static let deviceTypes: [String] = [
+    /// Every device type known now: the shipped ones, then the declared ones.
+    public static var deviceTypes: [String] { Schema.current.deviceTypeNames }
+
+    public static func attrs(of type: String) -> [AttrSpec] { Schema.current.device(type)?.attrs ?? [] }
+
+    public static func attr(_ name: String, of type: String) -> AttrSpec? { attrs(of: type).first { $0.name == name } }
+
+    public static func isKnown(_ type: String) -> Bool { Schema.current.device(type) != nil }
+
+    public static let shipped: [DeviceTypeSpec] = [
         "gate", "bin", "waste_cam", "elevator", "footfall_cam", "power_monitor", "charger", "corridor_cam",
         "smoke_detector", "occupancy_sensor", "school_cam", "water_meter", "door_contact", "pir", "band", "spot_sensor",
-    ]
-
-    public static func attrs(of type: String) -> [AttrSpec] { table[type] ?? [] }
-
-    public static func attr(_ name: String, of type: String) -> AttrSpec? { table[type]?.first { $0.name == name } }
+    ].map { DeviceTypeSpec(name: $0, attrs: table[$0] ?? []) }
 
     private static let table: [String: [AttrSpec]] = [
         "footfall_cam": [AttrSpec("flagged", .bool)],

@@ -42,62 +42,43 @@ public struct Event: Hashable, Sendable {
     }
 }
 
-/// The event types of docs/contract.md §5–6. The raw value is the wire name.
-public enum EventType: String, CaseIterable, Hashable, Sendable {
-    case accessPass = "access.pass", accessDoor = "access.door", accessTailgate = "access.tailgate"
-    case wasteLevel = "waste.level", wasteDrop = "waste.drop", wasteDumping = "waste.dumping"
-    case elevatorStatus = "elevator.status", elevatorEbike = "elevator.ebike"
-    case elevatorAlarm = "elevator.alarm", elevatorHeartbeat = "elevator.heartbeat"
-    case venueFootfall = "venue.footfall", venueVisit = "venue.visit"
-    case powerReading = "power.reading", chargingSession = "charging.session"
-    case chargingReading = "charging.reading", ebikeCorridor = "ebike.corridor", smokeAlarm = "smoke.alarm"
-    case venueOccupancy = "venue.occupancy", venueMinor = "venue.minor", schoolLoitering = "school.loitering"
-    case waterUsage = "water.usage", doorContact = "door.contact", motionDetected = "motion.detected"
-    case bandSos = "band.sos", bandFall = "band.fall", bandOk = "band.ok"
-    case bandVitals = "band.vitals", bandHeartbeat = "band.heartbeat"
-    case parkingSpot = "parking.spot"
+/// An event type: a shipped one (SPEC §6, docs/contract.md §5) or one a deployment declared in a schema file
+/// (`Schema`). Its `ordinal` indexes per-type tables on the hot path; the shipped types keep theirs (0–28),
+/// declared ones follow in the order this process learnt them, so an ordinal is never written down.
+public struct EventType: Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    public let ordinal: Int
 
-    /// The types by the length of their name, each with its name's bytes: a name is found by a few short compares.
-    private static let byLength: [[(type: EventType, name: [UInt8])]] = {
-        var t = Array(repeating: [(type: EventType, name: [UInt8])](), count: 1 + allCases.map(\.rawValue.utf8.count).max()!)
-        for c in allCases { t[c.rawValue.utf8.count].append((c, Array(c.rawValue.utf8))) }
-        return t
-    }()
+    init(ordinal: Int) { self.ordinal = ordinal }
 
-    /// Position in `allCases`, without hashing: indexes per-type tables on the hot path.
-    public var ordinal: Int {
-        switch self {
-        case .accessPass: 0
-        case .accessDoor: 1
-        case .accessTailgate: 2
-        case .wasteLevel: 3
-        case .wasteDrop: 4
-        case .wasteDumping: 5
-        case .elevatorStatus: 6
-        case .elevatorEbike: 7
-        case .elevatorAlarm: 8
-        case .elevatorHeartbeat: 9
-        case .venueFootfall: 10
-        case .venueVisit: 11
-        case .powerReading: 12
-        case .chargingSession: 13
-        case .chargingReading: 14
-        case .ebikeCorridor: 15
-        case .smokeAlarm: 16
-        case .venueOccupancy: 17
-        case .venueMinor: 18
-        case .schoolLoitering: 19
-        case .waterUsage: 20
-        case .doorContact: 21
-        case .motionDetected: 22
-        case .bandSos: 23
-        case .bandFall: 24
-        case .bandOk: 25
-        case .bandVitals: 26
-        case .bandHeartbeat: 27
-        case .parkingSpot: 28
-        }
+    /// The wire name (`access.pass`).
+    public var rawValue: String { Schema.current.events[ordinal].name }
+    public var description: String { rawValue }
+
+    public init?(rawValue: String) {
+        guard let t = Self.named(rawValue) else { return nil }
+        self = t
     }
+
+    public static func == (a: EventType, b: EventType) -> Bool { a.ordinal == b.ordinal }
+    public func hash(into h: inout Hasher) { h.combine(ordinal) }
+
+    /// Every type this process knows now: the shipped ones, then the declared ones.
+    public static var allCases: [EventType] { (0..<Schema.current.events.count).map(EventType.init(ordinal:)) }
+    /// The shipped types alone, in SPEC order.
+    public static let shipped: [EventType] = (0..<EventSchema.shipped.count).map(EventType.init(ordinal:))
+
+    public static let accessPass = EventType(ordinal: 0), accessDoor = EventType(ordinal: 1), accessTailgate = EventType(ordinal: 2)
+    public static let wasteLevel = EventType(ordinal: 3), wasteDrop = EventType(ordinal: 4), wasteDumping = EventType(ordinal: 5)
+    public static let elevatorStatus = EventType(ordinal: 6), elevatorEbike = EventType(ordinal: 7)
+    public static let elevatorAlarm = EventType(ordinal: 8), elevatorHeartbeat = EventType(ordinal: 9)
+    public static let venueFootfall = EventType(ordinal: 10), venueVisit = EventType(ordinal: 11)
+    public static let powerReading = EventType(ordinal: 12), chargingSession = EventType(ordinal: 13)
+    public static let chargingReading = EventType(ordinal: 14), ebikeCorridor = EventType(ordinal: 15), smokeAlarm = EventType(ordinal: 16)
+    public static let venueOccupancy = EventType(ordinal: 17), venueMinor = EventType(ordinal: 18), schoolLoitering = EventType(ordinal: 19)
+    public static let waterUsage = EventType(ordinal: 20), doorContact = EventType(ordinal: 21), motionDetected = EventType(ordinal: 22)
+    public static let bandSos = EventType(ordinal: 23), bandFall = EventType(ordinal: 24), bandOk = EventType(ordinal: 25)
+    public static let bandVitals = EventType(ordinal: 26), bandHeartbeat = EventType(ordinal: 27)
+    public static let parkingSpot = EventType(ordinal: 28)
 
     /// Faster than `init(rawValue:)` on the hot path.
     public static func named(_ name: String) -> EventType? {
@@ -107,11 +88,7 @@ public enum EventType: String, CaseIterable, Hashable, Sendable {
 
     /// The type whose wire name is these UTF-8 bytes.
     public static func named(_ bytes: UnsafeRawBufferPointer) -> EventType? {
-        guard !bytes.isEmpty, bytes.count < byLength.count else { return nil }
-        for (type, name) in byLength[bytes.count] where name.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
-            return type
-        }
-        return nil
+        Schema.current.eventType(named: bytes)
     }
 }
 
@@ -130,49 +107,52 @@ public struct FieldSpec: Hashable, Sendable {
     public var kind: FieldKind
     /// A required field missing is `bad_field`; an optional one, if present, must still have its kind.
     public var required: Bool
+
+    public init(name: String, kind: FieldKind, required: Bool) { self.name = name; self.kind = kind; self.required = required }
 }
 
 /// The typed fields of each event type. Fields a shipped rule needs are required; multi-metric
 /// readings (`power.reading`, `charging.reading`) may carry any subset of their metrics.
 public enum EventSchema {
-    public static func fields(of type: EventType) -> [FieldSpec] { byOrdinal[type.ordinal] }
+    public static func fields(of type: EventType) -> [FieldSpec] { Schema.current.events[type.ordinal].fields }
 
-    private static let byOrdinal: [[FieldSpec]] = EventType.allCases.map { table[$0] ?? [] }
+    /// The shipped event types in SPEC order: their position is their `EventType.ordinal`.
+    public static let shipped: [EventTypeSpec] = table.map { EventTypeSpec(name: $0.0, fields: $0.1) }
 
     private static func r(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: true) }
     private static func o(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: false) }
     private static let streams = ["kitchen", "recyclable", "hazardous", "other"]
 
-    private static let table: [EventType: [FieldSpec]] = [
-        .accessPass: [r("result", .oneOf(["granted", "denied"])),
+    private static let table: [(String, [FieldSpec])] = [
+        ("access.pass", [r("result", .oneOf(["granted", "denied"])),
                       o("method", .oneOf(["face", "card", "qr", "plate"])),
-                      o("person", .oneOf(["resident", "visitor", "unknown"]))],
-        .accessDoor: [r("state", .oneOf(["open", "closed"]))],
-        .accessTailgate: [r("count", .int(0...Int64.max))],
-        .wasteLevel: [o("stream", .oneOf(streams)), r("fill_pct", .number(0...100))],
-        .wasteDrop: [o("stream", .oneOf(streams)), r("correct", .bool)],
-        .wasteDumping: [],
-        .elevatorStatus: [o("floor", .int(nil)), r("moving", .bool), r("door", .oneOf(["open", "closed"])),
-                          r("between_floors", .bool), r("occupants", .int(0...Int64.max))],
-        .elevatorEbike: [r("confidence", .number(0...1))],
-        .elevatorAlarm: [o("kind", .oneOf(["button", "overspeed", "door_fault"]))],
-        .elevatorHeartbeat: [],
-        .venueFootfall: [o("entered", .int(0...Int64.max)), r("elderly", .int(0...Int64.max))],
-        .venueVisit: [r("person", .string), r("elderly", .bool)],
-        .powerReading: [o("current_a", .number(nil)), o("leakage_ma", .number(nil)),
-                        o("temp_c", .number(nil)), o("power_w", .number(nil))],
-        .chargingSession: [r("port", .int(nil)), r("state", .oneOf(["start", "stop"]))],
-        .chargingReading: [r("port", .int(nil)), o("power_w", .number(nil)), o("temp_c", .number(nil))],
-        .ebikeCorridor: [r("present", .bool)],
-        .smokeAlarm: [],
-        .venueOccupancy: [r("count", .int(0...Int64.max))],
-        .venueMinor: [r("confidence", .number(0...1))],
-        .schoolLoitering: [r("seconds", .int(0...Int64.max))],
-        .waterUsage: [r("liters", .number(0...Double.greatestFiniteMagnitude))],
-        .doorContact: [r("open", .bool)],
-        .motionDetected: [], .bandSos: [], .bandFall: [], .bandOk: [],
-        .bandVitals: [r("heart_rate", .int(nil))],
-        .bandHeartbeat: [],
-        .parkingSpot: [r("occupied", .bool), o("plate", .stringOrNull)],
+                      o("person", .oneOf(["resident", "visitor", "unknown"]))]),
+        ("access.door", [r("state", .oneOf(["open", "closed"]))]),
+        ("access.tailgate", [r("count", .int(0...Int64.max))]),
+        ("waste.level", [o("stream", .oneOf(streams)), r("fill_pct", .number(0...100))]),
+        ("waste.drop", [o("stream", .oneOf(streams)), r("correct", .bool)]),
+        ("waste.dumping", []),
+        ("elevator.status", [o("floor", .int(nil)), r("moving", .bool), r("door", .oneOf(["open", "closed"])),
+                          r("between_floors", .bool), r("occupants", .int(0...Int64.max))]),
+        ("elevator.ebike", [r("confidence", .number(0...1))]),
+        ("elevator.alarm", [o("kind", .oneOf(["button", "overspeed", "door_fault"]))]),
+        ("elevator.heartbeat", []),
+        ("venue.footfall", [o("entered", .int(0...Int64.max)), r("elderly", .int(0...Int64.max))]),
+        ("venue.visit", [r("person", .string), r("elderly", .bool)]),
+        ("power.reading", [o("current_a", .number(nil)), o("leakage_ma", .number(nil)),
+                        o("temp_c", .number(nil)), o("power_w", .number(nil))]),
+        ("charging.session", [r("port", .int(nil)), r("state", .oneOf(["start", "stop"]))]),
+        ("charging.reading", [r("port", .int(nil)), o("power_w", .number(nil)), o("temp_c", .number(nil))]),
+        ("ebike.corridor", [r("present", .bool)]),
+        ("smoke.alarm", []),
+        ("venue.occupancy", [r("count", .int(0...Int64.max))]),
+        ("venue.minor", [r("confidence", .number(0...1))]),
+        ("school.loitering", [r("seconds", .int(0...Int64.max))]),
+        ("water.usage", [r("liters", .number(0...Double.greatestFiniteMagnitude))]),
+        ("door.contact", [r("open", .bool)]),
+        ("motion.detected", []), ("band.sos", []), ("band.fall", []), ("band.ok", []),
+        ("band.vitals", [r("heart_rate", .int(nil))]),
+        ("band.heartbeat", []),
+        ("parking.spot", [r("occupied", .bool), o("plate", .stringOrNull)]),
     ]
 }

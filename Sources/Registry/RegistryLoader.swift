@@ -7,7 +7,8 @@ public typealias RegistryError = YAMLFileError
 
 /// Loads the deployment file (docs/contract.md §4).
 public enum RegistryLoader {
-    public static let deviceTypes: Set<String> = Set(DeviceSchema.deviceTypes)
+    /// The shipped device types and those declared in schema files so far (`Schema`).
+    public static var deviceTypes: [String] { DeviceSchema.deviceTypes }
 
     public static func load(path: String) throws(RegistryError) -> Registry {
         let doc = try YAMLValue.load(path: path, what: "registry")
@@ -95,8 +96,8 @@ public enum RegistryLoader {
             let id = try required(f, "id", in: "device", v).string("device id")
             try claim(id, "device", v)
             let type = try required(f, "type", in: "device \(id)", v).string("type of \(id)")
-            guard deviceTypes.contains(type) else {
-                throw v.error("device \(id): unknown type \(type) (known: \(deviceTypes.sorted().joined(separator: ", ")))")
+            guard DeviceSchema.isKnown(type) else {
+                throw v.error("device \(id): unknown type \(type) (known: \(deviceTypes.sorted().joined(separator: ", ")); a deployment's own types are declared in a schema file under the rules folder, see docs/rules.md)")
             }
             let c = try required(f, "community", in: "device \(id)", v).string("community of \(id)")
             guard communityIDs.contains(c) else { throw v.error("device \(id): unknown community \(c)") }

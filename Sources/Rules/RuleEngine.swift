@@ -10,6 +10,8 @@ public final class RuleEngine {
     /// The rules an event can concern, by (event type, device type): `ruleIndex[type.ordinal * deviceTypeCount + typeIndex]`.
     private let ruleIndex: [[Int]]
     private let deviceTypeCount: Int
+    /// Event types known when the engine was made (the schema is declared before: rule files are read after it).
+    private let eventTypeCount: Int
     var tables: [KeyTable]
     var timers = TimerQueue()
     public internal(set) var clock: Instant?
@@ -21,6 +23,7 @@ public final class RuleEngine {
         devices = RuleDevices(registry)
         tables = compiled.map { KeyTable(keying: KeyTable.Keying($0.key)) }
         let all = EventType.allCases
+        eventTypeCount = all.count
         var byType: [[Int]] = Array(repeating: [], count: all.count)
         for (i, r) in compiled.enumerated() {
             var types: Set<EventType>? = []
@@ -73,7 +76,7 @@ public final class RuleEngine {
 
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
-        guard let ref = devices.ref(of: event) else { return }
+        guard let ref = devices.ref(of: event), event.type.ordinal < eventTypeCount else { return }
         let rulesOfEvent = ruleIndex[event.type.ordinal * deviceTypeCount + devices.typeIndex(of: ref)]
         withUnsafePointer(to: event) { e in
             let ctx = EvalContext(eventPointer: e, deviceRef: ref, subjectRef: devices.subjectRef(of: ref), catalog: devices.catalog)

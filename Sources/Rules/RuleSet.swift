@@ -11,8 +11,11 @@ public struct RuleSet: @unchecked Sendable {
     var compiled: [Rule]
     public var rules: [RuleRef] { compiled.map(\.ref) }
     public private(set) var files: [String]
+    /// The schema files found under the folder, declared before any rule was compiled (`SchemaFile`).
+    public private(set) var schemaSources: [SchemaSource] = []
 
-    /// Loads every `*.yaml`/`*.yml` under `directory` (recursively, in path order) with a top-level `rules` key.
+    /// Loads every `*.yaml`/`*.yml` under `directory` (recursively, in path order) with a top-level `rules` key,
+    /// after declaring the types of every schema file among them (top-level `event_types`/`device_types`).
     public static func load(directory: String) throws(RuleError) -> RuleSet {
         var problems: [RuleProblem] = []
         let set = scan(directory: directory, problems: &problems)
@@ -31,7 +34,7 @@ public struct RuleSet: @unchecked Sendable {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             problems.append(RuleProblem(file: directory, line: nil, "no such rules folder"))
-            return RuleSet(compiled: [], files: [])
+            return RuleSet(compiled: [], files: [], schemaSources: [])
         }
         let paths = (FileManager.default.enumerator(atPath: directory)?.compactMap { $0 as? String } ?? [])
             .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
@@ -39,10 +42,22 @@ public struct RuleSet: @unchecked Sendable {
         var rules: [Rule] = []
         var files: [String] = []
         var ids: [String: String] = [:]
+        var ruleDocs: [(path: String, doc: YAMLValue)] = []
+        var schemaSources: [SchemaSource] = []
         for path in paths {
             let doc: YAMLValue
             do { doc = try YAMLValue.load(path: path, what: "rule") } catch { problems.append(error); continue }
-            guard let top = try? doc.entries("rule file"), top.contains(where: { $0.key == "rules" }) else { continue }
+            guard let top = try? doc.entries("rule file") else { continue }
+            if SchemaFile.isSchema(top) {
+                let source = SchemaSource(path: path, text: String(decoding: (try? FileBytes.read(path).get()) ?? [], as: UTF8.self))
+                let found = SchemaFile.declare(source)
+                problems += found
+                if found.isEmpty { schemaSources.append(source) }
+            } else if top.contains(where: { $0.key == "rules" }) {
+                ruleDocs.append((path, doc))
+            }
+        }
+        for (path, doc) in ruleDocs {
             files.append(path)
             do throws(RuleError) {
                 let f = try doc.fields("the rule file", allowed: ["scenario", "rules", "description"])
@@ -63,6 +78,6 @@ public struct RuleSet: @unchecked Sendable {
             problems.append(RuleProblem(file: directory, line: nil, "\(rules.count) rules: at most \(UInt16.max) are supported"))
             rules.removeAll()
         }
-        return RuleSet(compiled: rules, files: files)
+        return RuleSet(compiled: rules, files: files, schemaSources: schemaSources)
     }
 }

@@ -67,11 +67,16 @@ public struct YAMLValue {
 
     /// The mapping's entries in file order; an error if this is not a mapping.
     public func entries(_ what: String) throws(YAMLFileError) -> [(key: String, value: YAMLValue)] {
+        try keyedEntries(what).map { ($0.key, $0.value) }
+    }
+
+    /// `entries`, with the line of each key (a block mapping's value starts on the line after its key).
+    public func keyedEntries(_ what: String) throws(YAMLFileError) -> [(key: String, line: Int?, value: YAMLValue)] {
         guard let m = node.mapping else { throw error("\(what) must be a mapping (key: value)") }
-        var out: [(String, YAMLValue)] = []
+        var out: [(String, Int?, YAMLValue)] = []
         for (k, v) in m {
             guard let ks = k.string else { throw YAMLFileError(file: file, line: k.mark?.line, "\(what): keys must be text") }
-            out.append((ks, YAMLValue(node: v, file: file)))
+            out.append((ks, k.mark?.line, YAMLValue(node: v, file: file)))
         }
         return out
     }

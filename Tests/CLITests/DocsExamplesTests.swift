@@ -128,12 +128,41 @@ final class DocsExamplesTests: XCTestCase {
         }
     }
 
+    /// docs/rules.md's ninth scenario: its own device and event types come from the schema file beside its rules,
+    /// the store remembers them for the people's commands, and without that file its registry is refused by name.
+    func testTheNinthScenarioDeclaresItsOwnTypesInItsSchemaFile() throws {
+        let folder = Self.examples.appendingPathComponent("pump-room")
+        let test = try run(CityEyeBinary.url.path, ["rules", "test", folder.path])
+        XCTAssertEqual(test.code, 0, test.out + test.err)
+        XCTAssertTrue(test.out.contains("ok    pump-night  (2 incidents)"), test.out)
+
+        let db = dir + "/pump.db", registry = folder.appendingPathComponent("registry.yaml").path
+        let replay = try run(CityEyeBinary.url.path, ["replay", folder.appendingPathComponent("pump-night.jsonl").path,
+                                                    "--rules", folder.path, "--registry", registry, "--db", db, "--json"])
+        XCTAssertEqual(replay.code, 0, replay.err)
+        let summary = try XCTUnwrap(try jsonLines(replay.out).first)
+        XCTAssertEqual(summary["accepted"] as? Int, 7)
+        XCTAssertEqual((summary["rejected"] as? [String: Any])?["bad_field"] as? Int, 1, "data.level is not a field of pump.water_level: \(replay.out)")
+        // A new process reads the registry back from the store: it knows flood_sensor from the recorded schema file.
+        let show = try run(CityEyeBinary.url.path, ["show", "1", "--db", db])
+        XCTAssertEqual(show.code, 0, show.err)
+        XCTAssertTrue(show.out.contains("czq-pump-01 (flood_sensor)"), show.out)
+
+        let without = try run(CityEyeBinary.url.path, ["replay", folder.appendingPathComponent("pump-night.jsonl").path,
+                                                     "--rules", Repo.scenarios.path, "--registry", registry, "--db", dir + "/no.db"])
+        XCTAssertNotEqual(without.code, 0)
+        XCTAssertTrue(without.err.contains("registry.yaml:10") && without.err.contains("unknown type flood_sensor")
+                      && without.err.contains("schema file"), without.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/no.db"), "no store is made from a refused registry")
+    }
+
     // MARK: the YAML shown in docs/*.md
 
     func testEveryRuleFileAndRegistryShownInTheDocsLoads() throws {
         var checked = 0
         for page in try FileManager.default.contentsOfDirectory(atPath: Self.docs.path).sorted() where page.hasSuffix(".md") {
             let text = try String(contentsOf: Self.docs.appendingPathComponent(page), encoding: .utf8)
+            schemaBlocks = []
             for (n, block) in Self.yamlBlocks(text).enumerated() {
                 let label = "\(page), yaml block \(n + 1)"
                 let top = Set(block.split(separator: "\n").compactMap { l -> String? in
@@ -141,6 +170,8 @@ final class DocsExamplesTests: XCTestCase {
                     return l.split(separator: ":").first.map(String.init)
                 })
                 if top.contains("broker") { continue }  // a live config: its paths and broker are the reader's own
+                // A schema file: the page's later rule files and registries are read with it, as beside it in a folder.
+                if top.contains("event_types") || top.contains("device_types") { schemaBlocks.append(block); checked += 1; continue }
                 let firstLine = block.split(separator: "\n").first { !$0.hasPrefix("#") } ?? ""
                 if top.contains("rules") || firstLine.hasPrefix("- id:") {
                     try checkRuleFile(top.contains("rules") ? block : "scenario: docs\nrules:\n" + block, label)
@@ -171,9 +202,19 @@ final class DocsExamplesTests: XCTestCase {
         let folder = dir + "/rules-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try yaml.write(toFile: folder + "/rules.yaml", atomically: true, encoding: .utf8)
+        try writeSchemaBlocks(to: folder)
         let r = try run(CityEyeBinary.url.path, ["rules", "check", "--rules", folder])
         XCTAssertEqual(r.code, 0, "\(label): \(r.out)\(r.err)")
         XCTAssertTrue(r.out.hasPrefix("ok: "), "\(label): \(r.out)")
+    }
+
+    /// The schema files shown so far on the page being checked.
+    var schemaBlocks: [String] = []
+
+    func writeSchemaBlocks(to folder: String) throws {
+        for (i, block) in schemaBlocks.enumerated() {
+            try block.write(toFile: folder + "/schema-\(i).yaml", atomically: true, encoding: .utf8)
+        }
     }
 
     /// Replays one event of the registry's first device: the registry loads and its device is usable.
@@ -190,7 +231,10 @@ final class DocsExamplesTests: XCTestCase {
         let log = registry + ".jsonl"
         try #"{"topic":"cityeye/\#(community)/\#(id)","id":"docs-1","ts":"2026-11-24T08:00:00+08:00","device":"\#(id)","type":"\#(event)","data":\#(data)}"#
             .write(toFile: log, atomically: true, encoding: .utf8)
-        let r = try run(CityEyeBinary.url.path, ["replay", log, "--registry", registry, "--rules", noRules, "--json",
+        let rules = registry + ".rules"
+        try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
+        try writeSchemaBlocks(to: rules)
+        let r = try run(CityEyeBinary.url.path, ["replay", log, "--registry", registry, "--rules", rules, "--json",
                                                "--db", registry + ".db"])
         XCTAssertEqual(r.code, 0, "\(label): \(r.err)")
         XCTAssertEqual(try jsonLines(r.out).first?["accepted"] as? Int, 1, "\(label): \(r.out)")
@@ -206,6 +250,8 @@ final class DocsExamplesTests: XCTestCase {
         "school_cam": ("school.loitering", #"{"seconds":0}"#), "water_meter": ("water.usage", #"{"liters":1}"#),
         "door_contact": ("door.contact", #"{"open":false}"#), "pir": ("motion.detected", "{}"),
         "band": ("band.heartbeat", "{}"), "spot_sensor": ("parking.spot", #"{"occupied":false}"#),
+        // docs/rules.md's ninth scenario, declared in the schema block shown before its registry
+        "flood_sensor": ("pump.water_level", #"{"level_cm":0}"#),
     ]
 
     /// The bodies of the fenced blocks tagged ```yaml.

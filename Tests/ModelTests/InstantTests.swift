@@ -30,7 +30,11 @@ final class InstantTests: XCTestCase {
 final class EventTypeTests: XCTestCase {
     func testOrdinalIsThePositionInAllCases() {
         for (i, t) in EventType.allCases.enumerated() { XCTAssertEqual(t.ordinal, i, t.rawValue) }
-        XCTAssertEqual(EventType.allCases.count, 29)
+        XCTAssertEqual(EventType.shipped.count, 29)
+        XCTAssertEqual(Array(EventType.allCases.prefix(29)), EventType.shipped, "declared types come after the shipped ones")
+        XCTAssertEqual(EventType.named("parking.spot"), .parkingSpot)
+        XCTAssertEqual(EventType.parkingSpot.rawValue, "parking.spot")
+        XCTAssertNil(EventType.named("parking.spots"))
     }
 }
 
