@@ -80,7 +80,7 @@ struct Status: ParsableCommand {
         return o.text
     }
 
-    static func auditText(_ a: AuditStatus, now: Instant) -> String {
+    static func auditText(_ a: AuditStatus, now: Instant, engineRunning: Bool) -> String {
         guard let c = a.check else {
             return "not known: no engine has recorded a check" + (a.keyProblem.map { ", and this command cannot verify: \($0)" } ?? "")
         }
@@ -90,6 +90,7 @@ struct Status: ParsableCommand {
         case .engine, .none:
             let at = c.checkedAt ?? c.startedAt
             when = "the engine's check at \(at) (\(Durations.describe(max(0, now - at) / 1000 * 1000)) ago)"
+                + (c.state == .checking && !engineRunning ? "; the engine stopped before it ended" : "")
                 + (a.keyProblem.map { "; not verified here: \($0)" } ?? "")
         }
         return "\(c.summary) [\(when)]"
@@ -106,7 +107,7 @@ struct Status: ParsableCommand {
         ]
         if let p = s.journalPosition { lines.append("journal       processed up to \(Terminal.safe(p))") }
         lines.append("dead letters  \(s.deadLetterTotal)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")))"))
-        lines.append("audit chain   " + Terminal.safe(auditText(s.audit, now: now)))
+        lines.append("audit chain   " + Terminal.safe(auditText(s.audit, now: now, engineRunning: s.engine != nil)))
         lines.append("")
         if s.scenarios.isEmpty {
             lines.append("no open incidents")

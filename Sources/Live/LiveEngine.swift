@@ -24,8 +24,8 @@ public struct LiveTuning: Sendable {
     /// turns it off).
     public var announcesIncidents = true
     /// After the audit check's first pass (in the background, at start), how often the rows appended since are
-    /// checked; 0: never.
-    public var auditRecheckEvery: Millis = Durations.minute
+    /// checked; 0: never; nil: the config's `audit_recheck`.
+    public var auditRecheckEvery: Millis?
     /// Audit rows the check reads per read transaction.
     public var auditCheckRows = 5_000
     public init() {}
@@ -112,7 +112,7 @@ public final class LiveEngine: @unchecked Sendable {
         let hook = AuditHook()
         auditHook = hook
         auditWatch = AuditWatch(store: config.store, key: key, now: { [clock] in clock.now() },
-                                recheckEveryMs: tuning.auditRecheckEvery, chunkRows: tuning.auditCheckRows) { check, before in
+                                recheckEveryMs: tuning.auditRecheckEvery ?? config.auditRecheck, chunkRows: tuning.auditCheckRows) { check, before in
             auditMetrics.record(check)
             if let line = check.logLine(after: before) { log(line) }
             hook.call(check)
@@ -165,8 +165,9 @@ public final class LiveEngine: @unchecked Sendable {
         // A broken chain or an unreadable key is said loudly (by the watch, when found), and alarms are processed
         // all the same: the check runs beside them.
         defer { auditWatch.stop() }
+        let every = auditWatch.recheckEveryMs
         log("audit check: verifying the audit chains in the background; alarms are processed meanwhile"
-            + (tuning.auditRecheckEvery > 0 ? ", then rows added are verified every \(Durations.describe(tuning.auditRecheckEvery))" : ""))
+            + (every > 0 ? ", then rows added are verified every \(Durations.describe(every))" : ""))
         auditWatch.start()
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
