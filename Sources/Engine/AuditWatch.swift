@@ -86,7 +86,7 @@ public final class AuditWatch: @unchecked Sendable {
 
     private func run() {
         defer { cond.withLock { running = false; cond.broadcast() } }
-        let startedAt = current.startedAt
+        let startedAt = state.startedAt
         guard case .success(let k) = key else {
             if case .failure(let e) = key { publish(.keyUnreadable(e, at: now()), save: true) }
             return
