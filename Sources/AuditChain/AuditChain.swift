@@ -43,7 +43,10 @@ public enum AuditChain {
 
     /// What `verify` found wrong first.
     public struct Break: Equatable, Sendable, CustomStringConvertible {
-        public enum Kind: Sendable, Equatable { case changedOrOutOfOrder, missingMAC, cutOff }
+        /// The raw values name the kind in `--json` output and in the engine's recorded check.
+        public enum Kind: String, Sendable, Equatable, Codable {
+            case changedOrOutOfOrder = "changed", missingMAC = "missing_mac", cutOff = "cut_off"
+        }
         public var kind: Kind
         public var chain: String
         /// The first row whose MAC does not hold (for `cutOff`: the last row left, 0 for none).

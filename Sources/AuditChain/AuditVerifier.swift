@@ -6,7 +6,7 @@ import Store
 public struct AuditVerifier {
     private let keyed: HMAC<SHA256>
     /// Heads recorded elsewhere, one dictionary per source (the store's `audit_head`, the engine's log).
-    let recorded: [[String: AuditHead]]
+    private(set) var recorded: [[String: AuditHead]]
     private var confirmed: [Set<String>]
     private var last: [String: (id: Int64, mac: [UInt8])] = [:]
     private var chainBegan = false
@@ -45,6 +45,23 @@ public struct AuditVerifier {
         return nil
     }
 
+    /// Begins a further pass over rows appended since the last one was checked, against `heads`, the chains' heads
+    /// the store records now. A chain whose head is a row already checked must end there, with that MAC; the others
+    /// must reach their heads in the new rows (`finish()`). Returns the break when a head points before a row checked.
+    public mutating func expect(heads: [String: AuditHead]) -> AuditChain.Break? {
+        recorded = [heads]
+        confirmed = [[]]
+        for chain in heads.keys.sorted() {
+            let head = heads[chain]!
+            guard let seen = last[chain], head.row <= seen.id else { continue }
+            guard head.row == seen.id, !head.mac.isEmpty, seen.mac.starts(with: head.mac) else {
+                return .init(kind: .changedOrOutOfOrder, chain: chain, row: head.row)
+            }
+            confirmed[0].insert(chain)
+        }
+        return nil
+    }
+
     /// After the last row: a recorded head that no row matched means rows were cut off the end of its chain.
     public func finish() -> AuditChain.Break? {
         for (i, heads) in recorded.enumerated() {
@@ -63,6 +80,10 @@ public struct AuditReport: Sendable, Equatable {
     public var rowsBeforeChain: Int
     public var firstBreak: AuditChain.Break?
     public var intact: Bool { firstBreak == nil }
+
+    public init(rows: Int, chains: Int, rowsBeforeChain: Int, firstBreak: AuditChain.Break?) {
+        self.rows = rows; self.chains = chains; self.rowsBeforeChain = rowsBeforeChain; self.firstBreak = firstBreak
+    }
 
     public var summary: String {
         if let b = firstBreak { return "AUDIT CHAIN BROKEN: \(b)" }

@@ -2,6 +2,7 @@ import Foundation
 import Model
 import Registry
 import Live
+import Engine
 import Telemetry
 
 /// `cityeye run`'s `/metrics` and `/healthz` (the live config's `metrics.listen`), served beside the engine until
@@ -46,6 +47,16 @@ final class MetricsListener: @unchecked Sendable {
             "batches": .number(Double(s.batches)),
         ]
         if let t = h.lastCommitAt { facts["last_commit"] = .text(t.description) }
+        if let a = h.audit {
+            // Told, not judged: a broken chain leaves the verdict to the broker and the commits.
+            facts["audit_chain"] = .text(a.state.rawValue)
+            facts["audit_rows_verified"] = .number(Double(a.rows))
+            if a.state != .intact { facts["audit_detail"] = .text(a.summary) }
+            if a.state == .broken {
+                facts["audit_broken_community"] = .text(a.chain ?? "")
+                facts["audit_broken_row"] = .number(Double(a.row ?? 0))
+            }
+        }
         return h.healthy ? .ok(facts) : .unhealthy(h.reason ?? "unhealthy", facts)
     }
 }

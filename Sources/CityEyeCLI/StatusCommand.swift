@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Model
 import Live
+import Engine
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,18 +13,25 @@ struct Status: ParsableCommand {
         `rule clock` is where the rules' time stands at the last commit (a live engine: the wall-clock time of its \
         last commit; a replay: the event time it reached). Open incidents are dispatched or acknowledged ones; \
         escalated and overdue count among them. For a running engine's live figures, scrape its /metrics \
-        (docs/operations.md). Exit 0 whenever the store can be read.
+        (docs/operations.md). \
+        `audit chain` is verified now when the audit key (--audit-key, or the store's path + .audit-key) can be read \
+        (a few seconds per million audit rows), else it is the running engine's last check as it recorded it in the \
+        store; --audit-recorded shows the engine's check without verifying. A broken chain names its community and \
+        row. Exit 0 whenever the store can be read, whatever the audit chain.
         """)
 
     @OptionGroup var store: StoreOptions
-    @Flag(help: "One JSON object: store, size_bytes, last_write, engine_running, engine, rule_clock, rule_state_keys, journal_position, incidents (by scenario: open, escalated, overdue), dead_letters, dead_letters_by_reason.")
+    @OptionGroup var key: AuditKeyOption
+    @Flag(help: "Show the engine's recorded audit check; do not verify the trail here.") var auditRecorded = false
+    @Flag(help: "One JSON object: store, size_bytes, last_write, engine_running, engine, rule_clock, rule_state_keys, journal_position, incidents (by scenario: open, escalated, overdue), dead_letters, dead_letters_by_reason, audit_chain.")
     var json = false
 
     func run() throws {
         let files = StoreStatus.files(store.db)
         let db = try store.openExisting()
         defer { db.close() }
-        let s = try failing { try StoreStatus.read(db, files: files) }
+        var s = try failing { try StoreStatus.read(db, files: files) }
+        s.audit.resolve(store: store.db, keyPath: key.path(store: store.db), verify: !auditRecorded) { SystemClock().now() }
         print(json ? Self.json(s) : Self.text(s, now: SystemClock().now()))
     }
 
@@ -47,7 +55,45 @@ struct Status: ParsableCommand {
         var reasons = JSONLine()
         for r in RejectReason.allCases { if let n = s.deadLetters[r] { reasons.add(r.rawValue, n) } }
         j.addRaw("dead_letters_by_reason", reasons.text)
+        j.addRaw("audit_chain", auditJSON(s.audit))
         return j.text
+    }
+
+    /// `state` (checking, intact, broken, key_unreadable, unreadable, or unknown when nothing checked it), `source`
+    /// (verified: by this command; engine: the engine's record; none), and the check's figures.
+    static func auditJSON(_ a: AuditStatus) -> String {
+        var o = JSONLine()
+        let c = a.check
+        o.add("state", c?.state.rawValue ?? "unknown")
+        o.add("source", a.source.rawValue)
+        o.add("started_at", c?.startedAt)
+        o.add("checked_at", c?.checkedAt)
+        o.add("rows_verified", c?.rows ?? 0)
+        o.add("chains", c?.chains ?? 0)
+        o.add("rows_before_chain", c?.rowsBeforeChain ?? 0)
+        o.add("checked_up_to", c?.checkedUpTo ?? 0)
+        o.add("chain", c?.chain)
+        if let row = c?.row { o.add("row", row) } else { o.addRaw("row", "null") }
+        o.add("break_kind", c?.breakKind?.rawValue)
+        o.add("detail", c?.detail)
+        o.add("key_problem", a.keyProblem)
+        return o.text
+    }
+
+    static func auditText(_ a: AuditStatus, now: Instant, engineRunning: Bool) -> String {
+        guard let c = a.check else {
+            return "not known: no engine has recorded a check" + (a.keyProblem.map { ", and this command cannot verify: \($0)" } ?? "")
+        }
+        let when: String
+        switch a.source {
+        case .verified: when = "verified now"
+        case .engine, .none:
+            let at = c.checkedAt ?? c.startedAt
+            when = "the engine's check at \(at) (\(Durations.describe(max(0, now - at) / 1000 * 1000)) ago)"
+                + (c.state == .checking && !engineRunning ? "; the engine stopped before it ended" : "")
+                + (a.keyProblem.map { "; not verified here: \($0)" } ?? "")
+        }
+        return "\(c.summary) [\(when)]"
     }
 
     static func text(_ s: StoreStatus, now: Instant) -> String {
@@ -61,6 +107,7 @@ struct Status: ParsableCommand {
         ]
         if let p = s.journalPosition { lines.append("journal       processed up to \(Terminal.safe(p))") }
         lines.append("dead letters  \(s.deadLetterTotal)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")))"))
+        lines.append("audit chain   " + Terminal.safe(auditText(s.audit, now: now, engineRunning: s.engine != nil)))
         lines.append("")
         if s.scenarios.isEmpty {
             lines.append("no open incidents")

@@ -3,6 +3,7 @@ import Model
 import Store
 import Live
 import Engine
+import AuditChain
 
 /// One look at a store for an operator (`cityeye status`): is an engine writing it, how far its clock is, what is
 /// open, what was rejected, how big it is. Read-only; it never takes the engine lock.
@@ -26,6 +27,7 @@ struct StoreStatus {
     /// Open incidents (dispatched or acknowledged) by scenario; escalated and overdue count among them.
     var scenarios: [ScenarioCounts] = []
     var deadLetters: [RejectReason: Int] = [:]
+    var audit = AuditStatus(source: .none)
 
     var deadLetterTotal: Int { deadLetters.values.reduce(0, +) }
 
@@ -55,6 +57,48 @@ struct StoreStatus {
         }
         s.scenarios = by.values.sorted { $0.scenario < $1.scenario }
         s.deadLetters = try store.deadLetterCounts()
+        s.audit.recorded = try store.state(AuditWatch.stateName)
         return s
+    }
+}
+
+/// The audit chains as `cityeye status` tells them: checked now with the key when it can read it, else what the
+/// engine recorded of its own check (`engine_state` 'audit.check'), else not known.
+struct AuditStatus {
+    enum Source: String { case verified, engine, none }
+    var source: Source
+    var check: AuditCheck?
+    /// Why this command did not verify itself (no readable key), when it tried.
+    var keyProblem: String?
+    /// The engine's record as read from the store (decoded by `resolve`).
+    var recorded: [UInt8]?
+
+    /// Verifies the trail on a read-only connection when `verify` and the key at `keyPath` can be read; otherwise
+    /// takes the engine's record.
+    mutating func resolve(store: String, keyPath: String, verify: Bool, now: () -> Instant) {
+        if verify {
+            do {
+                let key = try AuditKey.load(path: keyPath, create: false)
+                let started = now()
+                do {
+                    let reader = try AuditTrailReader(path: store)
+                    defer { reader.close() }
+                    var follower = AuditFollower(key: key)
+                    let report = try follower.pass(reader)
+                    check = AuditCheck(report, startedAt: started, finished: now(), checkedUpTo: follower.checkedUpTo)
+                } catch {
+                    check = .unreadable(error, store: store, startedAt: started, at: now())
+                }
+                source = .verified
+                return
+            } catch {
+                keyProblem = "\(error)"
+            }
+        }
+        if let bytes = recorded {
+            source = .engine
+            check = AuditCheck(json: bytes)
+            if check == nil { keyProblem = (keyProblem.map { $0 + "; " } ?? "") + "the engine's recorded check cannot be read" }
+        }
     }
 }

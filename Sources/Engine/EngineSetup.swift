@@ -29,7 +29,7 @@ public struct EngineSetup: Sendable {
     public func open() throws(EngineError) -> Pipeline { try openSealed().pipeline }
 
     /// `open()`, and the audit key it sealed the store with (or why it could not: then audit rows go unsealed).
-    func openSealed() throws(EngineError) -> (pipeline: Pipeline, key: Result<AuditKey, AuditKeyError>) {
+    public func openSealed() throws(EngineError) -> (pipeline: Pipeline, key: Result<AuditKey, AuditKeyError>) {
         let registryText: String
         switch FileBytes.read(registry) {
         case .success(let bytes): registryText = String(decoding: bytes, as: UTF8.self)

@@ -23,6 +23,11 @@ public struct LiveTuning: Sendable {
     /// Log a line for each incident dispatched, escalated, overdue or closed as it happens (`cityeye run --quiet`
     /// turns it off).
     public var announcesIncidents = true
+    /// After the audit check's first pass (in the background, at start), how often the rows appended since are
+    /// checked; 0: never; nil: the config's `audit_recheck`.
+    public var auditRecheckEvery: Millis?
+    /// Audit rows the check reads per read transaction.
+    public var auditCheckRows = 5_000
     public init() {}
 }
 
@@ -76,8 +81,8 @@ public final class LiveEngine: @unchecked Sendable {
     private let statsLock = NSLock()
     private var _stats: LiveStats
     private let metrics: LiveMetrics
-    /// What the start found of the audit trail (logged when `run()` begins).
-    public let auditAtStart: AuditAtStart
+    /// The audit chains checked in the background from `run()`'s start: alarms never wait for it.
+    let auditWatch: AuditWatch
     private var auditHeads = AuditHeadsLog()
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
@@ -99,9 +104,19 @@ public final class LiveEngine: @unchecked Sendable {
         setup.deadLetters = config.deadLetters
         setup.auditKeyFile = config.auditKeyFile
         self.setup = setup
-        (pipeline, auditAtStart) = try setup.openCheckingAudit()
+        let (opened, key) = try setup.openSealed()
+        pipeline = opened
         pipeline.collectsNews = tuning.announcesIncidents
         self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
+        let auditMetrics = AuditMetrics(factory: metrics)
+        let hook = AuditHook()
+        auditHook = hook
+        auditWatch = AuditWatch(store: config.store, key: key, now: { [clock] in clock.now() },
+                                recheckEveryMs: tuning.auditRecheckEvery ?? config.auditRecheck, chunkRows: tuning.auditCheckRows) { check, before in
+            auditMetrics.record(check)
+            if let line = check.logLine(after: before) { log(line) }
+            hook.call(check)
+        }
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -119,13 +134,25 @@ public final class LiveEngine: @unchecked Sendable {
     /// Called after each commit with the number of messages it made durable (benchmarks measure latency with it).
     public var onCommit: (@Sendable (_ messages: Int, _ at: Instant) -> Void)?
 
+    /// Called on the audit check's thread after each change of the check (tests hold the check there to see that
+    /// alarms do not wait for it). Set before `run()`.
+    public var onAuditCheck: (@Sendable (AuditCheck) -> Void)? {
+        get { auditHook.body }
+        set { auditHook.body = newValue }
+    }
+    private let auditHook: AuditHook
+
     /// Messages received and not yet taken into a batch (at most two batches with the broker).
     public var waiting: Int { source.waiting }
 
     public var stats: LiveStats { statsLock.lock(); defer { statsLock.unlock() }; return _stats }
 
-    /// Whether the engine is connected and committing, as `/healthz` tells it (a copy of `stats`, no engine lock held).
-    public func health() -> LiveHealth { LiveHealth(stats, now: clock.now()) }
+    /// Whether the engine is connected and committing, as `/healthz` tells it (a copy of `stats`, no engine lock held),
+    /// with where the audit check stands (which never makes the engine unhealthy).
+    public func health() -> LiveHealth { LiveHealth(stats, now: clock.now(), audit: auditWatch.state) }
+
+    /// Where the background audit check stands.
+    public var auditCheck: AuditCheck { auditWatch.state }
 
     /// Asks the engine to stop: it stops taking messages, commits what it has, and `run()` returns.
     public func stop() { stopFlag.set(); inputContinuation.yield(.stop) }
@@ -135,8 +162,13 @@ public final class LiveEngine: @unchecked Sendable {
         defer { engineLock.release() }
         let startedAt = clock.now()
         statsLock.withLock { _stats.startedAt = startedAt }
-        // A broken chain or an unreadable key is said loudly, and alarms are processed all the same.
-        auditAtStart.lines.forEach(log)
+        // A broken chain or an unreadable key is said loudly (by the watch, when found), and alarms are processed
+        // all the same: the check runs beside them.
+        defer { auditWatch.stop() }
+        let every = auditWatch.recheckEveryMs
+        log("audit check: verifying the audit chains in the background; alarms are processed meanwhile"
+            + (every > 0 ? ", then rows added are verified every \(Durations.describe(every))" : ""))
+        auditWatch.start()
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
@@ -194,6 +226,8 @@ public final class LiveEngine: @unchecked Sendable {
         capture?.close()
         try? journal.flush()
         logAuditHeads(final: true)
+        auditWatch.stop()
+        saveAuditCheck()
         pipeline.store.close()
         let c = pipeline.counts
         log("stopped: \(c.accepted) accepted, \(c.duplicates) duplicates, \(c.rejectedTotal) rejected, \(c.raisedTotal) incidents raised")
@@ -208,6 +242,7 @@ public final class LiveEngine: @unchecked Sendable {
         try await commit(messages, now: clock.now(), final: stopping && messages.count < tuning.maxBatchSize)
         if messages.count == tuning.maxBatchSize { inputContinuation.yield(.source(.messagesWaiting)) }
         flushJournalIfDue()
+        saveAuditCheck()
         return messages.count
     }
 
@@ -280,6 +315,20 @@ public final class LiveEngine: @unchecked Sendable {
 
     public static let journalPositionName = "journal.position"
 
+    /// Records the audit check's latest result in the store (`engine_state` 'audit.check') for `cityeye status`, in a
+    /// transaction of its own between batches; a failure is said once and retried after the next commit.
+    private func saveAuditCheck() {
+        guard let check = auditWatch.takeUnsaved() else { return }
+        do {
+            try pipeline.store.writeTransaction { try $0.setState(AuditWatch.stateName, check.json) }
+            faults.cleared("audit-check", "store \(config.store): the audit check is recorded again")
+        } catch {
+            auditWatch.saveFailed(check)
+            faults.report("audit-check", "store \(config.store): cannot record the audit check for `cityeye status` (\(error)); "
+                          + "retrying after the next commit")
+        }
+    }
+
     /// `audit heads …` after commits that moved chain heads (at most once a second), and all that is left at stop.
     private func logAuditHeads(final: Bool) {
         let moved = pipeline.store.takeCommittedAuditHeads()
@@ -329,6 +378,17 @@ public final class LiveEngine: @unchecked Sendable {
         }
         metrics.connection(c)
     }
+}
+
+/// `LiveEngine.onAuditCheck`, held where the check's closure (made before the engine exists) can reach it.
+final class AuditHook: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _body: (@Sendable (AuditCheck) -> Void)?
+    var body: (@Sendable (AuditCheck) -> Void)? {
+        get { lock.withLock { _body } }
+        set { lock.withLock { _body = newValue } }
+    }
+    func call(_ check: AuditCheck) { body?(check) }
 }
 
 /// Thread-safe "stop was asked" flag, read where the loop cannot wait for its inputs (a retry, the receive hook).

@@ -1,7 +1,9 @@
 import Model
+import Engine
 
 /// Whether a running engine is doing its job, for `/healthz`: connected to the broker, and it committed (or found
 /// nothing to commit) within `staleAfter`. A store fault shows as a commit that is getting old; its kind is named.
+/// The audit check is told beside the verdict and never changes it: a broken chain must not stop alarms.
 public struct LiveHealth: Sendable, Equatable {
     public static let staleAfter: Millis = 30 * Durations.second
 
@@ -12,8 +14,11 @@ public struct LiveHealth: Sendable, Equatable {
     public var lastCommitAt: Instant?
     /// Since the engine last committed or found nothing to commit (from its start if neither happened yet).
     public var quietMs: Millis
+    /// Where the background audit check stands (nil: not known here).
+    public var audit: AuditCheck?
 
-    public init(_ s: LiveStats, now: Instant) {
+    public init(_ s: LiveStats, now: Instant, audit: AuditCheck? = nil) {
+        self.audit = audit
         connected = s.connected
         lastCommitAt = s.lastCommitAt
         let lastProgress = [s.lastCommitAt, s.lastIdleAt, s.startedAt].compactMap { $0 }.max()

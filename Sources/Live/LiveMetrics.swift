@@ -72,3 +72,33 @@ final class LiveMetrics {
         return c
     }
 }
+
+/// The background audit check's gauges (docs/operations.md): `cityeye_audit_chain_ok` appears once the first pass
+/// ended (an alert on `== 0` must not fire while it runs), rows verified move as it reads. Recorded from the check's
+/// own thread only.
+final class AuditMetrics: @unchecked Sendable {
+    private let factory: any MetricsFactory
+    private var ok: Gauge?
+    private let rows: Gauge
+    private let checkedAt: Gauge
+    private var brokenRow: Gauge?
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        rows = Gauge(label: "cityeye_audit_rows_verified", factory: factory)
+        checkedAt = Gauge(label: "cityeye_audit_last_check_timestamp_seconds", factory: factory)
+    }
+
+    func record(_ check: AuditCheck) {
+        rows.record(check.rows)
+        if let t = check.checkedAt { checkedAt.record(Double(t.ms) / 1000) }
+        if let v = check.okValue {
+            if ok == nil { ok = Gauge(label: "cityeye_audit_chain_ok", factory: factory) }
+            ok?.record(v)
+        }
+        if check.state == .broken, brokenRow == nil, let row = check.row {
+            brokenRow = Gauge(label: "cityeye_audit_broken_row", dimensions: [("community", check.chain ?? "")], factory: factory)
+            brokenRow?.record(row)
+        }
+    }
+}

@@ -36,6 +36,9 @@ public struct LiveConfig: Sendable {
     public var metricsListen: ListenAddress?
     /// The audit key file (`audit_key_file`; default `<store>.audit-key`, created 0600 on first use).
     public var auditKeyFile: String?
+    /// How often, after the first pass at start, the audit rows added since are checked (`audit_recheck`, default
+    /// `1m`; 0: never).
+    public var auditRecheck: Millis = Durations.minute
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -51,7 +54,7 @@ public struct LiveConfig: Sendable {
             return r
         }
         let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal",
-                                                                 "dead_letters", "metrics", "audit_key_file"])
+                                                                 "dead_letters", "metrics", "audit_key_file", "audit_recheck"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -113,6 +116,13 @@ public struct LiveConfig: Sendable {
         var config = LiveConfig(broker: broker, registry: registry, rules: rules, store: store, captureDir: capture,
                                 journalDir: store + ".journal")
         if let v = top["audit_key_file"] { config.auditKeyFile = resolve(try v.string("audit_key_file")) }
+        if let v = top["audit_recheck"] {
+            let text = try v.string("audit_recheck")
+            guard let ms = text == "0" ? 0 : Durations.parse(text), ms == 0 || (Durations.second...Durations.day).contains(ms) else {
+                throw v.error("audit_recheck must be a duration from 1s to 1d (e.g. 1m, 30s), or 0 for never; got `\(text)`")
+            }
+            config.auditRecheck = ms
+        }
         if let jv = top["journal"] {
             let j = try jv.fields("journal", allowed: ["dir", "sync"])
             if let v = j["dir"] { config.journalDir = resolve(try v.string("journal.dir")) }

@@ -50,11 +50,12 @@ final class Connection {
     let path: String
     private var cache: [String: OpaquePointer] = [:]
 
-    init(path: String, create: Bool) throws(StoreError) {
+    /// `readOnly`: a reader that never writes the database (a WAL reader still maps the `-shm` file).
+    init(path: String, create: Bool, readOnly: Bool = false) throws(StoreError) {
         var handle: OpaquePointer?
         // 0640, not SQLite's 0644 less the umask; its -wal and -shm take the db's mode.
         if create && !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:") { PrivateFiles.createFile(path) }
-        let flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {
             let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"

@@ -5,6 +5,7 @@ import Model
 import MQTT
 import Store
 import Live
+import Registry
 
 /// `cityeye run` with `metrics.listen`, as an operator runs it: the binary, a real mosquitto, /metrics and /healthz
 /// scraped over HTTP, and the counters checked against what the store holds.
@@ -146,4 +147,59 @@ final class RunningCommand: @unchecked Sendable {
     }
 
     func terminate() { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+}
+
+extension MetricsEndpointTests {
+    /// `cityeye run` on a store whose audit chain was changed while it was down: it says so in its log, `/healthz`
+    /// (still 200: alarms are processed) and `/metrics`, naming the community and the row, and alarms flow.
+    func testABrokenAuditChainShowsInHealthAndMetricsWhileAlarmsFlow() async throws {
+        let broker = try MosquittoBroker()
+        defer { broker.stop() }
+        let dir = try engineFolder(broker: broker, metricsListen: "127.0.0.1:0")
+        let db = dir + "/cityeye.db"
+        // An earlier life of the engine raised an incident (audit rows 1-2 in chain changzhengqiao)…
+        let source = InMemorySource()
+        let earlier = try LiveEngine(config: try LiveConfig.load(path: dir + "/cityeye.yaml"), source: source) { _ in }
+        let task = Task { try await earlier.run() }
+        XCTAssertTrue(source.deliver([MQTTMessage(topic: "cityeye/changzhengqiao/czq-smoke-01",
+                                                  payload: LiveFixture.envelope("a0", SystemClock().now(), "czq-smoke-01", "smoke.alarm"))]))
+        try waitUntil("the first incident") { try LiveFixture.incidents(store: db).count == 1 }
+        earlier.stop()
+        try await task.value
+        // …and someone who can write the store rewrote row 2 while it was down.
+        let sql = Process()
+        sql.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sql.arguments = [db, "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'w-li' WHERE id = 2;"]
+        try sql.run()
+        sql.waitUntilExit()
+
+        let run = try RunningCommand(["run", "--config", dir + "/cityeye.yaml"])
+        defer { run.terminate() }
+        let serving = try run.waitForLine(containing: "metrics: serving http://127.0.0.1:")
+        let port = try XCTUnwrap(Int(serving.split(separator: ":").last!.prefix { $0.isNumber }), serving)
+        _ = try run.waitForLine(containing: "ready: subscribed")
+        let loud = try run.waitForLine(containing: "AUDIT CHAIN BROKEN: ")
+        XCTAssertTrue(loud.contains("chain changzhengqiao: audit row 2 does not match its MAC"), loud)
+
+        let health = try HTTPGet.get(port: port, "/healthz")
+        XCTAssertEqual(health.status, 200, health.body)
+        let facts = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any])
+        XCTAssertEqual(facts["status"] as? String, "ok")
+        XCTAssertEqual(facts["audit_chain"] as? String, "broken")
+        XCTAssertEqual(facts["audit_broken_community"] as? String, "changzhengqiao")
+        XCTAssertEqual(facts["audit_broken_row"] as? Int, 2)
+        XCTAssertTrue((facts["audit_detail"] as? String)?.hasPrefix("BROKEN in community changzhengqiao at audit row 2: ") == true, health.body)
+        let text = try HTTPGet.get(port: port, "/metrics").body
+        XCTAssertEqual(metric(text, "cityeye_audit_chain_ok"), 0)
+        XCTAssertEqual(metric(text, #"cityeye_audit_broken_row{community="changzhengqiao"}"#), 2)
+
+        let pub = try MQTTPublisher(settings: MQTTSettings(host: "127.0.0.1", port: broker.port, clientID: "gw-audit",
+                                                           cleanSession: true, topics: [], qos: 1, keepalive: 5))
+        try pub.connect(timeout: 10)
+        try pub.publish(topic: "cityeye/wenhui/wh-smoke-01",
+                        payload: LiveFixture.envelope("b1", SystemClock().now(), "wh-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("the alarm raised despite the broken chain") { try LiveFixture.incidents(store: db).count == 2 }
+        XCTAssertEqual(run.stop(), 0)
+    }
 }

@@ -97,4 +97,19 @@ final class RegistryTests: XCTestCase {
         try fails("broker: {host: h, port: 1883, tls: {ca_file: ca.crt}}\nregistry: registry.yaml\nrules: rules\nstore: x.db\n", "ca.crt")
         try fails("broker: {host: h, port: 1883, password_file: nope}\nregistry: registry.yaml\nrules: rules\nstore: x.db\n", "nope")
     }
+
+    func testAuditRecheckIsADurationOrZero() throws {
+        let base = "broker: {host: h, port: 1883}\nregistry: registry.yaml\nrules: rules\nstore: x.db\n"
+        XCTAssertEqual(try config(base).get().auditRecheck, 60_000, "default: a minute")
+        XCTAssertEqual(try config(base + "audit_recheck: 30s\n").get().auditRecheck, 30_000)
+        XCTAssertEqual(try config(base + "audit_recheck: 0\n").get().auditRecheck, 0)
+        for bad in ["500ms", "2d", "soon", "-1m", "''"] {
+            switch try config(base + "audit_recheck: \(bad)\n") {
+            case .success(let c): XCTFail("\(bad) should fail, got \(c.auditRecheck)")
+            case .failure(let e):
+                XCTAssertTrue("\(e)".contains("audit_recheck must be a duration from 1s to 1d (e.g. 1m, 30s), or 0 for never"), "\(e)")
+                XCTAssertTrue("\(e)".contains("cityeye.yaml:5"), "names the file and line: \(e)")
+            }
+        }
+    }
 }
