@@ -74,6 +74,10 @@ struct ReplayCommand: ParsableCommand {
             "incidents raised  \(c.raisedTotal)" + (raised.isEmpty ? "" : "  (" + raised.joined(separator: ", ") + ")"),
             "open incidents    \(s.incidentsOpen)",
         ]
+        if c.notApplicableTotal > 0 {
+            lines.append("not applicable    \(c.notApplicableTotal)  (evaluations on devices without an attr the rule reads: "
+                         + Terminal.safe(NotApplicableText.pairs(c, limit: 5)) + ")")
+        }
         if let clock = s.clock { lines.append("clock             \(clock)") }
         lines.append("largest jump      \(Durations.describe(c.largestClockJump))  (the furthest one line moved the clock on)")
         // The check at start: a warning when the trail was broken before this replay or the key is unreadable.
@@ -93,11 +97,31 @@ struct ReplayCommand: ParsableCommand {
         for (k, v) in s.counts.raisedByScenario.sorted(by: { $0.key < $1.key }) { by.add(k, v) }
         j.addRaw("raised_by_scenario", by.text)
         j.add("open_incidents", s.incidentsOpen)
+        j.add("not_applicable", s.counts.notApplicableTotal)
+        let gaps = s.counts.notApplicable.sorted { $0.key < $1.key }.map { gap, n -> String in
+            var g = JSONLine()
+            g.add("rule", gap.rule); g.add("device", gap.device); g.add("evaluations", n)
+            g.addRaw("attrs", "[" + gap.attrs.map { JSONText.quoted($0) }.joined(separator: ",") + "]")
+            return g.text
+        }
+        j.addRaw("not_applicable_by_rule_device", "[" + gaps.joined(separator: ",") + "]")
         j.add("clock", s.clock)
         j.add("largest_clock_jump_ms", Int(s.counts.largestClockJump))
         j.add("elapsed_s", String(format: "%.3f", s.elapsedSeconds))
         j.add("audit_at_start_ok", !audit.isAlarming)
         j.add("audit_at_start", audit.lines.joined(separator: "; "))
         return j.text
+    }
+}
+
+/// Evaluations not applicable because of the registry, as people read them: the pairs with the most first.
+enum NotApplicableText {
+    static func pairs(_ c: IngestCounts, limit: Int) -> String {
+        let top = c.notApplicable.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        var parts = top.prefix(limit).map { "\($0.key.description) \($0.value)" }
+        let more = top.count - min(top.count, limit)
+        if more > 0 { parts.append("\(more) more pair(s)") }
+        if c.notApplicableUntold > 0 { parts.append("\(c.notApplicableUntold) on pairs past the first \(c.notApplicable.count)") }
+        return parts.joined(separator: "; ")
     }
 }

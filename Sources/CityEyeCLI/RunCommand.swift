@@ -87,10 +87,12 @@ enum StatsLine {
         let duplicates = c.duplicates - before.duplicates
         let rejected = c.rejectedTotal - before.rejectedTotal
         let raised = c.raisedTotal - before.raisedTotal
+        let notApplicable = c.notApplicableTotal - before.notApplicableTotal
+        let gaps = notApplicable > 0 ? ", \(notApplicable) not applicable (so far: " + Terminal.safe(NotApplicableText.pairs(c, limit: 2)) + ")" : ""
         let reasons = byReason.isEmpty ? "" : " (" + byReason.joined(separator: ", ") + ")"
         let broker = s.connected ? "connected" : "DISCONNECTED"
         return "stats (last \(Durations.describe(over))): \(accepted) accepted, \(duplicates) duplicates, \(rejected) rejected"
-            + reasons + ", \(raised) incidents raised; \(s.openIncidents) open; broker \(broker)"
+            + reasons + ", \(raised) incidents raised\(gaps); \(s.openIncidents) open; broker \(broker)"
     }
 }
 

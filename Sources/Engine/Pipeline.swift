@@ -14,7 +14,12 @@ public struct IngestCounts: Sendable, Equatable {
     public var occurrences = 0
     /// The largest step forward a replayed line moved the event-time clock (0 live).
     public var largestClockJump: Millis = 0
+    /// Evaluations not applicable because of the registry (a device without an attribute the rule reads), by
+    /// (rule, device), and those of pairs past the engine's limit on told-apart pairs.
+    public var notApplicable: [RuleGap: Int] = [:]
+    public var notApplicableUntold = 0
     public init() {}
+    public var notApplicableTotal: Int { notApplicable.values.reduce(notApplicableUntold, +) }
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
     public var raisedTotal: Int { raisedByScenario.values.reduce(0, +) }
 }
@@ -33,7 +38,13 @@ public final class Pipeline {
     public let registry: Registry
     public let ruleSet: RuleSet
     public let store: Store
-    public private(set) var counts = IngestCounts()
+    private var tallies = IngestCounts()
+    public var counts: IngestCounts {
+        var c = tallies
+        c.notApplicable = rules.registryGaps
+        c.notApplicableUntold = rules.gapsUntold
+        return c
+    }
 
     private let validator: EventValidator
     private let rules: RuleEngine
@@ -89,7 +100,7 @@ public final class Pipeline {
     }
 
     /// Goes on counting from `counts` (a pipeline opened again on the same store after a failed commit).
-    public func carryOver(counts: IngestCounts) { self.counts = counts }
+    public func carryOver(counts: IngestCounts) { tallies = counts }
 
     /// The event-time clock: the largest `ts` seen (or the time the pipeline was advanced to).
     public var clock: Instant? { rules.clock }
@@ -140,14 +151,14 @@ public final class Pipeline {
             }
             if topic != nil { event.topic = topic }
             if retained && isStaleRetained(event.ts, now: now) {
-                counts.duplicates += 1
+                tallies.duplicates += 1
                 return .duplicate
             }
             guard processed.insert(key, at: max(event.ts, clock ?? event.ts)) else {
-                counts.duplicates += 1
+                tallies.duplicates += 1
                 return .duplicate
             }
-            if now == nil, let c = clock, event.ts > c { counts.largestClockJump = max(counts.largestClockJump, event.ts - c) }
+            if now == nil, let c = clock, event.ts > c { tallies.largestClockJump = max(tallies.largestClockJump, event.ts - c) }
             apply(event)
             return .accepted
         }
@@ -199,7 +210,7 @@ public final class Pipeline {
 
     /// Applies an already validated event (rules, then incidents).
     func apply(_ event: Event) {
-        counts.accepted += 1
+        tallies.accepted += 1
         signals.removeAll(keepingCapacity: true)
         rules.ingest(event, into: &signals)
         route(signals)
@@ -218,7 +229,7 @@ public final class Pipeline {
         for s in signals {
             let at: Instant
             switch s {
-            case .occurrence(_, _, _, let t): at = t; counts.occurrences += 1
+            case .occurrence(_, _, _, let t): at = t; tallies.occurrences += 1
             case .cleared(_, _, _, let t): at = t
             }
             // SLA deadlines due before this signal happen before it.
@@ -239,7 +250,7 @@ public final class Pipeline {
                 pendingIncidents.append(c.incident)
             }
             for a in c.audit {
-                if a.action == .raised { counts.raisedByScenario[c.incident.scenario, default: 0] += 1 }
+                if a.action == .raised { tallies.raisedByScenario[c.incident.scenario, default: 0] += 1 }
                 pendingAudit.append(a)
             }
         }
@@ -250,7 +261,7 @@ public final class Pipeline {
     /// (the rate limit's source; else the topic). `recorded`: an earlier run committed it (see `handle`).
     private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, device: String?, now: Instant?,
                         source: String?, line: Int, recorded: Bool) {
-        counts.rejected[r.reason, default: 0] += 1
+        tallies.rejected[r.reason, default: 0] += 1
         guard !recorded else { return }
         let detail = source.map { "\($0):\(line): \(r.detail)" } ?? r.detail
         // Live: the wall clock. Replay: the event-time clock, or the wall clock before the first accepted event; the

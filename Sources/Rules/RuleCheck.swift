@@ -86,26 +86,13 @@ struct RuleReview {
     init(rule: Rule, registry: Registry?) { self.rule = rule; self.registry = registry }
 
     mutating func messages() -> [String] {
-        let whole = rule.triggers.contains { $0.types == nil } ? nil : rule.triggers.reduce(into: Set<EventType>()) { $0.formUnion($1.types ?? []) }
-        var parts: [(Trigger?, Expr?)] = rule.triggers.map { ($0, $0.when) }
-        if case .when(let c)? = rule.clear { parts.append((c, c.when)) }
-        var duration: DurationSpec?
-        switch rule.kind {
-        case .match(let unless): if let u = unless { parts.append((u.trigger, u.trigger.when)) }
-        case .held(let d), .absence(let d), .count(let d, _), .distinctDays(let d, _): duration = d
-        case .notFollowed(let d, let followedBy, _): duration = d; parts.append((followedBy, followedBy.when))
-        case .sum(let d, _, let value): duration = d; parts.append((Trigger(types: whole, when: nil), value))
-        case .sumBelow(_, _, let value, _): parts.append((Trigger(types: whole, when: nil), value))
-        }
-        for (trigger, expr) in parts {
-            guard let expr else { continue }
-            walk(expr.syntax, types: trigger?.types)
-        }
+        let whole = rule.listenedTypes
+        for (types, expr) in rule.expressions { walk(expr.syntax, types: types) }
         switch rule.key {
         case .data(let f), .deviceData(let f): _ = type(of: .data(f), types: whole)
         case .device, .subject: break
         }
-        if case .attr(let attr, _, _)? = duration { _ = type(of: .attrs(attr), types: nil) }
+        if case .attr(let attr, _, _)? = rule.duration { _ = type(of: .attrs(attr), types: nil) }
         return out
     }
 

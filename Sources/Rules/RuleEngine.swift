@@ -13,6 +13,13 @@ public final class RuleEngine {
     /// Event types known when the engine was made (the schema is declared before: rule files are read after it).
     private let eventTypeCount: Int
     var tables: [KeyTable]
+    /// By rule: the device attributes it cannot be evaluated without (nil when it reads none).
+    private let attrsNeeded: [[String]?]
+    /// How many evaluations were not applicable because the device lacks an attribute the rule reads, by
+    /// (rule, device); at most `maxGaps` pairs are told apart, the evaluations of later ones are `gapsUntold`.
+    public private(set) var registryGaps: [RuleGap: Int] = [:]
+    public private(set) var gapsUntold = 0
+    static let maxGaps = 10_000
     var timers = TimerQueue()
     public internal(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
@@ -22,6 +29,7 @@ public final class RuleEngine {
         self.rules = compiled
         devices = RuleDevices(registry)
         tables = compiled.map { KeyTable(keying: KeyTable.Keying($0.key)) }
+        attrsNeeded = compiled.map { r in r.attrsNeeded.isEmpty ? nil : r.attrsNeeded }
         let all = EventType.allCases
         eventTypeCount = all.count
         var byType: [[Int]] = Array(repeating: [], count: all.count)
@@ -81,11 +89,26 @@ public final class RuleEngine {
         withUnsafePointer(to: event) { e in
             let ctx = EvalContext(eventPointer: e, deviceRef: ref, subjectRef: devices.subjectRef(of: ref), catalog: devices.catalog)
             for ri in rulesOfEvent {
+                if let needed = attrsNeeded[ri] { noteMissing(needed, rule: ri, ctx) }
                 apply(rule: ri, ctx, into: &out)
             }
         }
         // A timer started by a late event may already be due.
         if let c = clock { fireTimers(upTo: c.ms, into: &out) }
+    }
+
+    /// Counts the evaluation when the event's device lacks an attribute the rule needs (docs/rules.md, Missing fields).
+    private func noteMissing(_ needed: [String], rule ri: Int, _ c: EvalContext) {
+        let attrs = c.device.attrs
+        var missing: [String] = []
+        for a in needed where attrs[a] == nil || attrs[a] == .null { missing.append(a) }
+        guard !missing.isEmpty else { return }
+        // Missing is not always decisive (`false and missing` is false): count only what could not be judged.
+        let r = rules[ri]
+        let durationGap = if case .attr(let a, _, nil)? = r.duration { missing.contains(a) } else { false }
+        guard durationGap || r.triggers.contains(where: { $0.listens(to: c.event.type) && $0.test(c) == nil }) else { return }
+        let gap = RuleGap(rule: rules[ri].ref.id, device: c.event.device, attrs: missing)
+        if registryGaps[gap] != nil || registryGaps.count < Self.maxGaps { registryGaps[gap, default: 0] += 1 } else { gapsUntold += 1 }
     }
 
     /// Starts loading what `ingest` of an event from the device reads first, its entry in the dense device
