@@ -8,6 +8,7 @@ import Engine
 import Journal
 import Store
 import AuditChain
+import Webhooks
 
 /// How the live engine batches and paces its work.
 public struct LiveTuning: Sendable {
@@ -23,6 +24,8 @@ public struct LiveTuning: Sendable {
     /// Log a line for each incident dispatched, escalated, overdue or closed as it happens (`cityeye run --quiet`
     /// turns it off).
     public var announcesIncidents = true
+    /// The webhook sender's pacing and outbox retention.
+    public var webhooks = WebhookSenderTuning()
     public init() {}
 }
 
@@ -79,6 +82,8 @@ public final class LiveEngine: @unchecked Sendable {
     /// What the start found of the audit trail (logged when `run()` begins).
     public let auditAtStart: AuditAtStart
     private var auditHeads = AuditHeadsLog()
+    /// Drains the webhook outbox beside the engine's loop (nil: no webhooks in the config).
+    private let webhooks: WebhookSender?
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
 
@@ -102,6 +107,7 @@ public final class LiveEngine: @unchecked Sendable {
         (pipeline, auditAtStart) = try setup.openCheckingAudit()
         pipeline.collectsNews = tuning.announcesIncidents
         self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
+        webhooks = try Self.startWebhooks(config, pipeline: pipeline, tuning: tuning, metrics: metrics, clock: clock, log: log)
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -139,6 +145,8 @@ public final class LiveEngine: @unchecked Sendable {
         auditAtStart.lines.forEach(log)
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
+        let sender = webhooks.map { w in Task { await w.run() } }
+        defer { sender?.cancel() }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
         let ticker = Task { [inputContinuation] in
             while !Task.isCancelled {
@@ -279,6 +287,22 @@ public final class LiveEngine: @unchecked Sendable {
     }
 
     public static let journalPositionName = "journal.position"
+
+    /// Checks the config's webhook communities against the registry, records them in the store as the communities
+    /// whose changes go into the outbox (people's actions from the CLI and the web read them there), and makes the
+    /// sender. With no webhooks the store's targets are cleared: nothing is enqueued.
+    private static func startWebhooks(_ config: LiveConfig, pipeline: Pipeline, tuning: LiveTuning, metrics: any MetricsFactory,
+                                      clock: WallClock, log: @escaping @Sendable (String) -> Void) throws -> WebhookSender? {
+        let known = Set(pipeline.registry.catalog.communityIDs)
+        for (i, w) in config.webhooks.enumerated() where w.community != Store.anyCommunity && !known.contains(w.community) {
+            throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(config.registry) (a community id or \"*\")")
+        }
+        try pipeline.store.setWebhookTargets(config.webhooks.map(\.community))
+        guard !config.webhooks.isEmpty else { return nil }
+        for w in config.webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
+        return try WebhookSender(storePath: config.store, targets: config.webhooks, tuning: tuning.webhooks, metrics: metrics,
+                                 now: { clock.now() }, log: log)
+    }
 
     /// `audit heads …` after commits that moved chain heads (at most once a second), and all that is left at stop.
     private func logAuditHeads(final: Bool) {

@@ -36,6 +36,8 @@ public struct LiveConfig: Sendable {
     public var metricsListen: ListenAddress?
     /// The audit key file (`audit_key_file`; default `<store>.audit-key`, created 0600 on first use).
     public var auditKeyFile: String?
+    /// Outgoing webhooks by community (`webhooks:`); empty: none.
+    public var webhooks: [WebhookTarget] = []
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -51,7 +53,7 @@ public struct LiveConfig: Sendable {
             return r
         }
         let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal",
-                                                                 "dead_letters", "metrics", "audit_key_file"])
+                                                                 "dead_letters", "metrics", "audit_key_file", "webhooks"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -126,6 +128,7 @@ public struct LiveConfig: Sendable {
         }
         if let v = top["dead_letters"] { config.deadLetters = try DeadLettersConfig.parse(v) }
         if let mv = top["metrics"] { config.metricsListen = try Self.metricsListen(mv) }
+        if let wv = top["webhooks"] { config.webhooks = try WebhooksConfig.parse(wv, resolve: resolve) }
         return config
     }
 
