@@ -133,22 +133,30 @@ extension Store {
     }
 
     /// Records what became of a pending row (a row no longer pending is left as it is).
-    public func record(_ outcome: OutboxOutcome, for id: Int64) throws {
+    public func record(_ outcome: OutboxOutcome, for id: Int64) throws { try record([(id, outcome)]) }
+
+    /// Records what became of pending rows, in one write transaction (a sender's pass takes the store's write lock
+    /// once, however many rows it sent).
+    public func record(_ outcomes: [(id: Int64, outcome: OutboxOutcome)]) throws {
+        guard !outcomes.isEmpty else { return }
         try writeTransaction { tx in
-            let s = try tx.conn.statement("UPDATE webhook_outbox SET state = ?, attempts = ?, next_at = ?, last_error = ?, done_at = ? WHERE id = ? AND state = 'pending'")
-            switch outcome {
-            case .delivered(let attempts, let at):
-                s.bind(1, OutboxState.delivered.rawValue); s.bind(2, attempts); s.bind(3, at.ms); s.bind(4, ""); s.bind(5, at.ms)
-            case .retry(let attempts, let next, let error):
-                s.bind(1, OutboxState.pending.rawValue); s.bind(2, attempts); s.bind(3, next.ms); s.bind(4, error)
-                sqlite3_bind_null(s.stmt, 5)
-            case .failed(let attempts, let error, let at):
-                s.bind(1, OutboxState.failed.rawValue); s.bind(2, attempts); s.bind(3, at.ms); s.bind(4, error); s.bind(5, at.ms)
-            case .dropped(let reason, let at):
-                s.bind(1, OutboxState.dropped.rawValue); s.bind(2, 0); s.bind(3, at.ms); s.bind(4, reason); s.bind(5, at.ms)
+            let s = try tx.conn.statement("UPDATE webhook_outbox SET state = ?, attempts = coalesce(?, attempts), next_at = ?, last_error = ?, done_at = ? WHERE id = ? AND state = 'pending'")
+            for (id, outcome) in outcomes {
+                sqlite3_reset(s.stmt)
+                switch outcome {
+                case .delivered(let attempts, let at):
+                    s.bind(1, OutboxState.delivered.rawValue); s.bind(2, attempts); s.bind(3, at.ms); s.bind(4, ""); s.bind(5, at.ms)
+                case .retry(let attempts, let next, let error):
+                    s.bind(1, OutboxState.pending.rawValue); s.bind(2, attempts); s.bind(3, next.ms); s.bind(4, error)
+                    sqlite3_bind_null(s.stmt, 5)
+                case .failed(let attempts, let error, let at):
+                    s.bind(1, OutboxState.failed.rawValue); s.bind(2, attempts); s.bind(3, at.ms); s.bind(4, error); s.bind(5, at.ms)
+                case .dropped(let reason, let at):
+                    s.bind(1, OutboxState.dropped.rawValue); sqlite3_bind_null(s.stmt, 2); s.bind(3, at.ms); s.bind(4, reason); s.bind(5, at.ms)
+                }
+                s.bind(6, id)
+                try s.run()
             }
-            s.bind(6, id)
-            try s.run()
         }
     }
 

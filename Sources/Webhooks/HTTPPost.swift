@@ -1,6 +1,9 @@
 import NIOCore
 import NIOPosix
 import NIOHTTP1
+#if canImport(Glibc)
+import Glibc
+#endif
 import Registry
 
 /// Sends one webhook request and returns the HTTP status of the answer (a test hands the sender another).
@@ -55,11 +58,23 @@ public struct HTTPPost: WebhookTransport {
         connected.whenComplete { result in
             switch result {
             case .success(let channel): answered.futureResult.whenComplete { _ in channel.close(promise: nil) }
-            case .failure(let error): answered.fail(HTTPPostError.connect("\(error)"))
+            case .failure(let error): answered.fail(HTTPPostError.connect(Self.why(error)))
             }
         }
         defer { timeout.cancel() }
         return try await answered.futureResult.get()
+    }
+
+    /// A connect failure in a few words ("Connection refused", "cannot resolve host …"), not NIO's nested dump.
+    static func why(_ error: Error) -> String {
+        if let e = error as? NIOConnectionError {
+            if let dns = e.dnsAError ?? e.dnsAAAAError { return "cannot resolve host \(e.host): \(dns)" }
+            if let first = e.connectionErrors.first { return why(first.error) }
+            return "no address for \(e.host)"
+        }
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)) }
+        if let e = error as? ChannelError, case .connectTimeout = e { return "connect timed out" }
+        return "\(error)"
     }
 }
 

@@ -95,9 +95,10 @@ public final class WebhookSender: @unchecked Sendable {
         }
         let due = try store.dueNotices(at: t, limit: tuning.batch)
         var byTarget: [String: (WebhookTarget, [OutboxEntry])] = [:]
+        var outcomes: [(id: Int64, outcome: OutboxOutcome)] = []
         for row in due {
             guard let target = WebhookTarget.forCommunity(row.community, in: targets) else {
-                try store.record(.dropped(reason: "no webhook for community \(row.community) in the config", at: t), for: row.id)
+                outcomes.append((row.id, .dropped(reason: "no webhook for community \(row.community) in the config", at: t)))
                 dropped.increment()
                 if saidNoTarget.insert(row.community).inserted {
                     log("webhooks: community \(row.community) has notifications in the outbox but no webhook in the config: dropped")
@@ -120,7 +121,8 @@ public final class WebhookSender: @unchecked Sendable {
             return all.sorted { $0.0.id < $1.0.id }
         }
         let done = now()
-        for (row, target, error) in results { try record(row, target: target, error: error, at: done) }
+        for (row, target, error) in results { outcomes.append((row.id, outcome(row, target: target, error: error, at: done))) }
+        try store.record(outcomes)
         pending.record(try store.outboxCounts()[.pending] ?? 0)
         return due.count
     }
@@ -140,26 +142,25 @@ public final class WebhookSender: @unchecked Sendable {
         }
     }
 
-    private func record(_ row: OutboxEntry, target: WebhookTarget, error: String?, at t: Instant) throws {
+    /// What an attempt makes of its row (counted and, where an operator should hear of it, logged).
+    private func outcome(_ row: OutboxEntry, target: WebhookTarget, error: String?, at t: Instant) -> OutboxOutcome {
         let attempts = row.attempts + 1
         let what = "notification \(IncidentNotice.deliveryID(auditRow: row.id)) to \(target.url)"
         guard let error else {
-            try store.record(.delivered(attempts: attempts, at: t), for: row.id)
             delivered.increment()
             if failing.remove(target.community) != nil { log("webhooks: \(target.url) answers again: \(what) delivered") }
-            return
+            return .delivered(attempts: attempts, at: t)
         }
         if attempts >= target.maxAttempts {
-            try store.record(.failed(attempts: attempts, error: error, at: t), for: row.id)
             failed.increment()
             log("webhooks: \(what) FAILED after \(attempts) attempt(s), last: \(error); it stays in the outbox as failed")
-            return
+            return .failed(attempts: attempts, error: error, at: t)
         }
         let next = t + target.backoff(afterAttempt: attempts)
-        try store.record(.retry(attempts: attempts, next: next, error: error), for: row.id)
         retried.increment()
         if failing.insert(target.community).inserted {
             log("webhooks: \(what) failed (attempt \(attempts) of \(target.maxAttempts): \(error)); retrying with backoff, next at \(next)")
         }
+        return .retry(attempts: attempts, next: next, error: error)
     }
 }

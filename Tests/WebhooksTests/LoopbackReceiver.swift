@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// A small HTTP/1.1 receiver on 127.0.0.1 (a plain socket and one thread): it records each request and answers with
-/// the next scripted status (200 once the script is used up), then closes the connection.
+/// the next scripted status (200 once the script is used up), then closes the connection. `LoopbackReceiver.silent`
+/// in the script: no answer at all, the connection held open until the receiver stops.
 final class LoopbackReceiver: @unchecked Sendable {
     struct Request {
         var method: String
@@ -14,6 +15,7 @@ final class LoopbackReceiver: @unchecked Sendable {
         var body: [UInt8]
     }
 
+    static let silent = -1
     let port: Int
     private let listener: Int32
     private let lock = NSLock()
@@ -90,6 +92,11 @@ final class LoopbackReceiver: @unchecked Sendable {
         let status: Int = lock.withLock {
             seen.append(Request(method: String(first[0]), target: String(first[1]), headers: headers, body: body))
             return script.isEmpty ? 200 : script.removeFirst()
+        }
+        if status == Self.silent {
+            var byte: UInt8 = 0
+            _ = recv(c, &byte, 1, 0)  // returns when the sender gives up and closes
+            return
         }
         let answer = Array("HTTP/1.1 \(status) X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
         _ = answer.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

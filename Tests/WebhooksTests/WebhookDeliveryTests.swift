@@ -152,7 +152,22 @@ final class WebhookDeliveryTests: WebhookTestCase {
         try await w.pass()
         let row = try XCTUnwrap(outbox().first)
         XCTAssertEqual(row.state, .pending)
-        XCTAssertTrue(row.lastError.hasPrefix("cannot connect"), row.lastError)
+        XCTAssertEqual(row.lastError, "cannot connect: Connection refused")
+    }
+
+    func testAReceiverThatNeverAnswersIsGivenUpOnAfterTheTimeout() async throws {
+        let receiver = try LoopbackReceiver(statuses: [LoopbackReceiver.silent])
+        defer { receiver.stop() }
+        try storeWithDispatchedIncident().close()
+        var t = try target(port: receiver.port)
+        t.timeoutSeconds = 1
+        let started = Date()
+        try await sender([t], clock: ManualClock(t0)).pass()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        let row = try XCTUnwrap(outbox().first)
+        XCTAssertEqual(row.state, .pending)
+        XCTAssertEqual(row.lastError, "no answer within 1 s")
+        XCTAssertEqual(receiver.requests.count, 1)
     }
 
     func testASenderStoppedBeforeDeliveryAndAnotherStartedDeliversExactlyOnce() async throws {
