@@ -378,6 +378,10 @@ final class WebhookDocsTests: WebhookTestCase {
         XCTAssertEqual(try run("/usr/bin/env", ["python3", "check.py", "body.json", header], in: dir), "True")
         XCTAssertEqual(try run("/usr/bin/env", ["python3", "check.py", "changed.json", header], in: dir), "False")
 
+        let example = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(block("json").utf8)) as? [String: Any])
+        XCTAssertEqual(Set(example.keys), Set(try json(request.body).keys), "the documented body has the fields sent")
+        XCTAssertEqual(try block("json").split(separator: "\n").count, 1, "one line, as sent")
+
         let s = try section
         let at = try XCTUnwrap(s.range(of: "`printf 'sha256="))
         let end = try XCTUnwrap(s.range(of: "`", range: s.index(after: at.lowerBound)..<s.endIndex))
