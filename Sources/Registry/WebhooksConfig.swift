@@ -17,8 +17,11 @@ public struct WebhookURL: Sendable, Equatable, CustomStringConvertible {
     /// For logs: scheme, host, port and path, without the query (it may carry a receiver's token).
     public var description: String {
         let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
-        return "http://\(host):\(port)\(path)"
+        return "http://\(hostForHeader):\(port)\(path)"
     }
+
+    /// The host as a URL or a `Host` header writes it (an IPv6 literal in brackets).
+    public var hostForHeader: String { host.contains(":") ? "[\(host)]" : host }
 
     /// The URL, or why it cannot be used.
     public static func parse(_ text: String) -> Result<WebhookURL, WebhookURLProblem> {
@@ -28,14 +31,15 @@ public struct WebhookURL: Sendable, Equatable, CustomStringConvertible {
         case "https": return .failure(.httpsUnsupported)
         default: return .failure(.scheme(scheme))
         }
-        guard let host = c.host, !host.isEmpty else { return .failure(.noHost) }
+        guard var host = c.host, !host.isEmpty else { return .failure(.noHost) }
+        // An IPv6 literal comes back in its brackets; connecting wants it bare.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if c.user != nil || c.password != nil { return .failure(.credentials) }
         if c.fragment != nil { return .failure(.fragment) }
         let port = c.port ?? 80
         guard (1...65535).contains(port) else { return .failure(.port(port)) }
         let path = c.percentEncodedPath.isEmpty ? "/" : c.percentEncodedPath
         let target = c.percentEncodedQuery.map { path + "?" + $0 } ?? path
-        // A bracketed IPv6 literal comes back without brackets.
         return .success(WebhookURL(host: host, port: port, target: target))
     }
 }

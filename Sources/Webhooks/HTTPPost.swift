@@ -35,8 +35,7 @@ public struct HTTPPost: WebhookTransport {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let answered = loop.makePromise(of: Int.self)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: url.target)
-        let hostHeader = url.host.contains(":") ? "[\(url.host)]" : url.host
-        head.headers.add(name: "Host", value: url.port == 80 ? hostHeader : "\(hostHeader):\(url.port)")
+        head.headers.add(name: "Host", value: url.port == 80 ? url.hostForHeader : "\(url.hostForHeader):\(url.port)")
         head.headers.add(name: "Content-Type", value: "application/json")
         head.headers.add(name: "Content-Length", value: String(body.count))
         head.headers.add(name: "User-Agent", value: "cityeye")
