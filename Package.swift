@@ -51,9 +51,18 @@ let package = Package(
         .target(name: "MQTT", dependencies: ["CMosquitto", "Journal"]),
         // Ingest -> Rules -> Dispatch -> Store, shared by replay and the live engine.
         .target(name: "Engine", dependencies: ["Model", "Registry", "Ingest", "Rules", "Incidents", "Store", "AuditChain"], swiftSettings: fast),
+        // Outgoing webhooks: the outbox's sender (plain HTTP over SwiftNIO, HMAC-SHA256 signatures).
+        .target(name: "Webhooks", dependencies: [
+            "Model", "Registry", "Store",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // The live engine: MQTT messages through the pipeline on the wall clock, batched commits, capture.
         .target(name: "Live", dependencies: [
-            "Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine", "AuditChain",
+            "Model", "Registry", "Ingest", "Rules", "Store", "Journal", "MQTT", "Engine", "AuditChain", "Webhooks",
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // The process's Prometheus registry, its text exposition and the `/metrics` + `/healthz` routes; the engine
@@ -115,6 +124,10 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Ingest", "Registry"]),
         .testTarget(name: "LiveTests", dependencies: [
             "TestSupport", "Live", "MQTT", "Journal", "Engine", "Store", "Registry", "Simulation", "Telemetry", "AuditChain",
+        ]),
+        .testTarget(name: "WebhooksTests", dependencies: [
+            "TestSupport", "Webhooks", "Live", "Store", "Registry", "Engine", "Closedloop", "Model",
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry",

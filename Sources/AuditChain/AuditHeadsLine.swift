@@ -13,7 +13,7 @@ public enum AuditHeadsLine {
         guard !heads.isEmpty else { return nil }
         return prefix + heads.keys.sorted().map { chain in
             let h = heads[chain]!
-            return "\(chain)=\(h.row):" + hex(h.mac.prefix(loggedMACBytes))
+            return "\(chain)=\(h.row):" + Hex.string(h.mac.prefix(loggedMACBytes))
         }.joined(separator: " ")
     }
 
@@ -32,13 +32,6 @@ public enum AuditHeadsLine {
             }
         }
         return out
-    }
-
-    static func hex(_ b: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for x in b { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func bytes(hex: Substring) -> [UInt8]? {

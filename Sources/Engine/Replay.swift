@@ -46,6 +46,8 @@ public enum Replay {
 
     private static func replay(_ pipeline: Pipeline, files: [String], until: Instant?, batchSize: Int,
                                progress: ((ReplayProgress) -> Void)?, batchLimit: Int? = nil) throws -> ReplaySummary {
+        // A replay audits or tunes: whatever webhooks the store has targets for, it tells nobody.
+        pipeline.store.setEnqueuesNotices(false)
         let start = Date()
         var lastReport = start
         var events = 0

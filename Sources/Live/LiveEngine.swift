@@ -8,6 +8,7 @@ import Engine
 import Journal
 import Store
 import AuditChain
+import Webhooks
 
 /// How the live engine batches and paces its work.
 public struct LiveTuning: Sendable {
@@ -28,6 +29,8 @@ public struct LiveTuning: Sendable {
     public var auditRecheckEvery: Millis?
     /// Audit rows the check reads per read transaction.
     public var auditCheckRows = 5_000
+    /// The webhook sender's pacing and outbox retention.
+    public var webhooks = WebhookSenderTuning()
     public init() {}
 }
 
@@ -84,6 +87,8 @@ public final class LiveEngine: @unchecked Sendable {
     /// The audit chains checked in the background from `run()`'s start: alarms never wait for it.
     let auditWatch: AuditWatch
     private var auditHeads = AuditHeadsLog()
+    /// Drains the webhook outbox beside the engine's loop (nil: no webhooks in the config).
+    private let webhooks: WebhookSender?
 
     enum Input: Sendable { case source(SourceEvent), tick, stop }
 
@@ -117,6 +122,7 @@ public final class LiveEngine: @unchecked Sendable {
             if let line = check.logLine(after: before) { log(line) }
             hook.call(check)
         }
+        webhooks = try Self.startWebhooks(config, pipeline: pipeline, tuning: tuning, metrics: metrics, clock: clock, log: log)
         journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -171,6 +177,8 @@ public final class LiveEngine: @unchecked Sendable {
         auditWatch.start()
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
+        let sender = webhooks.map { w in Task { await w.run() } }
+        defer { sender?.cancel() }
         let delay = UInt64(max(1, tuning.maxBatchDelayMs)) * 1_000_000
         let ticker = Task { [inputContinuation] in
             while !Task.isCancelled {
@@ -327,6 +335,22 @@ public final class LiveEngine: @unchecked Sendable {
             faults.report("audit-check", "store \(config.store): cannot record the audit check for `cityeye status` (\(error)); "
                           + "retrying after the next commit")
         }
+    }
+
+    /// Checks the config's webhook communities against the registry, records them in the store as the communities
+    /// whose changes go into the outbox (people's actions from the CLI and the web read them there), and makes the
+    /// sender. With no webhooks the store's targets are cleared: nothing is enqueued.
+    private static func startWebhooks(_ config: LiveConfig, pipeline: Pipeline, tuning: LiveTuning, metrics: any MetricsFactory,
+                                      clock: WallClock, log: @escaping @Sendable (String) -> Void) throws -> WebhookSender? {
+        let known = Set(pipeline.registry.catalog.communityIDs)
+        for (i, w) in config.webhooks.enumerated() where w.community != Store.anyCommunity && !known.contains(w.community) {
+            throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(config.registry) (a community id or \"*\")")
+        }
+        try pipeline.store.setWebhookTargets(config.webhooks.map(\.community))
+        guard !config.webhooks.isEmpty else { return nil }
+        for w in config.webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
+        return try WebhookSender(storePath: config.store, targets: config.webhooks, tuning: tuning.webhooks, metrics: metrics,
+                                 now: { clock.now() }, log: log)
     }
 
     /// `audit heads …` after commits that moved chain heads (at most once a second), and all that is left at stop.

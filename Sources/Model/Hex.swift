@@ -9,4 +9,12 @@ public enum Hex {
         default: nil
         }
     }
+
+    /// Bytes as lower-case hex digits, two a byte.
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for x in bytes { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

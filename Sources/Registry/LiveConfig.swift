@@ -39,6 +39,8 @@ public struct LiveConfig: Sendable {
     /// How often, after the first pass at start, the audit rows added since are checked (`audit_recheck`, default
     /// `1m`; 0: never).
     public var auditRecheck: Millis = Durations.minute
+    /// Outgoing webhooks by community (`webhooks:`); empty: none.
+    public var webhooks: [WebhookTarget] = []
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -54,7 +56,7 @@ public struct LiveConfig: Sendable {
             return r
         }
         let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal",
-                                                                 "dead_letters", "metrics", "audit_key_file", "audit_recheck"])
+                                                                 "dead_letters", "metrics", "audit_key_file", "audit_recheck", "webhooks"])
         let bv = try need(top, "broker", "", doc)
         let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
                                                            "password_file", "tls"])
@@ -136,6 +138,7 @@ public struct LiveConfig: Sendable {
         }
         if let v = top["dead_letters"] { config.deadLetters = try DeadLettersConfig.parse(v) }
         if let mv = top["metrics"] { config.metricsListen = try Self.metricsListen(mv) }
+        if let wv = top["webhooks"] { config.webhooks = try WebhooksConfig.parse(wv, resolve: resolve) }
         return config
     }
 

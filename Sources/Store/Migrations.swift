@@ -100,5 +100,17 @@ enum Migrations {
         ALTER TABLE audit ADD COLUMN mac BLOB;
         CREATE TABLE audit_head (chain TEXT PRIMARY KEY, row INTEGER NOT NULL, mac BLOB NOT NULL);
         """),
+        // Outgoing webhooks (docs/operations.md, "Webhooks"). `webhook_target`: the communities `cityeye run` has a
+        // webhook for ('*': all), written at its start. `webhook_outbox`: one row per change to tell of, keyed by the
+        // audit row that recorded it and inserted in the same transaction; the sender in `cityeye run` drains it.
+        ("v8-webhook-outbox", """
+        CREATE TABLE webhook_target (community TEXT PRIMARY KEY) WITHOUT ROWID;
+        CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY, community TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '', done_at INTEGER
+        );
+        CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
+        """),
     ]
 }

@@ -29,6 +29,7 @@ public final class Store: @unchecked Sendable {
     private let lock = NSLock()
     private var sealer: (any AuditSealer)?
     private var committedHeads: [String: AuditHead] = [:]
+    private var enqueuesNotices = true
 
     /// `busyTimeoutMs`: how long a write waits for another process's write transaction before it fails `.busy`.
     public init(path: String, create: Bool = true, busyTimeoutMs: Int = 10_000) throws(StoreError) {
@@ -128,7 +129,7 @@ public final class Store: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         try conn.exec("BEGIN IMMEDIATE")
         do {
-            let tx = WriteTransaction(conn: conn, sealer: sealer)
+            let tx = WriteTransaction(conn: conn, sealer: sealer, enqueuesNotices: enqueuesNotices)
             let result = try body(tx)
             conn.resetAll()
             try conn.exec("COMMIT")
@@ -144,6 +145,10 @@ public final class Store: @unchecked Sendable {
     /// Seals the audit rows every later write transaction appends (nil: they are written with no MAC).
     public func setAuditSealer(_ sealer: (any AuditSealer)?) { lock.withLock { self.sealer = sealer } }
     public var sealsAudit: Bool { lock.withLock { sealer != nil } }
+
+    /// Whether later write transactions put the changes a city is told of into the webhook outbox (on by default;
+    /// a replay turns it off: it audits or tunes, it does not notify).
+    public func setEnqueuesNotices(_ on: Bool) { lock.withLock { enqueuesNotices = on } }
 
     /// The chain heads moved by transactions committed since the last call (the live engine logs them).
     public func takeCommittedAuditHeads() -> [String: AuditHead] {

@@ -22,6 +22,7 @@ extension WriteTransaction {
             sealedHeads.merge(moved) { $1 }
         }
         try insert(rows)
+        if enqueuesNotices { try enqueueNotices(rows) }
         return rows[rows.count - 1].id
     }
 

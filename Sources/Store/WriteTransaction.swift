@@ -9,7 +9,11 @@ public final class WriteTransaction {
     let sealer: (any AuditSealer)?
     /// The chain heads this transaction's audit rows moved, for `Store.takeCommittedAuditHeads()`.
     var sealedHeads: [String: AuditHead] = [:]
-    init(conn: Connection, sealer: (any AuditSealer)? = nil) { self.conn = conn; self.sealer = sealer }
+    /// Appended audit rows of notifying actions go to the webhook outbox (off for a replay).
+    let enqueuesNotices: Bool
+    init(conn: Connection, sealer: (any AuditSealer)? = nil, enqueuesNotices: Bool = false) {
+        self.conn = conn; self.sealer = sealer; self.enqueuesNotices = enqueuesNotices
+    }
 
     /// Full state by id; the last of several versions of one incident wins.
     public func upsert(_ incidents: [Incident]) throws {

@@ -27,24 +27,6 @@ enum LiveFixture {
     }
 }
 
-/// Polls `condition` until it holds; fails the test after `timeout` seconds.
-func waitUntil(_ what: String, timeout: Double = 15, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return }
-        Thread.sleep(forTimeInterval: 0.02)
-    }
-    XCTFail("timed out waiting for \(what)")
-}
-
-/// What a callback on another thread saw, in order.
-final class Seen<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [T] = []
-    func add(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
-    var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
-}
-
 /// Another process (the sqlite3 CLI) holding a write transaction on a store until `release()`.
 final class StoreWriteHolder {
     private let process = Process()

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 import Model
 import MQTT
 import Store
