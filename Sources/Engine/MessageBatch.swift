@@ -50,6 +50,13 @@ public protocol BatchCapture: AnyObject {
     func append(_ message: InboundMessage, at now: Instant) throws
     /// Every message of the batch is handled; called before the batch's changes are written.
     func flush() throws
+    /// Where the capture stands after `flush`, recorded in the batch's transaction (nil: nothing written yet).
+    var position: String? { get }
+}
+
+extension Pipeline {
+    /// The engine-state name of the capture position the last commit recorded.
+    public static let capturePositionName = "capture.position"
 }
 
 /// Where a batch's input stands (a journal position, a log offset), kept in the store's engine state in the batch's
@@ -83,6 +90,7 @@ extension Pipeline {
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
             }
             try capture?.flush()
+            if let position = capture?.position { try tx.setState(Self.capturePositionName, Array(position.utf8)) }
             try write(tx, saveRuleState: saveRuleState, progress: batch.progress)
             return handled
         }

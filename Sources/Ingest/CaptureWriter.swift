@@ -9,6 +9,9 @@ public final class CaptureWriter {
     private var handle: FileHandle?
     private var day: Int?
     private var buffer: [UInt8] = []
+    /// The file being written and how long it is once the buffer is flushed: what a batch's commit records.
+    public private(set) var path: String?
+    public private(set) var length: UInt64 = 0
 
     public init(directory: String, timezone: LocalClock) throws {
         self.directory = directory
@@ -27,8 +30,9 @@ public final class CaptureWriter {
             let path = (directory as NSString).appendingPathComponent(name)
             PrivateFiles.createFile(path)
             guard let h = FileHandle(forWritingAtPath: path) else { throw LogError(description: "cannot write capture log \(path)") }
-            try h.seekToEnd()
+            length = try h.seekToEnd()
             handle = h
+            self.path = path
             day = local.dayNumber
         }
         var k = 0
@@ -56,7 +60,40 @@ public final class CaptureWriter {
     public func flush() throws {
         guard !buffer.isEmpty, let handle else { return }
         try handle.write(contentsOf: buffer)
+        length += UInt64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Where the capture stands (`file<TAB>length`), recorded by each batch's commit.
+    public var position: String? { path.map { "\($0)\t\(length)" } }
+
+    /// After a crash: cuts the capture back to the position the store last committed, so that it holds exactly the
+    /// messages the store committed (those after it are still in the ingress journal, and are processed and captured
+    /// again). Later days' files, begun after that commit, are emptied. Returns what was cut, for the log.
+    public static func cutBack(directory: String, toCommitted position: String) throws -> [(file: String, bytes: UInt64)] {
+        let parts = position.split(separator: "\t", omittingEmptySubsequences: false)
+        guard parts.count == 2, let committed = UInt64(parts[1]) else {
+            throw LogError(description: "unreadable capture position `\(position)` in the store")
+        }
+        let file = String(parts[0])
+        let name = (file as NSString).lastPathComponent
+        var cut: [(String, UInt64)] = []
+        func truncate(_ path: String, to size: UInt64) throws {
+            let attrs = try FileManager.default.attributesOfItem(atPath: path)
+            let now = (attrs[.size] as? NSNumber)?.uint64Value ?? 0
+            guard now > size else { return }
+            guard let h = FileHandle(forWritingAtPath: path) else { throw LogError(description: "cannot write capture log \(path)") }
+            defer { try? h.close() }
+            try h.truncate(atOffset: size)
+            try h.synchronize()
+            cut.append((path, now - size))
+        }
+        if FileManager.default.fileExists(atPath: file) { try truncate(file, to: committed) }
+        let later = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for other in later.sorted() where other.hasSuffix(".jsonl") && other > name {
+            try truncate((directory as NSString).appendingPathComponent(other), to: 0)
+        }
+        return cut
     }
 
     public func close() {

@@ -127,6 +127,12 @@ public final class LiveEngine: @unchecked Sendable {
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
             let catalog = pipeline.registry.catalog
+            // What a crash left past the last commit is cut: the journal hands those messages over again.
+            if let committed = try pipeline.store.state(Pipeline.capturePositionName) {
+                for (file, bytes) in try CaptureWriter.cutBack(directory: dir, toCommitted: String(decoding: committed, as: UTF8.self)) {
+                    log("capture: cut \(bytes) bytes from \(file) that the store never committed (they are processed again from the journal)")
+                }
+            }
             capture = try CaptureWriter(directory: dir, timezone: catalog.communityIDs.first.flatMap(catalog.clock(ofCommunity:)) ?? .standard)
         } else {
             capture = nil

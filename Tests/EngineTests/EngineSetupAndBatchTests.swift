@@ -121,4 +121,5 @@ private final class Captured: BatchCapture {
         ids.append(String(text.split(separator: "\"")[3]))
     }
     func flush() throws { flushedAfter = ids.count }
+    var position: String? { nil }
 }

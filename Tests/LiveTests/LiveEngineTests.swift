@@ -99,6 +99,45 @@ final class LiveEngineTests: XCTestCase {
         XCTAssertTrue(captured.contains("\"topic\":\"cityeye/changzhengqiao/czq-smoke-01\""), captured)
     }
 
+    /// A crash between the capture's flush and the batch's commit left lines the store never committed: at the next
+    /// start the capture is cut back to the position the last commit recorded (and a later day's file emptied), so the
+    /// capture and the store agree; the journal hands those messages over again and they are captured once.
+    func testTheCaptureIsCutBackToWhatTheStoreCommitted() async throws {
+        let cfg = try config()
+        var (engine, task) = try start(cfg)
+        try waitUntil("connected") { engine.stats.connected }
+        let pub = try publisher()
+        let now = SystemClock().now()
+        try pub.publish(topic: "cityeye/changzhengqiao/czq-smoke-01", payload: envelope("c1", now, "czq-smoke-01", "smoke.alarm"), qos: 1)
+        try pub.waitForAcks(timeout: 10)
+        try waitUntil("committed") { engine.stats.counts.accepted == 1 }
+        engine.stop()
+        try await task.value
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/capture").sorted()
+        XCTAssertEqual(files.count, 1)
+        let file = dir + "/capture/" + files[0]
+        let committed = try Data(contentsOf: URL(fileURLWithPath: file))
+        let position = try XCTUnwrap(try Store(path: dir + "/cityeye.db", create: false).state(Pipeline.capturePositionName))
+        XCTAssertEqual(String(decoding: position, as: UTF8.self), "\(file)\t\(committed.count)", "the commit records where the capture stands")
+
+        // What a kill -9 after the flush and before the commit leaves: a line (and a next day's file) not committed.
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: file))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(#"{"id":"never-committed"}"#.utf8 + [0x0A]))
+        try handle.close()
+        try Data(#"{"id":"next-day"}"#.utf8 + [0x0A]).write(to: URL(fileURLWithPath: dir + "/capture/9999-12-31.jsonl"))
+
+        let lines = Seen<String>()
+        let restarted = try LiveEngine(config: cfg, clock: SystemClock()) { lines.add($0) }
+        (engine, task) = (restarted, Task { try await restarted.run() })
+        try waitUntil("connected again") { engine.stats.connected }
+        engine.stop()
+        try await task.value
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file)), committed)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/capture/9999-12-31.jsonl")).count, 0)
+        XCTAssertTrue(lines.all.contains { $0.hasPrefix("capture: cut 25 bytes from \(file)") }, "\(lines.all)")
+    }
+
     func testEventsPublishedWhileTheEngineIsDownAreProcessedOnceAfterRestart() async throws {
         let cfg = try config(capture: false)
         var (engine, task) = try start(cfg)
