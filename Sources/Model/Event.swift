@@ -42,7 +42,7 @@ public struct Event: Hashable, Sendable {
     }
 }
 
-/// An event type: a shipped one (SPEC §6, docs/contract.md §5) or one a deployment declared in a schema file
+/// An event type: a shipped one (docs/contract.md §5–6) or one a deployment declared in a schema file
 /// (`Schema`). Its `ordinal` indexes per-type tables on the hot path; the shipped types keep theirs (0–28),
 /// declared ones follow in the order this process learnt them, so an ordinal is never written down.
 public struct EventType: Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -64,7 +64,7 @@ public struct EventType: Hashable, Sendable, CaseIterable, CustomStringConvertib
 
     /// Every type this process knows now: the shipped ones, then the declared ones.
     public static var allCases: [EventType] { (0..<Schema.current.events.count).map(EventType.init(ordinal:)) }
-    /// The shipped types alone, in SPEC order.
+    /// The shipped types alone, in the contract's order.
     public static let shipped: [EventType] = (0..<EventSchema.shipped.count).map(EventType.init(ordinal:))
 
     public static let accessPass = EventType(ordinal: 0), accessDoor = EventType(ordinal: 1), accessTailgate = EventType(ordinal: 2)
@@ -116,7 +116,7 @@ public struct FieldSpec: Hashable, Sendable {
 public enum EventSchema {
     public static func fields(of type: EventType) -> [FieldSpec] { Schema.current.events[type.ordinal].fields }
 
-    /// The shipped event types in SPEC order: their position is their `EventType.ordinal`.
+    /// The shipped event types in the contract's order: their position is their `EventType.ordinal`.
     public static let shipped: [EventTypeSpec] = table.map { EventTypeSpec(name: $0.0, fields: $0.1) }
 
     private static func r(_ n: String, _ k: FieldKind) -> FieldSpec { FieldSpec(name: n, kind: k, required: true) }

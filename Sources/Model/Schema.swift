@@ -69,7 +69,7 @@ public final class SchemaTables: Sendable {
     public func device(_ name: String) -> DeviceTypeSpec? { devices[name] }
 }
 
-/// The event and device types of this process: SPEC §6's shipped schema, and what a deployment declared in its
+/// The event and device types of this process: the shipped schema (docs/contract.md §5–6), and what a deployment declared in its
 /// schema files (found under the rules folder, recorded in the store). Declaring only adds: a type already known
 /// may be declared again only with the very same fields, so the shipped schema can never be changed by a file,
 /// and the tables a running engine reads never lose a type.

@@ -9,7 +9,7 @@ import YAMLSupport
 @testable import Rules
 @testable import Engine
 
-/// Schema files (SPEC §6): the shipped schema in `scenarios/schema.yaml`, and a deployment's own device and event
+/// Schema files (docs/contract.md §5–6): the shipped schema in `scenarios/schema.yaml`, and a deployment's own device and event
 /// types declared beside its rules, then used by the registry, the validator, the rule check and the engine.
 /// Types live for the whole test process, so each test declares names of its own.
 final class SchemaFileTests: XCTestCase {
