@@ -7,9 +7,13 @@ import Glibc
 public struct EventValidator: Sendable {
     /// The registry's devices: give it to `EnvelopeDecoder.decode` (what it finds there is not looked up again here).
     public let devices: DeviceCatalog
+    /// The fields of each event type known when the validator was made (the schema files are read before it):
+    /// looked up per event without going through the process's schema tables.
+    private let fieldsByType: [[FieldSpec]]
 
     public init(registry: Registry) {
         self.devices = registry.catalog
+        self.fieldsByType = Schema.current.events.map(\.fields)
     }
 
     /// `topic` is the MQTT topic the message came on; nil for a log line, whose own `topic` field (if any) is
@@ -59,7 +63,7 @@ public struct EventValidator: Sendable {
         guard let type = e.eventType ?? EventType.named(e.type) else {
             return .failure(Rejection(.unknownType, "type \(e.type) is not an event type City Eye knows"))
         }
-        for f in EventSchema.fields(of: type) {
+        for f in type.ordinal < fieldsByType.count ? fieldsByType[type.ordinal] : EventSchema.fields(of: type) {
             guard let v = e.data[f.name] else {
                 if f.required { return .failure(Rejection(.badField, "data.\(f.name) is missing (\(type.rawValue) needs it)")) }
                 continue
