@@ -19,7 +19,8 @@ seed() {  # seed corpus for a target, made fresh from the repo
     case $t in
         FuzzEnvelope) cat scenarios/*/*.jsonl scenarios/*/independent/*.jsonl 2>/dev/null | grep -v '^$' | split -l 1 -a 5 - "$dir/line-" ;;
         FuzzExpression) grep -hoE '(when|clear|value): *".*"' scenarios/*/rules.yaml | sed -E 's/^[a-z]+: *"(.*)"$/\1/' | split -l 1 -a 4 - "$dir/expr-" ;;
-        FuzzRuleFile) for f in scenarios/*/rules.yaml; do cp "$f" "$dir/$(basename "$(dirname "$f")").yaml"; done ;;
+        FuzzRuleFile) for f in scenarios/*/rules.yaml; do cp "$f" "$dir/$(basename "$(dirname "$f")").yaml"; done
+                      cp scenarios/schema.yaml "$dir/schema.yaml"; cp docs/examples/pump-room/schema.yaml "$dir/pump-schema.yaml" ;;
         FuzzRegistry) for f in scenarios/*/registry.yaml demo/registry.yaml; do cp "$f" "$dir/$(echo "$f" | tr / _)"; done ;;
         FuzzConfig) printf 'broker:\n  host: 127.0.0.1\n  port: 1883\n  client_id: e\n  topics: ["cityeye/#"]\n  qos: 1\n  keepalive_s: 30\nregistry: registry.yaml\nrules: .\nstore: x.db\ncapture_dir: capture\n' > "$dir/config.yaml" ;;
     esac
