@@ -320,7 +320,64 @@ case "crash":
     """
     try writeSection("crash-" + (rate == nil ? "max" : rateArg), body, to: out)
     if lostTotal > 0 || extraTotal > 0 { exit(1) }
+case "faults":
+    // Issue 11's other figures: the engine's peak memory under a flood of garbage, and a broker stopped (SIGTERM) or
+    // killed (SIGKILL) mid-stream. Written to BENCHMARKS.md (section "faults").
+    let dir = arg("--dir", NSTemporaryDirectory() + "cityeye-bench-faults")
+    let floodN = Int(arg("--flood", "20000")) ?? 20_000, floodSize = Int(arg("--size", "70000")) ?? 70_000
+    let n = Int(arg("--messages", "20000")) ?? 20_000
+    let trials = Int(arg("--trials", "3")) ?? 3
+    let rate = Double(arg("--rate", "5000")) ?? 5000
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cityeye").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        FileHandle.standardError.write(Data("cityeye-bench faults: no cityeye binary beside this one (\(binary)); build it first\n".utf8))
+        exit(1)
+    }
+    let registry = try LiveBench.registry(dir: dir, devices: 1_000)
+    let floodBroker = try MosquittoBroker()
+    let f = try FaultBench.flood(dir: dir, port: floodBroker.port, registry: registry, binary: binary, n: floodN, size: floodSize)
+    floodBroker.stop()
+    print(String(format: "flood: %d × %d bytes of garbage: engine RSS %.0f MiB at start, peak %.0f MiB; counted %d rejected in %.1f s (published in %.1f s)",
+                 floodN, floodSize, f.baselineMiB, f.peakMiB, f.counted, f.seconds, f.publishSeconds))
+    var brokerRows: [String] = []
+    for (label, sig) in [("SIGTERM", SIGTERM), ("SIGKILL", SIGKILL)] {
+        for trial in 1...trials {
+            let broker = try MosquittoBroker()
+            defer { broker.stop() }
+            let r = try FaultBench.brokerFault(dir: dir, broker: broker, registry: registry, binary: binary, n: n, perSecond: rate,
+                                               at: 0.5, signal: sig, run: "\(label.lowercased())-\(trial)")
+            print("broker \(label) trial \(trial): counted \(r.counted) of \(n), lost \(max(0, r.lost)), counted twice \(max(0, -r.lost))")
+            brokerRows.append("| \(label) | \(trial) | \(n) | \(r.counted) | \(max(0, r.lost)) | \(max(0, -r.lost)) |")
+            fflush(nil)
+        }
+    }
+    let body = """
+    ## Faults: a flood of garbage, the broker stopped or killed (issue 11)
+
+    Machine: \(machine()). Command: `cityeye-bench faults --flood \(floodN) --size \(floodSize) --messages \(n) --rate \(Int(rate)) --trials \(trials)`
+    (release `cityeye run`, a private mosquitto on loopback with `max_queued_messages 0` and persistence saved on exit).
+
+    **Flood:** \(floodN) messages of \(floodSize) bytes of garbage (not JSON) published as fast as one publisher can:
+    the engine's resident memory was \(String(format: "%.0f", f.baselineMiB)) MiB when ready and peaked at **\(String(format: "%.0f", f.peakMiB)) MiB**
+    (VmRSS sampled every 20 ms, and VmHWM); all \(f.counted) were counted as rejected \(String(format: "%.1f", f.seconds)) s after the first was sent
+    (the publisher was done after \(String(format: "%.1f", f.publishSeconds)) s). Batches are bounded and the MQTT inbox holds at most two of
+    them, so what the engine has not taken stays with the broker: memory does not grow with the flood.
+
+    **Broker faults:** \(n) smoke alarms at \(Int(rate))/s; once half are published the broker gets the signal and is
+    started again 1 s later on the same port and persistence folder; the publisher (persistent session) sends again what
+    was not acknowledged. SIGTERM: mosquitto saves its persistence on the way out, so nothing it acknowledged is lost.
+    SIGKILL: it loses what it had not saved of its persistence file (here it saves only at exit): the queued messages
+    *and the engine's session with its subscription*, so what gateways publish between the restart and the engine's
+    reconnect (its backoff: 1 s, then 2 s) reaches no subscriber and is dropped. Bound it with `autosave_interval` /
+    `autosave_on_changes` (the engine's session is then on disk within that interval) — docs/operations.md, broker.
+
+    | signal | trial | published | counted | lost | counted twice |
+    |---|---|---|---|---|---|
+    \(brokerRows.joined(separator: "\n"))
+    """
+    try writeSection("faults", body, to: out)
 default:
-    FileHandle.standardError.write(Data("usage: cityeye-bench replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N] | crash [--trials N] [--rate N|max] [--messages N] [--seed N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: cityeye-bench replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N] | crash [--trials N] [--rate N|max] [--messages N] [--seed N] | faults [--flood N] [--size BYTES] [--messages N] [--rate N] [--trials N]\n".utf8))
     exit(2)
 }

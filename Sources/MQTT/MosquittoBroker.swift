@@ -98,6 +98,12 @@ public final class MosquittoBroker: @unchecked Sendable {
         throw MQTTError("mosquitto did not listen on 127.0.0.1:\(port) within 10 s")
     }
 
+    /// The running broker's process id (benchmarks kill it with SIGKILL to measure what an unclean stop loses).
+    public var pid: Int32? {
+        lock.lock(); defer { lock.unlock() }
+        return process.flatMap { $0.isRunning ? $0.processIdentifier : nil }
+    }
+
     /// SIGTERM and wait: mosquitto saves its persistence file on the way out.
     public func stop() {
         lock.lock(); let p = process; process = nil; lock.unlock()
