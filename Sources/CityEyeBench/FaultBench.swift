@@ -14,7 +14,7 @@ enum FaultBench {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["run", "--config", config, "--quiet"]
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let h = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
         p.standardOutput = h
         p.standardError = h

@@ -181,7 +181,7 @@ enum LiveBench {
             // The engine's log per start, kept for a trial that goes wrong.
             starts += 1
             let logPath = dir + "/\(run)-start\(starts).log"
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let log = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
             p.standardOutput = log
             p.standardError = log

@@ -79,7 +79,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: try Self.binary())
         p.arguments = ["-c", folder + "/mosquitto.conf"]
         let log = FileHandle(forWritingAtPath: folder + "/mosquitto.log") ?? {
-            FileManager.default.createFile(atPath: folder + "/mosquitto.log", contents: nil)
+            _ = FileManager.default.createFile(atPath: folder + "/mosquitto.log", contents: nil)
             return FileHandle(forWritingAtPath: folder + "/mosquitto.log")
         }()
         p.standardOutput = log

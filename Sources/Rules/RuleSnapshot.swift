@@ -90,7 +90,7 @@ extension RuleEngine {
     /// Restores a snapshot. A key whose device has left the registry is dropped: no incident can name it.
     public func restore(_ bytes: [UInt8]) throws {
         let snap = try JSONDecoder().decode(Snapshot.self, from: Data(bytes))
-        restore(clock: snap.clock.map(Instant.init(ms:)), byRule: snap.rules.mapValues { $0.map { ($0.key, $0.value) } })
+        _ = restore(clock: snap.clock.map(Instant.init(ms:)), byRule: snap.rules.mapValues { $0.map { ($0.key, $0.value) } })
     }
 
     /// Replaces the state with the saved keys (in key order, so that timers due at the same time fire in the same
