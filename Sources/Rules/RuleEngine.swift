@@ -82,8 +82,13 @@ public final class RuleEngine {
         if t.ms - lastSweep >= 10 * Durations.minute { sweep(t.ms); lastSweep = t.ms }
     }
 
+    /// Where, in the `out` of the latest `ingest`, the signals the event itself caused are (those before were timers
+    /// due by its time, those after timers its late arrival made due).
+    public private(set) var eventSignals: Range<Int> = 0..<0
+
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
+        eventSignals = out.count..<out.count
         guard let ref = devices.ref(of: event), event.type.ordinal < eventTypeCount else { return }
         let rulesOfEvent = ruleIndex[event.type.ordinal * deviceTypeCount + devices.typeIndex(of: ref)]
         withUnsafePointer(to: event) { e in
@@ -93,6 +98,7 @@ public final class RuleEngine {
                 apply(rule: ri, ctx, into: &out)
             }
         }
+        eventSignals = eventSignals.lowerBound..<out.count
         // A timer started by a late event may already be due.
         if let c = clock { fireTimers(upTo: c.ms, into: &out) }
     }
