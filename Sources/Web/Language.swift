@@ -87,5 +87,18 @@ public enum Language: String, Sendable, Equatable, CaseIterable {
         "Total": "合计",
         "Raised per hour, 7 days": "近 7 天每小时新增事件",
         "peak": "峰值",
+        "What happened": "发生了什么",
+        "Incident #%@ dispatched to you": "新事件 #%@ 已派给您",
+        "Incident #%@ escalated to you": "事件 #%@ 已上报给您",
+        "Incident #%@ reopened for you": "事件 #%@ 已重新打开，请处理",
+        "Open it": "查看",
+        "Dismiss": "关闭",
+        "Event type": "事件类型",
+        "Data": "数据",
+        "(clock)": "（定时）",
+        "%@ more occurrence(s) not kept": "中间另有 %@ 次发生未保留",
+        "Raised by the clock: a timed rule came due, no single event.": "由定时规则到期触发，并非单个事件引起。",
+        "Repeated by the clock: a timed rule came due.": "定时规则到期，再次发生。",
+        "No events kept: the incident is older than the record of events.": "未保留事件：该事件早于事件记录功能。",
     ]
 }
