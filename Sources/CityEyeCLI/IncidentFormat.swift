@@ -59,8 +59,9 @@ enum IncidentFormat {
             if e.seq > previous + 1 { rows.append(["…", "", "", "", "\(e.seq - previous - 1) more occurrence(s) not kept"]) }
             previous = e.seq
             if e.byClock {
-                rows.append([String(e.seq), local(e.ts), "(clock)", t(e.device),
-                             e.seq == 1 ? "raised by the clock: a timed rule came due, no single event" : "repeated by the clock: a timed rule came due"])
+                let how = e.seq == 1 ? "raised by the clock" : "repeated by the clock"
+                let why = e.clockPhrase.flatMap { p in e.clockTimer.map { p.replacingOccurrences(of: "%@", with: local($0.since)) } }
+                rows.append([String(e.seq), local(e.ts), "(clock)", t(e.device), how + ": " + (why ?? "a timed rule came due")])
             } else {
                 rows.append([String(e.seq), local(e.ts), t(e.type), t(e.device), t(e.data)])
             }

@@ -340,8 +340,10 @@ public final class Pipeline {
                 kept.append(IncidentEvent(incident: o.incident, seq: o.seq, eventID: e.id, device: e.device, type: e.type.rawValue,
                                           ts: e.ts, data: e.data.compactJSON))
             } else {
+                let incident = pendingIncidents[p]
+                let timer = rules.timerStart(rule: incident.rule, device: o.device, due: o.at)
                 kept.append(IncidentEvent(incident: o.incident, seq: o.seq, eventID: "", device: registry.catalog[o.device].id,
-                                          type: "", ts: o.at, data: "{}"))
+                                          type: "", ts: o.at, data: timer.map { IncidentEvent.clockData(kind: $0.kind, since: $0.since) } ?? "{}"))
             }
         }
         try tx.writeIncidentEvents(kept, counts: counts)

@@ -20,6 +20,33 @@ public struct IncidentEvent: Hashable, Sendable {
     /// Raised by a rule's timer (held, absence, not_followed, sum_below), not by an event.
     public var byClock: Bool { type.isEmpty }
 
+    /// The data of an occurrence the clock raised: the rule's kind and when what its timer waited on began,
+    /// `{"timer":"held","since":"2026-11-24T00:01:30.000Z"}`.
+    public static func clockData(kind: String, since: Instant) -> String {
+        "{\"timer\":\(JSONText.quoted(kind)),\"since\":\"\(RFC3339.format(since))\"}"
+    }
+
+    /// How an occurrence raised by the clock reads, in English with `%@` for the start: "held since %@".
+    public var clockPhrase: String? {
+        guard let kind = clockTimer?.kind else { return nil }
+        switch kind {
+        case "held": return "held since %@"
+        case "absence": return "nothing heard since %@"
+        case "not_followed": return "not followed up since %@"
+        case "sum_below": return "too little in the window since %@"
+        default: return nil
+        }
+    }
+
+    /// The kind and start read back from `clockData` (nil for an event's data or anything else).
+    public var clockTimer: (kind: String, since: Instant)? {
+        guard byClock else { return nil }
+        let parts = data.split(separator: "\"", omittingEmptySubsequences: false)
+        guard parts.count == 9, parts[0] == "{", parts[1] == "timer", parts[5] == "since", parts[8] == "}",
+              let since = RFC3339.parse(String(parts[7])) else { return nil }
+        return (String(parts[3]), since)
+    }
+
     /// How many occurrences' events an incident keeps: the first ones and the latest ones; those between are dropped
     /// (the incident's `count` still counts them).
     public static let keptFirst: Int64 = 5

@@ -134,6 +134,22 @@ public final class RuleEngine {
         return s.gen == t.gen && s.due == t.due
     }
 
+    /// For an occurrence a rule's timer raised at `due` for a key of `device`: the rule's kind and when what the
+    /// timer waited on began — held since, silent since (absence), unanswered since (not_followed), the window's
+    /// start (sum_below) — that is `due` less the rule's duration for the device. nil for another kind.
+    public func timerStart(rule id: String, device: DeviceRef, due: Instant) -> (kind: String, since: Instant)? {
+        guard let r = rules.first(where: { $0.ref.id == id }) else { return nil }
+        let kind: RuleKind.Name, span: Millis?
+        switch r.kind {
+        case .held(let d): kind = .held; span = devices.resolve(d, for: device.index)
+        case .absence(let d): kind = .absence; span = devices.resolve(d, for: device.index)
+        case .notFollowed(let d, _, _): kind = .notFollowed; span = devices.resolve(d, for: device.index)
+        case .sumBelow(let w, _, _, _): kind = .sumBelow; span = w
+        case .match, .count, .sum, .distinctDays: return nil
+        }
+        return span.map { (kind.rawValue, Instant(ms: due.ms - $0)) }
+    }
+
     // MARK: dispatch
 
     private func apply(rule ri: Int, _ c: EvalContext, into out: inout [RuleSignal]) {

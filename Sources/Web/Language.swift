@@ -97,8 +97,14 @@ public enum Language: String, Sendable, Equatable, CaseIterable {
         "Data": "数据",
         "(clock)": "（定时）",
         "%@ more occurrence(s) not kept": "中间另有 %@ 次发生未保留",
-        "Raised by the clock: a timed rule came due, no single event.": "由定时规则到期触发，并非单个事件引起。",
-        "Repeated by the clock: a timed rule came due.": "定时规则到期，再次发生。",
+        ": ": "：",
+        "Raised by the clock": "由定时规则触发",
+        "Repeated by the clock": "定时规则再次触发",
+        "a timed rule came due": "定时规则到期",
+        "held since %@": "自 %@ 起持续",
+        "nothing heard since %@": "自 %@ 起无消息",
+        "not followed up since %@": "自 %@ 起未跟进",
+        "too little in the window since %@": "自 %@ 起累计不足",
         "No events kept: the incident is older than the record of events.": "未保留事件：该事件早于事件记录功能。",
     ]
 }

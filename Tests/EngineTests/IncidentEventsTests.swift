@@ -66,6 +66,10 @@ final class IncidentEventsTests: XCTestCase {
         XCTAssertEqual(events[0].eventID, "")
         XCTAssertEqual(events[0].ts, RFC3339.parse("2026-11-24T08:01:30+08:00"), "when the hold came due")
         XCTAssertEqual(events[0].device, "czq-elev-01")
+        XCTAssertEqual(events[0].data, #"{"timer":"held","since":"2026-11-24T00:01:00.000Z"}"#, "held since the status that began it")
+        XCTAssertEqual(events[0].clockTimer?.kind, "held")
+        XCTAssertEqual(events[0].clockTimer?.since, RFC3339.parse("2026-11-24T08:01:00+08:00"))
+        XCTAssertEqual(events[0].clockPhrase, "held since %@")
     }
 
     func testTheSameReplayIntoTwoStoresWritesTheSameRows() throws {

@@ -127,7 +127,8 @@ final class NoticeTests: XCTestCase {
             try tx.upsert([i])
             try tx.writeIncidentEvents([
                 IncidentEvent(incident: 1, seq: 1, eventID: "e1", device: "czq-elev-01", type: "elevator.alarm", ts: Fixture.t0, data: data),
-                IncidentEvent(incident: 1, seq: 30, eventID: "", device: "czq-elev-01", type: "", ts: Fixture.t0 + 60_000, data: "{}"),
+                IncidentEvent(incident: 1, seq: 30, eventID: "", device: "czq-elev-01", type: "", ts: Fixture.t0 + 60_000,
+                              data: IncidentEvent.clockData(kind: "held", since: Fixture.t0 + 30_000)),
             ], counts: [(1, 30)])
         }
         let web = WebApp(config: ServeConfig(host: "127.0.0.1", port: 0, store: f.path), store: f.store, registry: f.registry,
@@ -142,9 +143,10 @@ final class NoticeTests: XCTestCase {
             XCTAssertTrue(page.body.contains("&quot;note&quot;:&quot;&lt;script&gt;alert(1)&lt;/script&gt; &amp; \\&quot;x\\&quot;&quot;"), page.body)
             XCTAssertFalse(page.body.contains("<script>alert"))
             XCTAssertTrue(page.body.contains("中间另有 28 次发生未保留"), page.body)
-            XCTAssertTrue(page.body.contains("由定时规则到期触发") || page.body.contains("定时规则到期，再次发生"), page.body)
+            XCTAssertTrue(page.body.contains("<td>（定时）</td><td>czq-elev-01</td><td>定时规则再次触发：自 2026-11-24 08:00 起持续</td>"), page.body)
             let en = try await c.get("/incidents/1?lang=en")
             XCTAssertTrue(en.body.contains("What happened") && en.body.contains("28 more occurrence(s) not kept"), en.body)
+            XCTAssertTrue(en.body.contains("Repeated by the clock: held since 2026-11-24 08:00"), en.body)
         }
     }
 }

@@ -58,7 +58,11 @@ enum IncidentPage {
             previous = e.seq
             let time = v.local(e.ts, community: i.community)
             if e.byClock {
-                let what = v.t(e.seq == 1 ? "Raised by the clock: a timed rule came due, no single event." : "Repeated by the clock: a timed rule came due.")
+                let how = v.t(e.seq == 1 ? "Raised by the clock" : "Repeated by the clock")
+                let why = e.clockPhrase.flatMap { p in
+                    e.clockTimer.map { v.t(p).replacingOccurrences(of: "%@", with: v.local($0.since, community: i.community)) }
+                }
+                let what = how + v.t(": ") + (why ?? v.t("a timed rule came due"))
                 rows.append("<tr class=\"clock\"><td>\(e.seq)</td><td>\(time)</td><td>\(v.t("(clock)"))</td><td>\(e.device)</td><td>\(what)</td></tr>")
             } else {
                 rows.append("<tr><td>\(e.seq)</td><td>\(time)</td><td>\(e.type)</td><td>\(e.device)</td><td><code>\(e.data)</code></td></tr>")
