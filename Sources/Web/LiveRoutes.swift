@@ -22,8 +22,11 @@ extension WebApp {
                 defer { clients.decrement() }
                 var last = feed.latest
                 let person = v.person.id
-                var noticed = request.headers[.init("Last-Event-ID")!].flatMap { Int64($0) }.map { min($0, last) } ?? last
-                try await writer.write(ByteBuffer(string: "retry: 1000\n: at \(last)\n\n"))
+                // A page that reconnects gets at once what it missed meanwhile.
+                let since = request.headers[.init("Last-Event-ID")!].flatMap { Int64($0) }.map { min($0, last) } ?? last
+                let missed = feed.notices(for: person, after: since).filter { $0.row <= last }.map { $0.event(v.language) }
+                var noticed = last
+                try await writer.write(ByteBuffer(string: "retry: 1000\n: at \(last)\n\n" + missed.joined()))
                 var quiet = 0
                 // Ends at shutdown (the server waits for open responses), or when a write finds the page gone.
                 while !feed.stopped && !Task.isCancelled && !Task.isShuttingDownGracefully {

@@ -44,9 +44,11 @@ final class NoticeTests: XCTestCase {
         try await web.application().test(.live) { client in
             let port = try XCTUnwrap(client.port)
             var streams: [String: EventStream] = [:]
+            var sessions: [String: String] = [:]
             for who in ["w-li", "w-wang", "w-chen", "s-zhao", "s-zhou"] {
                 var c = WebClient(client: client)
                 try await c.signIn(who, "\(who)-password")
+                sessions[who] = c.session
                 let s = try EventStream(port: port, path: "/api/changes" + (who == "w-wang" ? "?lang=en" : ""),
                                         cookie: "\(WebApp.sessionCookie)=\(c.session)")
                 let hello = try await s.read(until: "\n\n", within: .seconds(5))
@@ -77,6 +79,21 @@ final class NoticeTests: XCTestCase {
             XCTAssertEqual(wang.first?["incident"] as? Int, Int(raised.id))
             XCTAssertEqual(wang.first?["action"] as? String, "dispatched")
             XCTAssertEqual(wang.first?["title"] as? String, "Incident #\(raised.id) dispatched to you", "in the stream's language")
+            // A page that reconnects (its EventSource sends the last notice's id) gets what it missed at once.
+            let dispatchedRow = try XCTUnwrap(wang.first?["row"] as? Int)
+            let again = try EventStream(port: port, path: "/api/changes", cookie: "\(WebApp.sessionCookie)=\(sessions["w-wang"]!)",
+                                        headers: "Last-Event-ID: \(dispatchedRow - 1)\r\n")
+            defer { again.close() }
+            let missed = try await again.read(until: "\n\n", within: .seconds(5)) + (try await again.read(until: "event: notice", within: .seconds(1)))
+            XCTAssertTrue(missed.contains("event: notice"), missed)
+            let reconnect = try EventStream(port: port, path: "/api/changes", cookie: "\(WebApp.sessionCookie)=\(sessions["w-wang"]!)",
+                                            headers: "Last-Event-ID: \(dispatchedRow)\r\n")
+            defer { reconnect.close() }
+            let hello = try await reconnect.read(until: "\n\n", within: .seconds(5)) + (try await reconnect.read(until: ": at ", within: .seconds(1)))
+            XCTAssertTrue(hello.contains(": at "), hello)
+            // What would have been missed is written with the hello: what follows it at once is nothing.
+            let nothing = try await reconnect.read(until: "event: notice", within: .milliseconds(300))
+            XCTAssertFalse(nothing.contains("event: notice"), "nothing missed after the last one it had: \(nothing)")
             for who in ["w-li", "w-chen", "s-zhao", "s-zhou"] {
                 XCTAssertTrue(got[who]!.contains("event: change"), "\(who): \(got[who]!)")
                 XCTAssertEqual(try Self.notices(in: got[who]!).count, 0, "\(who) is told of the change, not given the work: \(got[who]!)")
