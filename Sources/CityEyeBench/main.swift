@@ -365,8 +365,8 @@ case "faults":
     them, so what the engine has not taken stays with the broker: memory does not grow with the flood.
 
     **Broker faults:** \(n) smoke alarms at \(Int(rate))/s; once half are published the broker gets the signal and is
-    started again 1 s later on the same port and persistence folder; the publisher (persistent session) sends again what
-    was not acknowledged. SIGTERM: mosquitto saves its persistence on the way out, so nothing it acknowledged is lost.
+    started again 1 s later on the same port and persistence folder; the publisher connects again and sends its last
+    1,000 messages (its inflight window) once more, as a gateway resends what was not acknowledged. SIGTERM: mosquitto saves its persistence on the way out, so nothing it acknowledged is lost.
     SIGKILL: it loses what it had not saved of its persistence file (here it saves only at exit): the queued messages
     *and the engine's session with its subscription*, so what gateways publish between the restart and the engine's
     reconnect (its backoff: 1 s, then 2 s) reaches no subscriber and is dropped. Bound it with `autosave_interval` /

@@ -28,6 +28,48 @@ enum IncidentFormat {
         return j.text
     }
 
+    /// `show --json`'s incident line: the fields of `json(_:)`, then `events` (the kept occurrences, `data` as the
+    /// event carried it, `type` and `event_id` empty for the clock) and `events_not_kept`.
+    static func json(_ i: Incident, events: [IncidentEvent]) -> String {
+        let rows = events.map { e -> String in
+            var j = JSONLine()
+            j.add("seq", e.seq)
+            j.add("event_id", e.eventID)
+            j.add("device", e.device)
+            j.add("type", e.type)
+            j.add("ts", e.ts)
+            j.addRaw("data", e.data)
+            return j.text
+        }
+        var text = json(i)
+        text.removeLast()
+        return text + ",\"events\":[" + rows.joined(separator: ",") + "],\"events_not_kept\":\(IncidentEvent.dropped(count: i.count))}"
+    }
+
+    /// `show`'s EVENTS section: each kept occurrence (time, type, device, data as compact JSON), the clock's in
+    /// words, and how many between were not kept.
+    static func events(_ events: [IncidentEvent], of i: Incident, zone: String, local: (Instant) -> String) -> String {
+        let t = Terminal.safe
+        guard !events.isEmpty else {
+            return "EVENTS  none kept (the incident was raised before this store recorded the events behind incidents)"
+        }
+        var rows: [[String]] = []
+        var previous: Int64 = 0
+        for e in events {
+            if e.seq > previous + 1 { rows.append(["…", "", "", "", "\(e.seq - previous - 1) more occurrence(s) not kept"]) }
+            previous = e.seq
+            if e.byClock {
+                let how = e.seq == 1 ? "raised by the clock" : "repeated by the clock"
+                let why = e.clockPhrase.flatMap { p in e.clockTimer.map { p.replacingOccurrences(of: "%@", with: local($0.since)) } }
+                rows.append([String(e.seq), local(e.ts), "(clock)", t(e.device), how + ": " + (why ?? "a timed rule came due")])
+            } else {
+                rows.append([String(e.seq), local(e.ts), t(e.type), t(e.device), t(e.data)])
+            }
+        }
+        let title = "EVENTS  \(events.count) of \(i.count) occurrence(s): the first \(IncidentEvent.keptFirst) and the latest \(IncidentEvent.keptLatest) are kept"
+        return title + "\n" + Terminal.table(["#", "TIME (\(zone))", "TYPE", "DEVICE", "DATA"], rows)
+    }
+
     static func auditJSON(_ a: AuditEntry) -> String {
         var j = JSONLine()
         j.add("incident", a.incident)

@@ -5,11 +5,11 @@ import Engine
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show one incident: its fields, device and location, deadlines and full audit trail.")
+        abstract: "Show one incident: its fields, device and location, deadlines, full audit trail and the events behind it.")
 
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var store: StoreOptions
-    @Flag(help: "The incident as one JSON object, then one per audit row.") var json = false
+    @Flag(help: "The incident as one JSON object (with its kept events), then one per audit row.") var json = false
 
     func run() throws {
         let db = try store.openExisting()
@@ -19,8 +19,9 @@ struct Show: ParsableCommand {
             throw Failure("no incident \(id) in \(store.db): `cityeye incidents --db \(store.db)` lists them")
         }
         let trail = try failing { try db.audit(of: id) }
+        let events = try failing { try db.events(of: id) }
         if json {
-            print(IncidentFormat.json(i))
+            print(IncidentFormat.json(i, events: events))
             for a in trail { print(IncidentFormat.auditJSON(a)) }
             return
         }
@@ -52,5 +53,7 @@ struct Show: ParsableCommand {
             return [local(a.at), t(actor), t(IncidentFormat.via(a)), a.action.rawValue, t(a.note)]
         }
         print(Terminal.table(["TIME (\(tz))", "ACTOR", "VIA", "ACTION", "NOTE"], auditRows))
+        print("")
+        print(IncidentFormat.events(events, of: i, zone: tz, local: local))
     }
 }

@@ -58,6 +58,9 @@ public final class Pipeline {
     private var pendingIncidents: [Incident] = []
     private var pendingIncidentAt: [Int64: Int] = [:]
     private var pendingAudit: [AuditEntry] = []
+    /// The occurrences behind incidents since the last write: the event (nil: the clock) and the incident's count
+    /// after it. Only those still kept at the write's count are written (`IncidentEvent.kept`).
+    private var pendingOccurrences: [(incident: Int64, seq: Int64, event: Event?, device: DeviceRef, at: Instant)] = []
     private var deadLetters: DeadLetterKeeper
     /// What the batch being processed did to incidents, kept when `collectsNews` (the live engine's log lines).
     public private(set) var news = IncidentNews()
@@ -213,7 +216,7 @@ public final class Pipeline {
         tallies.accepted += 1
         signals.removeAll(keepingCapacity: true)
         rules.ingest(event, into: &signals)
-        route(signals)
+        route(signals, event: event, caused: rules.eventSignals)
     }
 
     /// Moves the clock to `t` (if later): fires rule timers and SLA deadlines due by then, in time order.
@@ -225,16 +228,22 @@ public final class Pipeline {
         stage()
     }
 
-    private func route(_ signals: [RuleSignal]) {
-        for s in signals {
+    /// `caused`: where in `signals` those that `event` caused are (the others came from rule timers).
+    private func route(_ signals: [RuleSignal], event: Event? = nil, caused: Range<Int> = 0..<0) {
+        for (n, s) in signals.enumerated() {
             let at: Instant
+            var device: DeviceRef?
             switch s {
-            case .occurrence(_, _, _, let t): at = t; tallies.occurrences += 1
+            case .occurrence(_, _, let d, let t): at = t; device = d; tallies.occurrences += 1
             case .cleared(_, _, _, let t): at = t
             }
             // SLA deadlines due before this signal happen before it.
             desk.advance(to: at, into: &changes)
             desk.apply(s, into: &changes)
+            // An occurrence makes exactly one change, the last: its incident, raised or repeated.
+            if let device, let i = changes.last?.incident {
+                pendingOccurrences.append((i.id, i.count, caused.contains(n) ? event : nil, device, at))
+            }
         }
         if let clock = rules.clock { desk.advance(to: clock, into: &changes) }
         stage()
@@ -296,6 +305,7 @@ public final class Pipeline {
     func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
+        if !pendingOccurrences.isEmpty { try writeOccurrences(tx) }
         if collectsNews { news.collect(pendingAudit, of: pendingIncidents) }
         try deadLetters.write(tx, clock: rules.clock)
         let keys = processed.takePending()
@@ -312,6 +322,31 @@ public final class Pipeline {
         pendingIncidents.removeAll(keepingCapacity: true)
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
+        pendingOccurrences.removeAll(keepingCapacity: true)
+    }
+
+    /// The staged occurrences still kept at their incident's count as this batch leaves it, with the events' data
+    /// as compact JSON; and each such incident's count, so that the store drops those no longer kept.
+    private func writeOccurrences(_ tx: WriteTransaction) throws {
+        var counts: [(incident: Int64, count: Int64)] = []
+        var counted = Set<Int64>()
+        var kept: [IncidentEvent] = []
+        for o in pendingOccurrences {
+            guard let p = pendingIncidentAt[o.incident] else { continue }
+            let count = pendingIncidents[p].count
+            if counted.insert(o.incident).inserted { counts.append((o.incident, count)) }
+            guard IncidentEvent.kept(seq: o.seq, count: count) else { continue }
+            if let e = o.event {
+                kept.append(IncidentEvent(incident: o.incident, seq: o.seq, eventID: e.id, device: e.device, type: e.type.rawValue,
+                                          ts: e.ts, data: e.data.compactJSON))
+            } else {
+                let incident = pendingIncidents[p]
+                let timer = rules.timerStart(rule: incident.rule, device: o.device, due: o.at)
+                kept.append(IncidentEvent(incident: o.incident, seq: o.seq, eventID: "", device: registry.catalog[o.device].id,
+                                          type: "", ts: o.at, data: timer.map { IncidentEvent.clockData(kind: $0.kind, since: $0.since) } ?? "{}"))
+            }
+        }
+        try tx.writeIncidentEvents(kept, counts: counts)
     }
 
     /// An audit row's chain: its incident's community (every staged row's incident is staged with it).

@@ -82,8 +82,13 @@ public final class RuleEngine {
         if t.ms - lastSweep >= 10 * Durations.minute { sweep(t.ms); lastSweep = t.ms }
     }
 
+    /// Where, in the `out` of the latest `ingest`, the signals the event itself caused are (those before were timers
+    /// due by its time, those after timers its late arrival made due).
+    public private(set) var eventSignals: Range<Int> = 0..<0
+
     public func ingest(_ event: Event, into out: inout [RuleSignal]) {
         advance(to: event.ts, into: &out)
+        eventSignals = out.count..<out.count
         guard let ref = devices.ref(of: event), event.type.ordinal < eventTypeCount else { return }
         let rulesOfEvent = ruleIndex[event.type.ordinal * deviceTypeCount + devices.typeIndex(of: ref)]
         withUnsafePointer(to: event) { e in
@@ -93,6 +98,7 @@ public final class RuleEngine {
                 apply(rule: ri, ctx, into: &out)
             }
         }
+        eventSignals = eventSignals.lowerBound..<out.count
         // A timer started by a late event may already be due.
         if let c = clock { fireTimers(upTo: c.ms, into: &out) }
     }
@@ -126,6 +132,22 @@ public final class RuleEngine {
     private func isLive(_ t: RuleTimer) -> Bool {
         let s = tables[Int(t.rule)].slots[Int(t.slot)]
         return s.gen == t.gen && s.due == t.due
+    }
+
+    /// For an occurrence a rule's timer raised at `due` for a key of `device`: the rule's kind and when what the
+    /// timer waited on began — held since, silent since (absence), unanswered since (not_followed), the window's
+    /// start (sum_below) — that is `due` less the rule's duration for the device. nil for another kind.
+    public func timerStart(rule id: String, device: DeviceRef, due: Instant) -> (kind: String, since: Instant)? {
+        guard let r = rules.first(where: { $0.ref.id == id }) else { return nil }
+        let kind: RuleKind.Name, span: Millis?
+        switch r.kind {
+        case .held(let d): kind = .held; span = devices.resolve(d, for: device.index)
+        case .absence(let d): kind = .absence; span = devices.resolve(d, for: device.index)
+        case .notFollowed(let d, _, _): kind = .notFollowed; span = devices.resolve(d, for: device.index)
+        case .sumBelow(let w, _, _, _): kind = .sumBelow; span = w
+        case .match, .count, .sum, .distinctDays: return nil
+        }
+        return span.map { (kind.rawValue, Instant(ms: due.ms - $0)) }
     }
 
     // MARK: dispatch

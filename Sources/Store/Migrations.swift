@@ -112,5 +112,16 @@ enum Migrations {
         );
         CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at);
         """),
+        // The occurrences behind each incident (docs/contract.md §8, "Events behind an incident"): the event that raised
+        // or repeated it (`type` '' when a timed rule fired on the clock), written with the incident's change. Only the
+        // first 5 and the latest 20 occurrences of an incident are kept; `seq` is the occurrence's number (the
+        // incident's count after it), so the incident's count says how many were dropped between.
+        ("v9-incident-events", """
+        CREATE TABLE incident_event (
+            incident INTEGER NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL, device TEXT NOT NULL,
+            type TEXT NOT NULL, ts INTEGER NOT NULL, data TEXT NOT NULL,
+            PRIMARY KEY (incident, seq)
+        ) WITHOUT ROWID;
+        """),
     ]
 }

@@ -49,8 +49,15 @@ enum Assets {
     .legend{display:flex;flex-wrap:wrap;gap:.3rem 1rem;font-size:.85rem;margin:.3rem 0}
     .live-dot{display:inline-block;width:.6rem;height:.6rem;border-radius:50%;background:#9e9e9e;margin-right:.3rem}
     .live-dot.on{background:#43a047}
+    #notices{position:fixed;right:.5rem;bottom:.5rem;left:.5rem;z-index:10;display:flex;flex-direction:column;gap:.4rem;pointer-events:none}
+    .notice{position:relative;background:#fffbe6;border:1px solid #e0b000;border-left:5px solid #e0b000;border-radius:8px;padding:.6rem 2.2rem .6rem .8rem;box-shadow:0 2px 6px #0003;pointer-events:auto;overflow-wrap:anywhere}
+    .notice[data-action=escalated]{border-color:#6a1b9a;background:#f6ecfa}
+    .notice a{font-weight:bold}
+    .notice button{position:absolute;top:.3rem;right:.3rem;background:none;border:0;font-size:1.2rem;cursor:pointer;min-width:32px;min-height:32px}
+    table.events code{white-space:pre-wrap;overflow-wrap:anywhere}
     @media (min-width:1000px){
       html{font-size:18px}
+      #notices{left:auto;width:420px}
       .board{display:grid;grid-template-columns:1fr 1fr 1fr;gap:1rem}
       .wide{display:grid;grid-template-columns:2fr 1fr;gap:1rem}
       .filters{grid-template-columns:repeat(5,1fr)}
@@ -59,7 +66,8 @@ enum Assets {
     """
 
     /// Deadlines count down every second; a change in the store (Server-Sent Events from /api/changes) re-reads
-    /// the page and swaps its live part, unless the person is typing in it.
+    /// the page and swaps its live part, unless the person is typing in it. A `notice` event (an incident
+    /// dispatched, escalated or reopened to this person) pops up in a corner, its text set as text (never as HTML).
     static let js = """
     (function(){
       function fmt(ms){var s=Math.floor(Math.abs(ms)/1000),d=Math.floor(s/86400),h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60),x=s%60;
@@ -81,6 +89,17 @@ enum Assets {
       es.onopen=function(){if(dot)dot.classList.add('on');};
       es.onerror=function(){if(dot)dot.classList.remove('on');};
       es.addEventListener('change',refresh);
+      var box=null;
+      es.addEventListener('notice',function(ev){var n;try{n=JSON.parse(ev.data);}catch(e){return;}
+        if(!box){box=document.createElement('div');box.id='notices';box.setAttribute('role','status');box.setAttribute('aria-live','polite');document.body.appendChild(box);}
+        var d=document.createElement('div');d.className='notice';d.setAttribute('data-action',String(n.action));
+        var a=document.createElement('a');a.href='/incidents/'+Number(n.incident);a.textContent=String(n.title);
+        var w=document.createElement('div');w.className='meta';w.textContent=String(n.what)+(n.note?' · '+String(n.note):'');
+        var x=document.createElement('button');x.type='button';x.textContent='\\u00d7';
+        x.setAttribute('aria-label',document.documentElement.lang==='en'?'Dismiss':'\\u5173\\u95ed');
+        x.addEventListener('click',function(){d.remove();});
+        d.appendChild(a);d.appendChild(w);d.appendChild(x);box.appendChild(d);
+        while(box.children.length>5)box.removeChild(box.firstChild);});
     })();
     """
 }

@@ -28,7 +28,8 @@ extension WebApp {
             guard v.maySee(i) else {
                 return message(.forbidden, "Refused", "incident \(i.id) is assigned to \(i.assignee): only the assignee or a supervisor of \(i.community) may see it", request, viewer: v)
             }
-            return html(IncidentPage.render(i, trail: try store.audit(of: i.id), viewer: v, path: request.uri.path))
+            return html(IncidentPage.render(i, trail: try store.audit(of: i.id), events: try store.events(of: i.id), viewer: v,
+                                            path: request.uri.path))
         })
         router.post("/incidents/:id/:verb", use: form { request, context, v, form in
             let back = Self.localPath(form["back"])

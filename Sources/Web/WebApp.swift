@@ -32,7 +32,7 @@ public struct WebApp: Sendable {
         self.registry = registry
         self.sessions = SessionBook(idle: Millis(config.sessionIdleMinutes) * Durations.minute)
         self.passwords = Passwords(store: store)
-        self.feed = ChangeFeed(store: store, interval: feedInterval)
+        self.feed = ChangeFeed(store: store, registry: registry, interval: feedInterval)
         self.clock = clock
         self.metrics = WebMetrics(metrics)
     }

@@ -155,7 +155,7 @@ final class DeadLetterTableTests: XCTestCase {
                 DROP TRIGGER dead_letter_total_insert; DROP TRIGGER dead_letter_total_delete; DROP TABLE dead_letter_total;
                 DROP INDEX dead_letter_received_at; DROP TABLE dead_letter_count;
                 DROP TABLE audit_head; ALTER TABLE audit DROP COLUMN mac; ALTER TABLE audit DROP COLUMN chain;
-                DROP TABLE webhook_outbox; DROP TABLE webhook_target;
+                DROP TABLE webhook_outbox; DROP TABLE webhook_target; DROP TABLE incident_event;
                 DELETE FROM schema_migration WHERE version >= 6;
                 """)
         }

@@ -41,9 +41,10 @@ final class EventStream: @unchecked Sendable {
     private let fd: Int32
     private var received = ""
 
-    init(port: Int, path: String, cookie: String) throws {
+    /// `headers`: more request header lines, each ending in CRLF.
+    init(port: Int, path: String, cookie: String, headers: String = "") throws {
         fd = try connectLoopback(port: port)
-        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(cookie)\r\n\r\n"
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(cookie)\r\n\(headers)\r\n"
         _ = request.withCString { write(fd, $0, strlen($0)) }
     }
 

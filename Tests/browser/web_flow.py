@@ -4,7 +4,8 @@
 Builds a store by replaying scenarios/elevator with the `cityeye` binary, sets two passwords, starts
 `cityeye serve` on a free port; the worker (360x740 phone) sees the dispatched incident, acknowledges it and
 resolves it with a note; the supervisor (1920x1080 wall screen) sees it turn resolved on the board without
-reloading and closes it; `cityeye show ID` then shows it closed with channel web in the audit trail.
+reloading and closes it; reopened from the CLI, it pops up as a notice on the worker's open page, its note as
+text; `cityeye show ID` then shows it closed with channel web in the audit trail.
 Screenshots of both pages at both sizes go to docs/screenshots/ (or $CITYEYE_SCREENSHOTS). Prints
 `N passed, N failed`.
 
@@ -28,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # scripts/test.sh sends them to a temp folder (the page shows live countdowns, so each run's pictures differ).
 SHOTS = os.environ.get("CITYEYE_SCREENSHOTS") or os.path.join(ROOT, "docs", "screenshots")
 NOTE = "<script>window.__pwned=1</script> 已解救被困人员，门机复位"
+REOPEN_NOTE = "门机又卡住\n\nevent: notice\ndata: {}\n\n</script><script>window.__pwned=2</script>"
 passed, failed = [], []
 
 
@@ -129,6 +131,19 @@ def main():
         WebDriverWait(supervisor, 5).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, row_css)))
         check("supervisor closes it", True)
 
+        # Reopened from the command line (another process): the worker's open page pops up a notice.
+        worker.execute_script("window.__sameDocument = 1")
+        r = cityeye(binary, "reopen", incident, "--worker", "s-zhao", "--note", REOPEN_NOTE, "--db", db)
+        check("reopen from the CLI", r.returncode == 0, r.stderr)
+        started = time.monotonic()
+        pop = WebDriverWait(worker, 5).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#notices .notice")))
+        took = time.monotonic() - started
+        check(f"worker's page pops up the notice without reloading ({took:.1f} s)",
+              took <= 2.5 and worker.execute_script("return window.__sameDocument") == 1, took)
+        check("notice names the incident, its note as text", f"#{incident}" in pop.text and "门机又卡住" in pop.text
+              and "</script>" in pop.text and worker.execute_script("return window.__pwned === undefined")
+              and len(worker.find_elements(By.CSS_SELECTOR, "#notices .notice")) == 1, pop.text)
+
         supervisor.get(f"{base}/incidents/{incident}")
         trail = supervisor.find_element(By.CSS_SELECTOR, "table.audit").text
         check("note shown as text, not run", NOTE in trail and supervisor.execute_script("return window.__pwned === undefined"), trail)
@@ -148,7 +163,9 @@ def main():
     if incident:
         r = cityeye(binary, "show", incident, "--db", db, "--json")
         rows = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
-        check("cityeye show: closed", r.returncode == 0 and rows and rows[0].get("status") == "closed", r.stdout + r.stderr)
+        actions = [a.get("action") for a in rows[1:]]
+        check("cityeye show: closed, then reopened", r.returncode == 0 and actions[-2:] == ["closed", "reopened"],
+              r.stdout + r.stderr)
         web = [(a["action"], a["actor"]) for a in rows[1:] if a.get("channel") == "web"]
         check("audit: web channel for ack, resolve, close",
               web == [("acknowledged", "w-li"), ("resolved", "w-li"), ("closed", "s-zhao")], web)

@@ -68,7 +68,7 @@ enum CockpitPage {
 
     /// Escalations go to the community's supervisor with the smallest id (docs/contract.md §8).
     static func escalationTarget(of community: String, _ v: Viewer) -> String? {
-        v.registry.workers.values.filter { $0.role == .supervisor && $0.community == community }.map(\.id).min()
+        v.registry.escalationTarget(ofCommunity: community)
     }
 
     static func tally(_ title: String, _ rows: [(String, Tally)], _ v: Viewer, label: (String) -> String = { $0 }) -> HTML {
