@@ -17,9 +17,9 @@ extension WebApp {
             }
             let q = query(request)
             let cq = CockpitQuery(status: q["status"] ?? "open", scenario: q["scenario"] ?? "", grid: q["grid"] ?? "", worker: q["worker"] ?? "")
-            let incidents = try store.incidents(IncidentFilter(community: v.person.community))
             let here = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            return html(CockpitPage.render(community: incidents, query: cq, viewer: v, path: Self.localPath(here), now: clock()))
+            let data = try CockpitData.read(store, community: v.person.community, query: cq, now: clock())
+            return html(CockpitPage.render(data, query: cq, viewer: v, path: Self.localPath(here)))
         })
         router.get("/incidents/:id", use: page { request, context, v in
             guard let id = context.parameters.get("id", as: Int64.self), let i = try store.incident(id: id) else {

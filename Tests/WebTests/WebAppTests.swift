@@ -102,6 +102,67 @@ final class WebAppTests: XCTestCase {
         }
     }
 
+    /// The cockpit counts and lists in the store (one community, indexed queries), with the CLI's filters: the list
+    /// shows the newest 300 that match and says how many match; another community's incidents are on no part of it.
+    func testCockpitCountsAndListsTheCommunityFromTheStoreWithFilters() async throws {
+        let statuses: [IncidentStatus] = [.dispatched, .acknowledged, .resolved, .closed]
+        var more: [Incident] = []
+        for id in Int64(3)...330 {
+            var i = Fixture.incident(id, device: id % 2 == 0 ? "czq-elev-01" : "czq-elev-02", grid: id % 2 == 0 ? "czq-g1" : "czq-g2",
+                                     assignee: id % 2 == 0 ? "w-li" : "w-chen")
+            i.key = "k\(id)"
+            i.status = statuses[Int(id % 4)]
+            if id % 5 == 0 { i.scenario = "smoke"; i.rule = "smoke.alarm" }
+            i.escalated = id % 7 == 0
+            i.overdue = id % 11 == 0
+            if id > 320 { i.community = "elsewhere"; i.status = .dispatched; i.escalated = true }
+            more.append(i)
+        }
+        try f.store.writeTransaction { try $0.upsert(more) }
+        let all = try f.store.incidents()
+        let here = all.filter { $0.community == "changzhengqiao" }
+        XCTAssertEqual(here.count, 320)
+        func rows(_ body: String) -> [String] {
+            let list = body.components(separatedBy: "Escalated to me")[0]
+            return list.components(separatedBy: "<tr data-incident=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        }
+        try await withClient { c in
+            var s = c
+            try await s.signIn("s-zhao", "zhao-password")
+            let page = try await s.get("/cockpit?lang=en").body
+            let open = here.filter { $0.status.isOpen }
+            XCTAssertTrue(page.contains("<b id=\"count-open\">\(open.count)</b>"), page)
+            XCTAssertTrue(page.contains("<b id=\"count-escalated\">\(open.filter(\.escalated).count)</b>"))
+            XCTAssertTrue(page.contains("<b id=\"count-overdue\">\(open.filter(\.overdue).count)</b>"))
+            let notClosed = here.filter { $0.status != .closed }.sorted { $0.id > $1.id }
+            XCTAssertTrue(page.contains("<h2>Incidents (\(notClosed.count))</h2>"), "how many match, not how many are shown")
+            XCTAssertEqual(rows(page), notClosed.prefix(300).map { String($0.id) }, "the newest 300, newest first")
+            XCTAssertFalse(rows(page).contains { Int($0)! > 320 }, "not another community's")
+            let esc = page.components(separatedBy: "Escalated to me")[1]
+            XCTAssertTrue(esc.contains("(\(open.filter(\.escalated).count))"))
+            XCTAssertFalse(esc.contains("data-incident=\"321\""))
+            // The chart counts every incident raised in the hour, closed ones too, of this community only.
+            for scenario in ["elevator", "smoke"] {
+                let n = here.filter { $0.scenario == scenario }.count
+                XCTAssertTrue(page.contains("data-hour=\"167\" data-scenario=\"\(scenario)\" data-count=\"\(n)\""), scenario)
+            }
+            XCTAssertTrue(page.contains("<option value=\"smoke\">smoke</option>"), "the scenarios the community has")
+
+            for (query, expected) in [
+                ("status=closed", here.filter { $0.status == .closed }),
+                ("status=all&scenario=smoke", here.filter { $0.scenario == "smoke" }),
+                ("status=acknowledged&grid=czq-g2", here.filter { $0.status == .acknowledged && $0.grid == "czq-g2" }),
+                ("worker=w-li", here.filter { $0.status != .closed && $0.assignee == "w-li" }),
+                ("status=nonsense", []),
+            ] {
+                let body = try await s.get("/cockpit?lang=en&\(query)").body
+                let ids = expected.sorted { $0.id > $1.id }.prefix(300).map { String($0.id) }
+                XCTAssertEqual(rows(body), ids, query)
+                XCTAssertTrue(body.contains("<h2>Incidents (\(expected.count))</h2>"), query)
+            }
+        }
+    }
+
     func testLoginFormWithoutItsTokenIs403() async throws {
         try await withClient { c in
             let r = try await c.post("/login", [("worker", "w-li"), ("password", "li-password")], csrf: "forged", cookies: "ce_login=other")
