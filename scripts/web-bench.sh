@@ -10,7 +10,9 @@
 #   4. the figures go to BENCHMARKS.md, section "web-load".
 #   bash scripts/web-bench.sh                 defaults: 200 req/s for 60 s, 5000 ev/s, 500 SSE clients
 #   RATE=100 SECONDS_=30 EVENTS=2000 SSE_CLIENTS=100 bash scripts/web-bench.sh      a shorter run
-# Not part of .ci/run (takes ~10 minutes). Installs what it needs (apt-get, as root or with sudo); stops every
+#   KEEP_WORK=1 keeps the store and the logs (in /tmp/cityeye-web-bench.*) after a run that met its targets;
+#   FROM=/tmp/cityeye-web-bench.XXXXXX starts from that kept run's store instead of making one.
+# Not part of .ci/run (takes ~15-25 minutes on 2 cores, most of it making the store). Installs what it needs (apt-get, as root or with sudo); stops every
 # process it started, on failure too. Exits 1 when a target is missed (p99 > 50 ms, or an SSE client later than 2 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +40,8 @@ cleanup() {
     local status=$?
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "$status" -ne 0 ]; then echo "web-bench failed (exit $status); logs kept in $work" >&2
+    if [ "$status" -ne 0 ]; then echo "web-bench: a target missed or a step failed (exit $status); logs kept in $work" >&2
+    elif [ -n "${KEEP_WORK:-}" ]; then echo "store and logs kept in $work"
     else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -46,8 +49,13 @@ trap 'exit 130' INT TERM
 # 500 event streams, each a socket in the server and one in the client.
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-echo "== the store: a week of simulated traffic and people's actions (a few minutes)"
-"$work/cityeye-bench" webstore --db "$work/web.db" --registry-out "$work/registry.yaml" | tail -n 4 | tee "$work/store.txt"
+if [ -n "${FROM:-}" ]; then
+    echo "== the store of an earlier run: $FROM (what that run's engine and acknowledgements added is in it)"
+    for f in web.db web.db-wal web.db.audit-key registry.yaml store.txt; do [ -f "$FROM/$f" ] && cp "$FROM/$f" "$work/"; done
+else
+    echo "== the store: a week of simulated traffic and people's actions (about 10 minutes)"
+    "$work/cityeye-bench" webstore --db "$work/web.db" --registry-out "$work/registry.yaml" | tail -n 4 | tee "$work/store.txt"
+fi
 store_line=$(tail -n 1 "$work/store.txt")
 
 # The worker with the most open incidents, and the supervisor of their community.
@@ -111,7 +119,8 @@ supervisor_cookie=$(python3 scripts/lib/webload.py login "$base" "$supervisor" "
 
 echo "== $events ev/s published to the engine; HTTP at $rate req/s for $seconds s (cockpit and worker's list in turn)"
 publish_s=$(python3 -c "print(int($seconds) + 60)")
-"$cityeye" simulate --host 127.0.0.1 --port "$port" --registry "$work/registry.yaml" --seed 9 --rate "$events" \
+# A new seed each run: a store reused with FROM= has the last run's message ids (the engine would count duplicates).
+"$cityeye" simulate --host 127.0.0.1 --port "$port" --registry "$work/registry.yaml" --seed "$(date +%s)" --rate "$events" \
     --duration "${publish_s}s" --episode-rate 0.004 >"$work/simulate.log" 2>&1 &
 sim=$!
 pids+=($sim)
@@ -124,12 +133,14 @@ sleep "$(python3 -c "print(max(1, int($seconds) - 5))")"
 load_during=$(cut -d' ' -f1-3 /proc/loadavg)
 top -b -n 1 -w 200 | sed -n '7,14p' >"$work/top.txt" || true
 wait "$load"
-python3 -m json.tool "$work/http.json" | head -40
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+for t in d["targets"]: print("   %-9s %5d requests, %d errors, p50 %s ms, p90 %s ms, p99 %s ms, max %s ms" % (t["path"], t["requests"], t["errors"], t["p50_ms"], t["p90_ms"], t["p99_ms"], t["max_ms"]))' "$work/http.json"
 
 echo "== $sse_clients SSE clients on the change feed (the engine still ingesting), 5 CLI acknowledgements"
 python3 scripts/lib/webload.py sse "$base" --clients "$sse_clients" --cookie "$supervisor_cookie" --cookie "$worker_cookie" \
     --db "$work/web.db" --cityeye "$cityeye" --community "$community" --changes 5 --out "$work/sse.json" >/dev/null
-python3 -m json.tool "$work/sse.json" | tail -8
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print("   %d of %d received, %d within 2 s; p50 %s ms, p99 %s ms, max %s ms" % (d["received"], d["deliveries_expected"], d["within_2s"], d["p50_ms"], d["p99_ms"], d["max_ms"]))' "$work/sse.json"
 kill "$sim" 2>/dev/null || true
 wait "$sim" 2>/dev/null || true
 sleep 11
@@ -137,6 +148,6 @@ engine_stats=$(grep -E "accepted|stats" "$work/engine.log" | tail -n 1 || true)
 
 python3 scripts/lib/web_report.py --http "$work/http.json" --sse "$work/sse.json" --store "$store_line" \
     --worker "$worker" --worker-open "$worker_open" --supervisor "$supervisor" --community "$community" \
-    --community-incidents "$community_open" --rate "$rate" --seconds "$seconds" --events "$events" \
+    --community-incidents "$community_open" --devices "$(grep -c ' type: ' "$work/registry.yaml")" --rate "$rate" --seconds "$seconds" --events "$events" \
     --load-before "$load_before" --load-during "$load_during" --top "$work/top.txt" --engine "$engine_stats" \
     --write "$out_md"

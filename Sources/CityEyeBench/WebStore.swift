@@ -10,8 +10,9 @@ import Closedloop
 /// `cityeye-bench webstore`: the store the web load benchmark reads (scripts/web-bench.sh). A week of simulated
 /// gateway traffic ending now, replayed through the engine in slices of a few hours; after each slice, grid
 /// workers and supervisors act on the incidents raised so far through `PeopleActions` (the CLI's and the web's
-/// one path, sealed audit rows) at times inside the slice: most are acknowledged, resolved and closed within hours,
-/// some stay dispatched (and escalate), some wait acknowledged or resolved, a few are reopened. Nothing is written
+/// one path, sealed audit rows) at times inside the slice: most are acknowledged, resolved and closed within hours;
+/// one in twenty waits a day or more at each stage (escalated, overdue, resolved but not verified), a few are
+/// reopened. The week's last days hold incidents at every stage. Nothing is written
 /// with raw SQL: every incident and audit row comes from the engine or a person's action.
 enum WebStore {
     struct Figures {
@@ -81,9 +82,10 @@ enum WebStore {
             f.events += n
             let store = pipeline.store
             // People, up to the end of this slice.
-            // One in twenty is never acknowledged: it escalates and goes overdue.
-            for i in try store.notClosedIncidents() where seen.insert(i.id).inserted && !rng.chance(0.05) {
-                lives[i.id] = Life(step: .ack, at: i.firstSeen.ms + minutes(&rng, 2, 40))
+            // One in twenty waits a day or more to be acknowledged: it escalates and goes overdue first.
+            for i in try store.notClosedIncidents() where seen.insert(i.id).inserted {
+                let late = rng.chance(0.05)
+                lives[i.id] = Life(step: .ack, at: i.firstSeen.ms + (late ? minutes(&rng, 1440, 4320) : minutes(&rng, 2, 40)))
             }
             for id in lives.keys.sorted() {
                 guard var life = lives[id] else { continue }
@@ -106,11 +108,11 @@ enum WebStore {
                     // What happens next, and whether it happens at all (some incidents wait at each stage).
                     switch life.step {
                     case .ack:
-                        life.step = rng.chance(0.93) ? .resolve : .done
-                        life.at += minutes(&rng, 10, 240)
+                        life.step = .resolve
+                        life.at += rng.chance(0.93) ? minutes(&rng, 10, 240) : minutes(&rng, 1440, 2880)
                     case .resolve:
-                        life.step = rng.chance(0.95) ? .close : .done
-                        life.at += minutes(&rng, 5, 180)
+                        life.step = .close
+                        life.at += rng.chance(0.95) ? minutes(&rng, 5, 180) : minutes(&rng, 1440, 2880)
                     case .close:
                         life.step = !life.reopened && rng.chance(0.03) ? .reopen : .done
                         life.at += minutes(&rng, 30, 600)

@@ -18,7 +18,7 @@ extension WebApp {
             let q = query(request)
             let cq = CockpitQuery(status: q["status"] ?? "open", scenario: q["scenario"] ?? "", grid: q["grid"] ?? "", worker: q["worker"] ?? "")
             let here = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            let data = try CockpitData.read(store, community: v.person.community, query: cq, now: clock())
+            let data = try CockpitData.read(store, charts: charts, query: cq, viewer: v, now: clock())
             return html(CockpitPage.render(data, query: cq, viewer: v, path: Self.localPath(here)))
         })
         router.get("/incidents/:id", use: page { request, context, v in

@@ -18,6 +18,7 @@ public struct WebApp: Sendable {
     public let feed: ChangeFeed
     let clock: @Sendable () -> Instant
     let metrics: WebMetrics
+    let charts = ChartCache()
 
     public static let sessionCookie = "ce_session"
     static let loginCookie = "ce_login"

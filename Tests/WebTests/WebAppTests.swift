@@ -118,15 +118,12 @@ final class WebAppTests: XCTestCase {
             if id > 320 { i.community = "elsewhere"; i.status = .dispatched; i.escalated = true }
             more.append(i)
         }
-        try f.store.writeTransaction { try $0.upsert(more) }
-        let all = try f.store.incidents()
-        let here = all.filter { $0.community == "changzhengqiao" }
-        XCTAssertEqual(here.count, 320)
-        func rows(_ body: String) -> [String] {
-            let list = body.components(separatedBy: "Escalated to me")[0]
-            return list.components(separatedBy: "<tr data-incident=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
-        }
+        let store: Store = f.store
+        try store.writeTransaction { try $0.upsert(more) }
+        XCTAssertEqual(try store.incidents().filter { $0.community == "changzhengqiao" }.count, 320)
         try await withClient { c in
+            let rows = Self.listedRows
+            var here = try store.incidents().filter { $0.community == "changzhengqiao" }
             var s = c
             try await s.signIn("s-zhao", "zhao-password")
             let page = try await s.get("/cockpit?lang=en").body
@@ -147,6 +144,26 @@ final class WebAppTests: XCTestCase {
                 XCTAssertTrue(page.contains("data-hour=\"167\" data-scenario=\"\(scenario)\" data-count=\"\(n)\""), scenario)
             }
             XCTAssertTrue(page.contains("<option value=\"smoke\">smoke</option>"), "the scenarios the community has")
+            XCTAssertFalse(page.contains("<option value=\"parking\">"))
+
+            // Raised since the last page (the chart and the scenarios are kept between pages): counted once, at once.
+            var raised = Fixture.incident(331, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li")
+            (raised.key, raised.scenario, raised.rule) = ("k331", "parking", "parking.overstay")
+            var elsewhere = Fixture.incident(332, device: "czq-elev-02", grid: "czq-g2", assignee: "w-chen")
+            (elsewhere.key, elsewhere.community) = ("k332", "elsewhere")
+            try store.writeTransaction { try $0.upsert([raised, elsewhere]) }
+            for _ in 0..<2 {
+                let again = try await s.get("/cockpit?lang=en").body
+                XCTAssertTrue(again.contains("data-hour=\"167\" data-scenario=\"parking\" data-count=\"1\""), again)
+                let elevators = here.filter { $0.scenario == "elevator" }.count
+                XCTAssertTrue(again.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"\(elevators)\""), "not another community's")
+                XCTAssertTrue(again.contains("<option value=\"parking\">parking</option>"))
+            }
+            try store.writeTransaction { try $0.upsert([Fixture.incident(333, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li")]) }
+            let third = try await s.get("/cockpit?lang=en").body
+            let elevators = here.filter { $0.scenario == "elevator" }.count + 1
+            XCTAssertTrue(third.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"\(elevators)\""), third)
+            here = try store.incidents().filter { $0.community == "changzhengqiao" }
 
             for (query, expected) in [
                 ("status=closed", here.filter { $0.status == .closed }),
@@ -161,6 +178,20 @@ final class WebAppTests: XCTestCase {
                 XCTAssertTrue(body.contains("<h2>Incidents (\(expected.count))</h2>"), query)
             }
         }
+    }
+
+    /// The incident ids of a cockpit's list (before its "Escalated to me" part), in order.
+    static func listedRows(_ body: String) -> [String] {
+        let list = body.components(separatedBy: "Escalated to me")[0]
+        return list.components(separatedBy: "<tr data-incident=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+    }
+
+    func testEscapeTakesTheFiveSpecialCharactersAndKeepsEverythingElse() {
+        XCTAssertEqual(HTML.escape("李<b onclick='x'>&\"敏\"</b>"), "李&lt;b onclick=&#39;x&#39;&gt;&amp;&quot;敏&quot;&lt;/b&gt;")
+        XCTAssertEqual(HTML.escape("长征桥社区 w-li 2026-11-24 08:15 🚒"), "长征桥社区 w-li 2026-11-24 08:15 🚒")
+        XCTAssertEqual(HTML.escape(""), "")
+        let page: HTML = "<p>\("<script>alert(1)</script>")</p>"
+        XCTAssertEqual(page.text, "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>")
     }
 
     func testLoginFormWithoutItsTokenIs403() async throws {

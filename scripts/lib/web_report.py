@@ -4,7 +4,7 @@ import argparse, json, os, platform, re, sys
 
 ap = argparse.ArgumentParser()
 for name in ["http", "sse", "store", "worker", "worker-open", "supervisor", "community", "community-incidents", "rate",
-             "seconds", "events", "load-before", "load-during", "top", "engine", "write"]:
+             "seconds", "events", "devices", "load-before", "load-during", "top", "engine", "write"]:
     ap.add_argument("--" + name, required=True)
 a = ap.parse_args()
 http = json.load(open(a.http))
@@ -41,10 +41,11 @@ body = f"""## Web load (issue 14)
 Machine: {cpu()}, {os.cpu_count()} cores, {mem} GiB; load average (1, 5, 15 min) {a.load_before} before the HTTP load,
 {a.load_during} near its end. Command: `bash scripts/web-bench.sh` (release build; a fresh store each run).
 
-Store: `cityeye-bench webstore` — a week of simulated gateway traffic (6,000 devices, 6 communities, all eight
+Store: `cityeye-bench webstore` — a week of simulated gateway traffic ({int(a.devices):,} devices, 6 communities, all eight
 scenarios) ending now, replayed through the engine in 3-hour slices; after each slice people act through
 `PeopleActions` (the CLI's and the web's one path, sealed audit rows) at times inside the slice: most incidents are
-acknowledged, resolved and closed within hours, some stay dispatched and escalate, some wait acknowledged or resolved,
+acknowledged, resolved and closed within hours, one in twenty waits a day or more at a stage (escalated, overdue,
+resolved but not verified),
 a few are reopened. {a.store}.
 The worker is {a.worker} ({a.worker_open} open incidents: the busiest); the supervisor is {a.supervisor}
 ({a.community}: {a.community_incidents} incidents on the cockpit).

@@ -94,29 +94,41 @@ async def http_load(args):
     for t in args.target:
         path, cookie = t.split(" ", 1)
         targets.append((path, cookie))
-    idle = []
+    idle = asyncio.LifoQueue()   # keep-alive connections not in use; None: a place freed by a broken one
     opened = 0
     results = []          # (target index, due, done, status, bytes, error)
     lag = []
     loop = asyncio.get_running_loop()
 
+    async def connection():
+        """An idle connection, a new one while fewer than --max-connections are open, else the next one freed."""
+        nonlocal opened
+        while True:
+            if not idle.empty():
+                conn = idle.get_nowait()
+            elif opened < args.max_connections:
+                conn = None
+            else:
+                conn = await idle.get()
+            if conn is not None:
+                return conn
+            if opened >= args.max_connections:
+                continue  # a freed place already taken: wait for the next
+            opened += 1
+            try:
+                return await asyncio.open_connection(host, port)
+            except OSError:
+                opened -= 1
+                raise
+
     async def one(k, due):
         nonlocal opened
         path, cookie = targets[k % len(targets)]
-        conn = idle.pop() if idle else None
-        if conn is None:
-            while opened >= args.max_connections and not idle:
-                await asyncio.sleep(0.001)
-            if idle:
-                conn = idle.pop()
-            else:
-                opened += 1
-                try:
-                    conn = await asyncio.open_connection(host, port)
-                except OSError as e:
-                    opened -= 1
-                    results.append((k % len(targets), due, loop.time(), 0, 0, f"connect: {e}"))
-                    return
+        try:
+            conn = await connection()
+        except OSError as e:
+            results.append((k % len(targets), due, loop.time(), 0, 0, f"connect: {e}"))
+            return
         r, w = conn
         try:
             w.write(request_bytes(host, port, "GET", path, cookie=cookie))
@@ -126,14 +138,15 @@ async def http_load(args):
             err = None
             if status != 200:
                 err = f"HTTP {status}"
-            elif b'data-live' not in body and b'id="live"' not in body:
+            elif b'id="live"' not in body:
                 err = "not the page (no live part)"
             results.append((k % len(targets), due, done, status, len(body), err))
-            idle.append(conn)
+            idle.put_nowait(conn)
         except Exception as e:  # a broken or timed-out connection is an error, and is not reused
             results.append((k % len(targets), due, loop.time(), 0, 0, f"{type(e).__name__}: {e}"))
-            opened -= 1
             w.close()
+            opened -= 1
+            idle.put_nowait(None)  # a waiter may open a new one in its place
 
     # Warm-up: a second at a tenth of the rate, not counted (connections, caches).
     for k in range(max(1, args.rate // 10)):
@@ -150,8 +163,10 @@ async def http_load(args):
         lag.append(loop.time() - due)
         tasks.append(asyncio.ensure_future(one(k, due)))
     await asyncio.gather(*tasks)
-    for _, (r, w) in enumerate(idle):
-        w.close()
+    while not idle.empty():
+        c = idle.get_nowait()
+        if c:
+            c[1].close()
     out = {"rate": args.rate, "seconds": args.seconds, "requests": n, "connections_opened_max": args.max_connections,
            "client_lag_ms_p99": round(pct(sorted(lag), 0.99) * 1000, 2), "targets": []}
     for ti, (path, _) in enumerate(targets + [("all", None)]):
@@ -186,8 +201,9 @@ async def sse_load(args):
                               extra={"Accept": "text/event-stream"}))
         await w.drain()
         head = await r.readuntil(b"\r\n\r\n")
-        if b" 200 " not in head.split(b"\r\n")[0]:
-            raise SystemExit(f"SSE client {i}: {head.split(b'\r\n')[0].decode()}")
+        status_line = head.split(b"\r\n")[0].decode("latin-1")
+        if " 200 " not in status_line:
+            raise SystemExit(f"SSE client {i}: {status_line}")
         chunked = b"chunked" in head.lower()
         counted = False
         buf = b""

@@ -28,7 +28,8 @@ struct CockpitQuery: Sendable, Equatable {
     }
 }
 
-/// What one cockpit page shows, read with a few indexed queries (not the community's every incident).
+/// What one cockpit page shows, read with a few indexed queries (not the community's every incident); the chart and
+/// the scenarios come from the `ChartCache`.
 struct CockpitData: Sendable {
     /// Not yet resolved (dispatched or acknowledged): the tiles, the board and "escalated to me" come from these.
     var open: [Incident]
@@ -36,17 +37,16 @@ struct CockpitData: Sendable {
     var list: [Incident]
     var listed: Int
     var scenarios: [String]
-    var chart: HourlyChart.Data
+    var chart: HTML
 
-    static func read(_ store: Store, community: String, query q: CockpitQuery, now: Instant) throws -> CockpitData {
-        let list = q.filter(community: community, limit: CockpitPage.listLimit)
-        let window = HourlyChart.window(newest: try store.newestFirstSeen(community: community), now: now)
+    static func read(_ store: Store, charts: ChartCache, query q: CockpitQuery, viewer v: Viewer, now: Instant) throws -> CockpitData {
+        let community = v.person.community
+        let (chart, scenarios) = try charts.read(store, community: community, now: now, viewer: v)
         return CockpitData(
             open: try store.incidents(IncidentFilter(community: community, openOnly: true)),
-            list: try store.incidents(list), listed: try store.incidentCount(q.filter(community: community, limit: nil)),
-            scenarios: try store.scenarios(community: community),
-            chart: HourlyChart.Data(start: window.start, end: window.end,
-                                    counts: try store.raisedPerHour(community: community, start: window.start, hours: HourlyChart.hours)))
+            list: try store.incidents(q.filter(community: community, limit: CockpitPage.listLimit)),
+            listed: try store.incidentCount(q.filter(community: community, limit: nil)),
+            scenarios: scenarios, chart: chart)
     }
 }
 
@@ -77,7 +77,9 @@ enum CockpitPage {
         var total = Tally()
         for i in data.open { total.add(i) }
         let incidents = data.open
-        let escalatedToMe = incidents.filter { $0.escalated && $0.status.isOpen && escalationTarget(of: $0.community, v) == v.person.id }
+        let target = escalationTarget(of: v.person.community, v)
+        // Newest first, at most `listLimit` shown (the heading says how many there are).
+        let escalatedToMe: [Incident] = target == v.person.id ? Array(incidents.filter { $0.escalated && $0.status.isOpen }.reversed()) : []
         let tiles: HTML = """
         <div class="tiles"><div class="tile"><b id="count-open">\(total.open)</b>\(v.t("Open"))</div>\
         <div class="tile esc"><b id="count-escalated">\(total.escalated)</b>\(v.t("Escalated"))</div>\
@@ -89,9 +91,9 @@ enum CockpitPage {
         \(tally(v.t("By worker"), Tally.by(incidents) { $0.assignee }, v, label: v.name))</div>
         """
         let escalated: HTML = escalatedToMe.isEmpty ? "<p class=\"meta\">\(v.t("Nothing here."))</p>"
-            : "<div class=\"scroll\">\(table(escalatedToMe, v, back: path))</div>"
+            : "<div class=\"scroll\">\(table(Array(escalatedToMe.prefix(listLimit)), v, back: path))</div>"
         return Layout.page(title: v.t("Cockpit"), language: v.language, path: path, viewer: v, live: true, body: """
-        \(tiles)\(board)\(HourlyChart.render(data.chart, viewer: v))<div class="wide"><section><h2>\(v.t("Incidents")) (\(data.listed))</h2>\(filters(q, data.scenarios, v))\
+        \(tiles)\(board)\(data.chart)<div class="wide"><section><h2>\(v.t("Incidents")) (\(data.listed))</h2>\(filters(q, data.scenarios, v))\
         <div class="scroll">\(table(data.list, v, back: path))</div></section>\
         <section><h2>\(v.t("Escalated to me")) (\(escalatedToMe.count))</h2>\(escalated)</section></div>
         """)
