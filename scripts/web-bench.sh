@@ -133,6 +133,8 @@ sleep "$(python3 -c "print(max(1, int($seconds) - 5))")"
 load_during=$(cut -d' ' -f1-3 /proc/loadavg)
 top -b -n 1 -w 200 | sed -n '7,14p' >"$work/top.txt" || true
 wait "$load"
+# The engine's stats line of the load's last 10 s (it logs one every 10 s).
+engine_stats=$(grep "stats (last" "$work/engine.log" | tail -n 1 | sed 's/^[^ ]* //' || true)
 python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
 for t in d["targets"]: print("   %-9s %5d requests, %d errors, p50 %s ms, p90 %s ms, p99 %s ms, max %s ms" % (t["path"], t["requests"], t["errors"], t["p50_ms"], t["p90_ms"], t["p99_ms"], t["max_ms"]))' "$work/http.json"
 
@@ -143,11 +145,9 @@ python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
 print("   %d of %d received, %d within 2 s; p50 %s ms, p99 %s ms, max %s ms" % (d["received"], d["deliveries_expected"], d["within_2s"], d["p50_ms"], d["p99_ms"], d["max_ms"]))' "$work/sse.json"
 kill "$sim" 2>/dev/null || true
 wait "$sim" 2>/dev/null || true
-sleep 11
-engine_stats=$(grep -E "accepted|stats" "$work/engine.log" | tail -n 1 || true)
 
 python3 scripts/lib/web_report.py --http "$work/http.json" --sse "$work/sse.json" --store "$store_line" \
     --worker "$worker" --worker-open "$worker_open" --supervisor "$supervisor" --community "$community" \
-    --community-incidents "$community_open" --devices "$(grep -c ' type: ' "$work/registry.yaml")" --rate "$rate" --seconds "$seconds" --events "$events" \
+    --community-incidents "$community_open" --reused "${FROM:-}" --devices "$(grep -c ' type: ' "$work/registry.yaml")" --rate "$rate" --seconds "$seconds" --events "$events" \
     --load-before "$load_before" --load-during "$load_during" --top "$work/top.txt" --engine "$engine_stats" \
     --write "$out_md"

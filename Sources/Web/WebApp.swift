@@ -19,6 +19,7 @@ public struct WebApp: Sendable {
     let clock: @Sendable () -> Instant
     let metrics: WebMetrics
     let charts = ChartCache()
+    let cockpits = PageCache()
 
     public static let sessionCookie = "ce_session"
     static let loginCookie = "ce_login"

@@ -119,7 +119,9 @@ final class WebAppTests: XCTestCase {
             more.append(i)
         }
         let store: Store = f.store
+        let feed = app.feed
         try store.writeTransaction { try $0.upsert(more) }
+        feed.poll()
         XCTAssertEqual(try store.incidents().filter { $0.community == "changzhengqiao" }.count, 320)
         try await withClient { c in
             let rows = Self.listedRows
@@ -151,7 +153,15 @@ final class WebAppTests: XCTestCase {
             (raised.key, raised.scenario, raised.rule) = ("k331", "parking", "parking.overstay")
             var elsewhere = Fixture.incident(332, device: "czq-elev-02", grid: "czq-g2", assignee: "w-chen")
             (elsewhere.key, elsewhere.community) = ("k332", "elsewhere")
-            try store.writeTransaction { try $0.upsert([raised, elsewhere]) }
+            try store.writeTransaction { tx in
+                try tx.upsert([raised, elsewhere])
+                try tx.append([AuditEntry(incident: 331, at: Fixture.t0, actor: "engine", action: .raised),
+                               AuditEntry(incident: 332, at: Fixture.t0, actor: "engine", action: .raised)])
+            }
+            // A drawn page is kept until the change feed sees the store move (its 500 ms poll), then drawn again.
+            let kept = try await s.get("/cockpit?lang=en").body
+            XCTAssertEqual(kept, page, "the kept page, until the feed's next poll")
+            feed.poll()
             for _ in 0..<2 {
                 let again = try await s.get("/cockpit?lang=en").body
                 XCTAssertTrue(again.contains("data-hour=\"167\" data-scenario=\"parking\" data-count=\"1\""), again)
@@ -159,7 +169,11 @@ final class WebAppTests: XCTestCase {
                 XCTAssertTrue(again.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"\(elevators)\""), "not another community's")
                 XCTAssertTrue(again.contains("<option value=\"parking\">parking</option>"))
             }
-            try store.writeTransaction { try $0.upsert([Fixture.incident(333, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li")]) }
+            try store.writeTransaction { tx in
+                try tx.upsert([Fixture.incident(333, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li")])
+                try tx.append([AuditEntry(incident: 333, at: Fixture.t0, actor: "engine", action: .raised)])
+            }
+            feed.poll()
             let third = try await s.get("/cockpit?lang=en").body
             let elevators = here.filter { $0.scenario == "elevator" }.count + 1
             XCTAssertTrue(third.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"\(elevators)\""), third)

@@ -4,7 +4,7 @@ import argparse, json, os, platform, re, sys
 
 ap = argparse.ArgumentParser()
 for name in ["http", "sse", "store", "worker", "worker-open", "supervisor", "community", "community-incidents", "rate",
-             "seconds", "events", "devices", "load-before", "load-during", "top", "engine", "write"]:
+             "seconds", "events", "devices", "reused", "load-before", "load-during", "top", "engine", "write"]:
     ap.add_argument("--" + name, required=True)
 a = ap.parse_args()
 http = json.load(open(a.http))
@@ -39,7 +39,7 @@ errors = "; ".join(f"{t['path']}: {', '.join(t['error_kinds'])}" for t in http["
 body = f"""## Web load (issue 14)
 
 Machine: {cpu()}, {os.cpu_count()} cores, {mem} GiB; load average (1, 5, 15 min) {a.load_before} before the HTTP load,
-{a.load_during} near its end. Command: `bash scripts/web-bench.sh` (release build; a fresh store each run).
+{a.load_during} near its end. Command: `bash scripts/web-bench.sh` (release build; {'the store of an earlier run, FROM=' + a.reused if a.reused else 'a fresh store'}).
 
 Store: `cityeye-bench webstore` — a week of simulated gateway traffic ({int(a.devices):,} devices, 6 communities, all eight
 scenarios) ending now, replayed through the engine in 3-hour slices; after each slice people act through
@@ -52,7 +52,8 @@ The worker is {a.worker} ({a.worker_open} open incidents: the busiest); the supe
 
 While measured: `cityeye run` on the same store, fed {a.events} events/s by `cityeye simulate` (QoS 1) over a private
 mosquitto on loopback; `cityeye serve` on the store; the load client (Python asyncio) — all on the same
-{os.cpu_count()} cores. Busiest processes near the end: {top_lines()}. Engine's last stats line: `{a.engine}`.
+{os.cpu_count()} cores. Busiest processes near the end: {top_lines()}. The engine's stats line for the load's last
+10 s: `{a.engine}`.
 
 **HTTP, {a.rate} requests/s for {a.seconds} s**, held open-loop (request k due at start + k/rate whatever earlier
 ones did; latency from the due time, so waiting for a slow server counts; wrk2's way). The cockpit (`/cockpit`, the
