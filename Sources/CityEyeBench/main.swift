@@ -330,7 +330,7 @@ case "webstore":
         FileHandle.standardError.write(Data("cityeye-bench webstore: --end \(endArg) is not an RFC 3339 time\n".utf8))
         exit(2)
     }
-    let f = try WebStore.build(db: db, registryPath: registryOut, devices: Int(arg("--devices", "13500")) ?? 13_500,
+    let f = try WebStore.build(db: db, registryPath: registryOut, devices: Int(arg("--devices", "14000")) ?? 14_000,
                                seed: UInt64(arg("--seed", "42")) ?? 42, days: Int(arg("--days", "7")) ?? 7,
                                sliceHours: Int(arg("--slice-hours", "3")) ?? 3,
                                perSlice: Int(arg("--events-per-slice", "60000")) ?? 60_000,
