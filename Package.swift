@@ -97,7 +97,7 @@ let package = Package(
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
         .executableTarget(name: "CityEyeBench", dependencies: [
-            "Model", "Registry", "Ingest", "Rules", "Store", "Engine", "Simulation", "MQTT", "Live",
+            "Model", "Registry", "Ingest", "Rules", "Store", "Engine", "Simulation", "MQTT", "Live", "Incidents", "Closedloop",
         ]),
 
         // libFuzzer targets (scripts/fuzz.sh builds each alone with -sanitize=fuzzer,address).

@@ -378,7 +378,25 @@ case "faults":
     \(brokerRows.joined(separator: "\n"))
     """
     try writeSection("faults", body, to: out)
+case "webstore":
+    // The web load benchmark's store (scripts/web-bench.sh): a week ending now, engine and people (WebStore.swift).
+    let db = arg("--db", NSTemporaryDirectory() + "cityeye-web/web.db")
+    let registryOut = arg("--registry-out", (db as NSString).deletingLastPathComponent + "/registry.yaml")
+    let endArg = arg("--end", "")
+    let end = endArg.isEmpty ? Instant(ms: Int64(Date().timeIntervalSince1970 * 1000) / 60_000 * 60_000) : RFC3339.parse(endArg)
+    guard let end else {
+        FileHandle.standardError.write(Data("cityeye-bench webstore: --end \(endArg) is not an RFC 3339 time\n".utf8))
+        exit(2)
+    }
+    let f = try WebStore.build(db: db, registryPath: registryOut, devices: Int(arg("--devices", "14000")) ?? 14_000,
+                               seed: UInt64(arg("--seed", "42")) ?? 42, days: Int(arg("--days", "7")) ?? 7,
+                               sliceHours: Int(arg("--slice-hours", "3")) ?? 3,
+                               perSlice: Int(arg("--events-per-slice", "60000")) ?? 60_000,
+                               episodeRate: Double(arg("--episode-rate", "0.05")) ?? 0.05, end: end, rules: scenariosDir())
+    let statuses = f.byStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    print("store \(db): \(f.events) events, \(f.incidents) incidents (\(statuses)), \(f.auditRows) audit rows, "
+          + "\(f.actions) people's actions (\(f.refused) refused), \(String(format: "%.0f", f.seconds)) s")
 default:
-    FileHandle.standardError.write(Data("usage: cityeye-bench replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N] | crash [--trials N] [--rate N|max] [--messages N] [--seed N] | faults [--flood N] [--size BYTES] [--messages N] [--rate N] [--trials N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: cityeye-bench webstore [--db FILE] [--devices N] [--events-per-slice N] [--episode-rate P] | replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N] | crash [--trials N] [--rate N|max] [--messages N] [--seed N] | faults [--flood N] [--size BYTES] [--messages N] [--rate N] [--trials N]\n".utf8))
     exit(2)
 }

@@ -123,5 +123,12 @@ enum Migrations {
             PRIMARY KEY (incident, seq)
         ) WITHOUT ROWID;
         """),
+        // The cockpit reads one community at a time (docs/web.md): its not-closed incidents and the list by status,
+        // and the 7-day chart by first seen (scenario in the index: the chart is counted from the index alone).
+        // Without them every cockpit page scanned every incident of the store (BENCHMARKS.md, "Web load").
+        ("v10-cockpit-indexes", """
+        CREATE INDEX incident_community_status ON incident(community, status);
+        CREATE INDEX incident_community_first_seen ON incident(community, first_seen, scenario);
+        """),
     ]
 }

@@ -14,6 +14,12 @@ public struct IncidentFilter: Sendable {
     public var since: Instant?
     /// Only dispatched or acknowledged.
     public var openOnly: Bool
+    /// Only not closed (dispatched, acknowledged or resolved).
+    public var notClosed = false
+    /// Newest (highest id) first instead of oldest first.
+    public var newestFirst = false
+    /// At most this many.
+    public var limit: Int?
     public init(status: IncidentStatus? = nil, assignee: String? = nil, scenario: String? = nil, severity: Severity? = nil,
                 grid: String? = nil, community: String? = nil, since: Instant? = nil, openOnly: Bool = false) {
         self.status = status; self.assignee = assignee; self.scenario = scenario; self.severity = severity
@@ -180,6 +186,31 @@ public final class Store: @unchecked Sendable {
     }
 
     public func incidents(_ f: IncidentFilter = IncidentFilter()) throws -> [Incident] {
+        let (clauses, bind) = Self.whereClause(f)
+        let sql = "SELECT \(Self.incidentColumns) FROM incident\(clauses) ORDER BY id\(f.newestFirst ? " DESC" : "")"
+            + (f.limit.map { " LIMIT \(max(0, $0))" } ?? "")
+        return try read {
+            let s = try conn.statement(sql)
+            bind(s)
+            var out: [Incident] = []
+            while try s.step() { out.append(Self.incident(s)) }
+            return out
+        }
+    }
+
+    /// How many incidents match (the filter's limit and order do not apply).
+    public func incidentCount(_ f: IncidentFilter = IncidentFilter()) throws -> Int {
+        let (clauses, bind) = Self.whereClause(f)
+        return try read {
+            let s = try conn.statement("SELECT count(*) FROM incident\(clauses)")
+            bind(s)
+            _ = try s.step()
+            return Int(s.int(0))
+        }
+    }
+
+    /// ` WHERE …` for a filter (empty for none), and what binds its parameters.
+    static func whereClause(_ f: IncidentFilter) -> (String, (Statement) -> Void) {
         var clauses: [String] = []
         var binds: [(Statement) -> Void] = []
         var n: Int32 = 0
@@ -197,14 +228,8 @@ public final class Store: @unchecked Sendable {
         if let v = f.community { add("community = ?") { $0.bind($1, v) } }
         if let v = f.since { add("last_seen >= ?") { $0.bind($1, v.ms) } }
         if f.openOnly { clauses.append("status IN ('dispatched', 'acknowledged')") }
-        let sql = "SELECT \(Self.incidentColumns) FROM incident" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")) + " ORDER BY id"
-        return try read {
-            let s = try conn.statement(sql)
-            for b in binds { b(s) }
-            var out: [Incident] = []
-            while try s.step() { out.append(Self.incident(s)) }
-            return out
-        }
+        if f.notClosed { clauses.append("status IN ('dispatched', 'acknowledged', 'resolved')") }
+        return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), { s in for b in binds { b(s) } })
     }
 
     /// The scenarios that have incidents in the store.

@@ -17,9 +17,15 @@ extension WebApp {
             }
             let q = query(request)
             let cq = CockpitQuery(status: q["status"] ?? "open", scenario: q["scenario"] ?? "", grid: q["grid"] ?? "", worker: q["worker"] ?? "")
-            let incidents = try store.incidents(IncidentFilter(community: v.person.community))
             let here = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
-            return html(CockpitPage.render(community: incidents, query: cq, viewer: v, path: Self.localPath(here), now: clock()))
+            let now = clock()
+            let key = PageCache.Key(session: v.session.token, uri: here, language: v.language, row: feed.latest,
+                                    hour: now.ms / Durations.hour)
+            if let kept = cockpits.page(key) { return html(HTML(raw: kept)) }
+            let data = try CockpitData.read(store, charts: charts, query: cq, viewer: v, now: now)
+            let page = CockpitPage.render(data, query: cq, viewer: v, path: Self.localPath(here))
+            cockpits.keep(page.text, for: key)
+            return html(page)
         })
         router.get("/incidents/:id", use: page { request, context, v in
             guard let id = context.parameters.get("id", as: Int64.self), let i = try store.incident(id: id) else {
@@ -50,6 +56,8 @@ extension WebApp {
             }
             do throws(ActionFailure) {
                 _ = try PeopleActions.perform(action, on: id, by: .web(worker: v.person.id), registry: registry, store: store, at: clock())
+                // The page this redirects to shows the change at once (kept pages are keyed by the feed's row).
+                feed.poll()
             } catch .noIncident {
                 return message(.notFound, "Not found", "no incident \(id)", request, viewer: v, back: back)
             } catch .refused(let refusal) {

@@ -18,6 +18,8 @@ public struct WebApp: Sendable {
     public let feed: ChangeFeed
     let clock: @Sendable () -> Instant
     let metrics: WebMetrics
+    let charts = ChartCache()
+    let cockpits = PageCache()
 
     public static let sessionCookie = "ce_session"
     static let loginCookie = "ce_login"

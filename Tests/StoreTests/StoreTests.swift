@@ -156,6 +156,7 @@ final class DeadLetterTableTests: XCTestCase {
                 DROP INDEX dead_letter_received_at; DROP TABLE dead_letter_count;
                 DROP TABLE audit_head; ALTER TABLE audit DROP COLUMN mac; ALTER TABLE audit DROP COLUMN chain;
                 DROP TABLE webhook_outbox; DROP TABLE webhook_target; DROP TABLE incident_event;
+                DROP INDEX incident_community_status; DROP INDEX incident_community_first_seen;
                 DELETE FROM schema_migration WHERE version >= 6;
                 """)
         }

@@ -102,6 +102,112 @@ final class WebAppTests: XCTestCase {
         }
     }
 
+    /// The cockpit counts and lists in the store (one community, indexed queries), with the CLI's filters: the list
+    /// shows the newest 300 that match and says how many match; another community's incidents are on no part of it.
+    func testCockpitCountsAndListsTheCommunityFromTheStoreWithFilters() async throws {
+        let statuses: [IncidentStatus] = [.dispatched, .acknowledged, .resolved, .closed]
+        var more: [Incident] = []
+        for id in Int64(3)...330 {
+            var i = Fixture.incident(id, device: id % 2 == 0 ? "czq-elev-01" : "czq-elev-02", grid: id % 2 == 0 ? "czq-g1" : "czq-g2",
+                                     assignee: id % 2 == 0 ? "w-li" : "w-chen")
+            i.key = "k\(id)"
+            i.status = statuses[Int(id % 4)]
+            if id % 5 == 0 { i.scenario = "smoke"; i.rule = "smoke.alarm" }
+            i.escalated = id % 7 == 0
+            i.overdue = id % 11 == 0
+            if id > 320 { i.community = "elsewhere"; i.status = .dispatched; i.escalated = true }
+            more.append(i)
+        }
+        let store: Store = f.store
+        let feed = app.feed
+        try store.writeTransaction { try $0.upsert(more) }
+        feed.poll()
+        XCTAssertEqual(try store.incidents().filter { $0.community == "changzhengqiao" }.count, 320)
+        try await withClient { c in
+            let rows = Self.listedRows
+            var here = try store.incidents().filter { $0.community == "changzhengqiao" }
+            var s = c
+            try await s.signIn("s-zhao", "zhao-password")
+            let page = try await s.get("/cockpit?lang=en").body
+            let open = here.filter { $0.status.isOpen }
+            XCTAssertTrue(page.contains("<b id=\"count-open\">\(open.count)</b>"), page)
+            XCTAssertTrue(page.contains("<b id=\"count-escalated\">\(open.filter(\.escalated).count)</b>"))
+            XCTAssertTrue(page.contains("<b id=\"count-overdue\">\(open.filter(\.overdue).count)</b>"))
+            let notClosed = here.filter { $0.status != .closed }.sorted { $0.id > $1.id }
+            XCTAssertTrue(page.contains("<h2>Incidents (\(notClosed.count))</h2>"), "how many match, not how many are shown")
+            XCTAssertEqual(rows(page), notClosed.prefix(300).map { String($0.id) }, "the newest 300, newest first")
+            XCTAssertFalse(rows(page).contains { Int($0)! > 320 }, "not another community's")
+            let esc = page.components(separatedBy: "Escalated to me")[1]
+            XCTAssertTrue(esc.contains("(\(open.filter(\.escalated).count))"))
+            XCTAssertFalse(esc.contains("data-incident=\"321\""))
+            // The chart counts every incident raised in the hour, closed ones too, of this community only.
+            for scenario in ["elevator", "smoke"] {
+                let n = here.filter { $0.scenario == scenario }.count
+                XCTAssertTrue(page.contains("data-hour=\"167\" data-scenario=\"\(scenario)\" data-count=\"\(n)\""), scenario)
+            }
+            XCTAssertTrue(page.contains("<option value=\"smoke\">smoke</option>"), "the scenarios the community has")
+            XCTAssertFalse(page.contains("<option value=\"parking\">"))
+
+            // Raised since the last page (the chart and the scenarios are kept between pages): counted once, at once.
+            var raised = Fixture.incident(331, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li")
+            (raised.key, raised.scenario, raised.rule) = ("k331", "parking", "parking.overstay")
+            var elsewhere = Fixture.incident(332, device: "czq-elev-02", grid: "czq-g2", assignee: "w-chen")
+            (elsewhere.key, elsewhere.community) = ("k332", "elsewhere")
+            try store.writeTransaction { tx in
+                try tx.upsert([raised, elsewhere])
+                try tx.append([AuditEntry(incident: 331, at: Fixture.t0, actor: "engine", action: .raised),
+                               AuditEntry(incident: 332, at: Fixture.t0, actor: "engine", action: .raised)])
+            }
+            // A drawn page is kept until the change feed sees the store move (its 500 ms poll), then drawn again.
+            let kept = try await s.get("/cockpit?lang=en").body
+            XCTAssertEqual(kept, page, "the kept page, until the feed's next poll")
+            feed.poll()
+            for _ in 0..<2 {
+                let again = try await s.get("/cockpit?lang=en").body
+                XCTAssertTrue(again.contains("data-hour=\"167\" data-scenario=\"parking\" data-count=\"1\""), again)
+                let elevators = here.filter { $0.scenario == "elevator" }.count
+                XCTAssertTrue(again.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"\(elevators)\""), "not another community's")
+                XCTAssertTrue(again.contains("<option value=\"parking\">parking</option>"))
+            }
+            try store.writeTransaction { tx in
+                try tx.upsert([Fixture.incident(333, device: "czq-elev-01", grid: "czq-g1", assignee: "w-li")])
+                try tx.append([AuditEntry(incident: 333, at: Fixture.t0, actor: "engine", action: .raised)])
+            }
+            feed.poll()
+            let third = try await s.get("/cockpit?lang=en").body
+            let elevators = here.filter { $0.scenario == "elevator" }.count + 1
+            XCTAssertTrue(third.contains("data-hour=\"167\" data-scenario=\"elevator\" data-count=\"\(elevators)\""), third)
+            here = try store.incidents().filter { $0.community == "changzhengqiao" }
+
+            for (query, expected) in [
+                ("status=closed", here.filter { $0.status == .closed }),
+                ("status=all&scenario=smoke", here.filter { $0.scenario == "smoke" }),
+                ("status=acknowledged&grid=czq-g2", here.filter { $0.status == .acknowledged && $0.grid == "czq-g2" }),
+                ("worker=w-li", here.filter { $0.status != .closed && $0.assignee == "w-li" }),
+                ("status=nonsense", []),
+            ] {
+                let body = try await s.get("/cockpit?lang=en&\(query)").body
+                let ids = expected.sorted { $0.id > $1.id }.prefix(300).map { String($0.id) }
+                XCTAssertEqual(rows(body), ids, query)
+                XCTAssertTrue(body.contains("<h2>Incidents (\(expected.count))</h2>"), query)
+            }
+        }
+    }
+
+    /// The incident ids of a cockpit's list (before its "Escalated to me" part), in order.
+    static func listedRows(_ body: String) -> [String] {
+        let list = body.components(separatedBy: "Escalated to me")[0]
+        return list.components(separatedBy: "<tr data-incident=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+    }
+
+    func testEscapeTakesTheFiveSpecialCharactersAndKeepsEverythingElse() {
+        XCTAssertEqual(HTML.escape("李<b onclick='x'>&\"敏\"</b>"), "李&lt;b onclick=&#39;x&#39;&gt;&amp;&quot;敏&quot;&lt;/b&gt;")
+        XCTAssertEqual(HTML.escape("长征桥社区 w-li 2026-11-24 08:15 🚒"), "长征桥社区 w-li 2026-11-24 08:15 🚒")
+        XCTAssertEqual(HTML.escape(""), "")
+        let page: HTML = "<p>\("<script>alert(1)</script>")</p>"
+        XCTAssertEqual(page.text, "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>")
+    }
+
     func testLoginFormWithoutItsTokenIs403() async throws {
         try await withClient { c in
             let r = try await c.post("/login", [("worker", "w-li"), ("password", "li-password")], csrf: "forged", cookies: "ce_login=other")

@@ -1,4 +1,5 @@
 import Model
+import Store
 
 /// What the cockpit's list shows: the CLI's filters (`cityeye incidents --status --worker --scenario`) plus grid.
 struct CockpitQuery: Sendable, Equatable {
@@ -8,14 +9,44 @@ struct CockpitQuery: Sendable, Equatable {
     var grid = ""
     var worker = ""
 
-    func matches(_ i: Incident) -> Bool {
+    /// The store's filter for the list: newest first, at most `limit`.
+    func filter(community: String, limit: Int?) -> IncidentFilter {
+        var f = IncidentFilter(scenario: scenario.isEmpty ? nil : scenario, grid: grid.isEmpty ? nil : grid,
+                               community: community)
+        f.assignee = worker.isEmpty ? nil : worker
         switch status {
         case "all": break
-        case "open": if i.status == .closed { return false }
-        default: if i.status.rawValue != status { return false }
+        case "open": f.notClosed = true
+        default:
+            // A status no incident can have lists nothing (as before: the filter matched none).
+            guard let s = IncidentStatus(rawValue: status) else { f.limit = 0; f.status = .closed; f.notClosed = true; break }
+            f.status = s
         }
-        return (scenario.isEmpty || i.scenario == scenario) && (grid.isEmpty || i.grid == grid)
-            && (worker.isEmpty || i.assignee == worker)
+        f.newestFirst = true
+        if let limit { f.limit = min(f.limit ?? limit, limit) }
+        return f
+    }
+}
+
+/// What one cockpit page shows, read with a few indexed queries (not the community's every incident); the chart and
+/// the scenarios come from the `ChartCache`.
+struct CockpitData: Sendable {
+    /// Not yet resolved (dispatched or acknowledged): the tiles, the board and "escalated to me" come from these.
+    var open: [Incident]
+    /// The list: newest first, at most `CockpitPage.listLimit`; `listed` is how many match.
+    var list: [Incident]
+    var listed: Int
+    var scenarios: [String]
+    var chart: HTML
+
+    static func read(_ store: Store, charts: ChartCache, query q: CockpitQuery, viewer v: Viewer, now: Instant) throws -> CockpitData {
+        let community = v.person.community
+        let (chart, scenarios) = try charts.read(store, community: community, now: now, viewer: v)
+        return CockpitData(
+            open: try store.incidents(IncidentFilter(community: community, openOnly: true)),
+            list: try store.incidents(q.filter(community: community, limit: CockpitPage.listLimit)),
+            listed: try store.incidentCount(q.filter(community: community, limit: nil)),
+            scenarios: scenarios, chart: chart)
     }
 }
 
@@ -42,11 +73,13 @@ struct Tally: Sendable, Equatable {
 enum CockpitPage {
     static let listLimit = 300
 
-    static func render(community incidents: [Incident], query q: CockpitQuery, viewer v: Viewer, path: String, now: Instant) -> HTML {
+    static func render(_ data: CockpitData, query q: CockpitQuery, viewer v: Viewer, path: String) -> HTML {
         var total = Tally()
-        for i in incidents { total.add(i) }
-        let escalatedToMe = incidents.filter { $0.escalated && $0.status.isOpen && escalationTarget(of: $0.community, v) == v.person.id }
-        let listed = incidents.filter(q.matches).sorted { $0.id > $1.id }
+        for i in data.open { total.add(i) }
+        let incidents = data.open
+        let target = escalationTarget(of: v.person.community, v)
+        // Newest first, at most `listLimit` shown (the heading says how many there are).
+        let escalatedToMe: [Incident] = target == v.person.id ? Array(incidents.filter { $0.escalated && $0.status.isOpen }.reversed()) : []
         let tiles: HTML = """
         <div class="tiles"><div class="tile"><b id="count-open">\(total.open)</b>\(v.t("Open"))</div>\
         <div class="tile esc"><b id="count-escalated">\(total.escalated)</b>\(v.t("Escalated"))</div>\
@@ -58,10 +91,10 @@ enum CockpitPage {
         \(tally(v.t("By worker"), Tally.by(incidents) { $0.assignee }, v, label: v.name))</div>
         """
         let escalated: HTML = escalatedToMe.isEmpty ? "<p class=\"meta\">\(v.t("Nothing here."))</p>"
-            : "<div class=\"scroll\">\(table(escalatedToMe, v, back: path))</div>"
+            : "<div class=\"scroll\">\(table(Array(escalatedToMe.prefix(listLimit)), v, back: path))</div>"
         return Layout.page(title: v.t("Cockpit"), language: v.language, path: path, viewer: v, live: true, body: """
-        \(tiles)\(board)\(HourlyChart.render(incidents, now: now, viewer: v))<div class="wide"><section><h2>\(v.t("Incidents")) (\(listed.count))</h2>\(filters(q, incidents, v))\
-        <div class="scroll">\(table(Array(listed.prefix(listLimit)), v, back: path))</div></section>\
+        \(tiles)\(board)\(data.chart)<div class="wide"><section><h2>\(v.t("Incidents")) (\(data.listed))</h2>\(filters(q, data.scenarios, v))\
+        <div class="scroll">\(table(data.list, v, back: path))</div></section>\
         <section><h2>\(v.t("Escalated to me")) (\(escalatedToMe.count))</h2>\(escalated)</section></div>
         """)
     }
@@ -81,7 +114,7 @@ enum CockpitPage {
         """
     }
 
-    static func filters(_ q: CockpitQuery, _ incidents: [Incident], _ v: Viewer) -> HTML {
+    static func filters(_ q: CockpitQuery, _ scenarioNames: [String], _ v: Viewer) -> HTML {
         func select(_ name: String, _ label: String, _ current: String, _ options: [(String, String)]) -> HTML {
             let opts = options.map { (value, text) -> HTML in
                 "<option value=\"\(value)\"\(HTML(raw: value == current ? " selected" : ""))>\(text)</option>"
@@ -89,7 +122,7 @@ enum CockpitPage {
             return "<div><label for=\"f-\(name)\">\(label)</label><select id=\"f-\(name)\" name=\"\(name)\">\(opts)</select></div>"
         }
         let statuses = [("open", v.t("not closed")), ("all", v.t("all"))] + IncidentStatus.allCases.map { ($0.rawValue, v.t($0.rawValue)) }
-        let scenarios = [("", v.t("all"))] + Set(incidents.map(\.scenario)).sorted().map { ($0, $0) }
+        let scenarios = [("", v.t("all"))] + scenarioNames.map { ($0, $0) }
         let grids = [("", v.t("all"))] + v.registry.grids.values.filter { $0.community == v.person.community }
             .sorted { $0.id < $1.id }.map { ($0.id, $0.name) }
         let workers = [("", v.t("all"))] + v.registry.workers.values.filter { $0.community == v.person.community }

@@ -6,28 +6,24 @@ enum HourlyChart {
     static let hours = 7 * 24
     static let colours = ["#1565c0", "#c62828", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#5d4037"]
 
-    /// The window ends at `now`; on a store whose newest incident is older than the window (a replay of past
-    /// days) it ends at that incident's hour instead, so the chart shows the data there is.
-    static func window(_ incidents: [Incident], now: Instant) -> (start: Instant, end: Instant) {
+    /// The window's incidents counted per scenario per hour index (0 = oldest).
+    struct Data: Sendable {
+        var start: Instant
+        var end: Instant
+        var counts: [String: [Int]]
+    }
+
+    /// The window ends at `now`; on a store whose newest incident (`newest`: when it was first seen) is older than
+    /// the window (a replay of past days) it ends at that incident's hour instead, so the chart shows the data there is.
+    static func window(newest: Instant?, now: Instant) -> (start: Instant, end: Instant) {
         let hour = Durations.hour
-        let newest = incidents.map(\.firstSeen.ms).max() ?? now.ms
+        let newest = newest?.ms ?? now.ms
         let endMs = newest < now.ms - Millis(hours) * hour ? (newest / hour + 1) * hour : (now.ms / hour + 1) * hour
         return (Instant(ms: endMs - Millis(hours) * hour), Instant(ms: endMs))
     }
 
-    /// Counts per scenario per hour index (0 = oldest) of incidents first seen in the window.
-    static func counts(_ incidents: [Incident], start: Instant, end: Instant) -> [String: [Int]] {
-        var out: [String: [Int]] = [:]
-        for i in incidents where i.firstSeen.ms >= start.ms && i.firstSeen.ms < end.ms {
-            let h = Int((i.firstSeen.ms - start.ms) / Durations.hour)
-            out[i.scenario, default: Array(repeating: 0, count: hours)][h] += 1
-        }
-        return out
-    }
-
-    static func render(_ incidents: [Incident], now: Instant, viewer v: Viewer) -> HTML {
-        let (start, end) = window(incidents, now: now)
-        let counts = counts(incidents, start: start, end: end)
+    static func render(_ data: Data, viewer v: Viewer) -> HTML {
+        let (start, end, counts) = (data.start, data.end, data.counts)
         let scenarios = counts.keys.sorted()
         let peak = max(1, (0..<hours).map { h in scenarios.reduce(0) { $0 + counts[$1]![h] } }.max() ?? 1)
         let (w, barW, height) = (6, 5, 120)

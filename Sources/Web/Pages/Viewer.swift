@@ -23,7 +23,6 @@ struct Viewer: Sendable {
     func local(_ t: Instant, community: String) -> String {
         let clock = registry.catalog.clock(ofCommunity: community) ?? LocalClock.standard
         return RFC3339.formatLocal(t, offsetSeconds: clock.offsetSeconds(at: t), withSeconds: false)
-            .replacingOccurrences(of: "T", with: " ")
     }
 }
 
