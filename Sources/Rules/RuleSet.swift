@@ -49,10 +49,10 @@ public struct RuleSet: @unchecked Sendable {
             do { doc = try YAMLValue.load(path: path, what: "rule") } catch { problems.append(error); continue }
             guard let top = try? doc.entries("rule file") else { continue }
             if SchemaFile.isSchema(top) {
-                let source = SchemaSource(path: path, text: String(decoding: (try? FileBytes.read(path).get()) ?? [], as: UTF8.self))
-                let found = SchemaFile.declare(source)
+                let found = SchemaFile.declare(doc, path: path)
                 problems += found
-                if found.isEmpty { schemaSources.append(source) }
+                // The text is recorded in the store (Deployment) for the people's commands.
+                if found.isEmpty { schemaSources.append(SchemaSource(path: path, text: String(decoding: (try? FileBytes.read(path).get()) ?? [], as: UTF8.self))) }
             } else if top.contains(where: { $0.key == "rules" }) {
                 ruleDocs.append((path, doc))
             }

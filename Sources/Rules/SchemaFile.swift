@@ -62,12 +62,17 @@ public enum SchemaFile {
 
     /// Reads a schema file's text and declares its types (`Schema.declare`); every problem, with file:line.
     public static func declare(_ source: SchemaSource) -> [YAMLFileError] {
-        var problems: [YAMLFileError] = []
         let doc: YAMLValue
         do { doc = try YAMLValue.parse(source.text, file: source.path) } catch { return [error] }
+        return declare(doc, path: source.path)
+    }
+
+    /// Declares the types of a schema file already parsed.
+    static func declare(_ doc: YAMLValue, path: String) -> [YAMLFileError] {
+        var problems: [YAMLFileError] = []
         let d = declarations(doc, problems: &problems)
         guard problems.isEmpty else { return problems }
-        return Schema.declare(d).map { YAMLFileError(file: source.path, line: Int($0.at.split(separator: ":").last ?? ""), $0.message) }
+        return Schema.declare(d).map { YAMLFileError(file: path, line: Int($0.at.split(separator: ":").last ?? ""), $0.message) }
     }
 
     private static func entries(_ v: YAMLValue?, _ what: String, _ problems: inout [YAMLFileError]) -> [(key: String, line: Int?, value: YAMLValue)] {
