@@ -21,7 +21,8 @@ seed() {  # seed corpus for a target, made fresh from the repo
         FuzzExpression) grep -hoE '(when|clear|value): *".*"' scenarios/*/rules.yaml | sed -E 's/^[a-z]+: *"(.*)"$/\1/' | split -l 1 -a 4 - "$dir/expr-" ;;
         FuzzRuleFile) for f in scenarios/*/rules.yaml; do cp "$f" "$dir/$(basename "$(dirname "$f")").yaml"; done
                       cp scenarios/schema.yaml "$dir/schema.yaml"; cp docs/examples/pump-room/schema.yaml "$dir/pump-schema.yaml" ;;
-        FuzzRegistry) for f in scenarios/*/registry.yaml demo/registry.yaml; do cp "$f" "$dir/$(echo "$f" | tr / _)"; done ;;
+        FuzzRegistry) for f in scenarios/*/registry.yaml; do cp "$f" "$dir/$(echo "$f" | tr / _)"; done
+                      head -c 4000 demo/registry.yaml > "$dir/demo-head.yaml" ;;
         FuzzConfig) printf 'broker:\n  host: 127.0.0.1\n  port: 1883\n  client_id: e\n  topics: ["cityeye/#"]\n  qos: 1\n  keepalive_s: 30\nregistry: registry.yaml\nrules: .\nstore: x.db\ncapture_dir: capture\n' > "$dir/config.yaml" ;;
     esac
 }
@@ -38,7 +39,7 @@ for t in $targets; do
     start=$(date +%s)
     set +e
     ASAN_OPTIONS=detect_leaks=1 ".build-fuzz/debug/$t" "$work/corpus/$t" "$work/seeds/$t" -runs="$runs" -timeout=10 \
-        -rss_limit_mb=4096 -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 > "$log" 2>&1
+        -rss_limit_mb=4096 -max_len="${FUZZ_MAX_LEN:-4096}" -artifact_prefix="$findings/" -print_final_stats=1 > "$log" 2>&1
     rc=$?
     set -e
     secs=$(( $(date +%s) - start ))

@@ -76,7 +76,6 @@ public final class IngressJournal: @unchecked Sendable {
     private var fd: Int32 = -1
     private var current: UInt64
     private var offset: UInt64
-    private var lastSync: Int64 = 0
     private var unsynced = false
 
     static let headerBytes = 8, bodyHeaderBytes = 12
@@ -113,8 +112,7 @@ public final class IngressJournal: @unchecked Sendable {
     /// Appends one message and returns the position after it. On an error nothing of the record counts (a partial
     /// write is cut back), so the caller can retry the same message.
     @discardableResult
-    public func append(topic: String, payload: UnsafeRawBufferPointer, arrivedAt: Instant, retained: Bool,
-                       now: () -> Int64 = IngressJournal.monotonicMs) throws(JournalError) -> JournalPosition {
+    public func append(topic: String, payload: UnsafeRawBufferPointer, arrivedAt: Instant, retained: Bool) throws(JournalError) -> JournalPosition {
         var topic = topic
         let topicBytes = topic.withUTF8 { Array($0) }
         let bodyBytes = Self.bodyHeaderBytes + topicBytes.count + payload.count
@@ -142,13 +140,9 @@ public final class IngressJournal: @unchecked Sendable {
             try write(record)
             offset += UInt64(record.count)
             unsynced = true
-            switch sync {
-            case .always: try syncNow()
-            case .interval(let ms):
-                let t = now()
-                if t - lastSync >= Int64(ms) { try syncNow(); lastSync = t }
-            case .never: break
-            }
+            // `.interval` is synced by `flush()` from a thread of the engine's (`JournalSyncer`), never here: an
+            // fdatasync can take tens of milliseconds, and this runs on the MQTT thread, in front of every message.
+            if case .always = sync { try syncNow() }
             return JournalPosition(segment: current, offset: offset)
         }
     }
@@ -167,9 +161,25 @@ public final class IngressJournal: @unchecked Sendable {
         }
     }
 
-    /// Forces what was appended to disk (the engine also calls it on a timer for `.interval`).
+    /// Forces what was appended so far to disk. The sync itself runs outside the journal's lock (on a duplicate of
+    /// the segment's descriptor), so appends from the MQTT thread go on meanwhile; for `.interval` the engine calls
+    /// this from a thread of its own every interval.
     public func flush() throws(JournalError) {
-        try lock.locked { () throws(JournalError) in try syncNow() }
+        let taken = lock.locked { () -> (fd: Int32, segment: UInt64)? in
+            guard unsynced, fd >= 0 else { return nil }
+            let copy = dup(fd)
+            guard copy >= 0 else { return (-errno, current) }
+            unsynced = false
+            return (copy, current)
+        }
+        guard let taken else { return }
+        guard taken.fd >= 0 else { throw JournalError.from(errno: -taken.fd, path: path(of: taken.segment), doing: "cannot sync") }
+        defer { close(taken.fd) }
+        if fdatasync(taken.fd) != 0 {
+            let e = errno
+            lock.locked { if current == taken.segment { unsynced = true } }
+            throw JournalError.from(errno: e, path: path(of: taken.segment), doing: "cannot sync")
+        }
     }
 
     /// Every record after `position`, in order (what a restart must process before it subscribes).

@@ -79,7 +79,6 @@ public final class LiveEngine: @unchecked Sendable {
     private var announcedReady = false
     private var takeover = SessionTakeoverWatch()
     private var releasedBefore: UInt64 = 0
-    private var lastJournalFlush: Int64 = 0
     let stopFlag = StopFlag()
     private let statsLock = NSLock()
     private var _stats: LiveStats
@@ -181,6 +180,8 @@ public final class LiveEngine: @unchecked Sendable {
         log("audit check: verifying the audit chains in the background; alarms are processed meanwhile"
             + (every > 0 ? ", then rows added are verified every \(Durations.describe(every))" : ""))
         auditWatch.start()
+        let background = try startBackgroundSyncs()
+        defer { background.stop() }
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let sender = webhooks.map { w in Task { await w.run() } }
@@ -238,6 +239,7 @@ public final class LiveEngine: @unchecked Sendable {
             throw error
         }
         capture?.close()
+        background.stop()
         try? journal.flush()
         logAuditHeads(final: true)
         auditWatch.stop()
@@ -255,7 +257,6 @@ public final class LiveEngine: @unchecked Sendable {
         let messages = source.take(upTo: tuning.maxBatchSize)
         try await commit(messages, now: clock.now(), final: stopping && messages.count < tuning.maxBatchSize)
         if messages.count == tuning.maxBatchSize { inputContinuation.yield(.source(.messagesWaiting)) }
-        flushJournalIfDue()
         saveAuditCheck()
         return messages.count
     }
@@ -323,6 +324,7 @@ public final class LiveEngine: @unchecked Sendable {
         _ = auditHeads.committed(pipeline.store.takeCommittedAuditHeads(), nowMs: IngressJournal.monotonicMs())
         pipeline.store.close()
         pipeline = try setup.open()
+        try pipeline.store.checkpointsInCommits(false)
         pipeline.collectsNews = tuning.announcesIncidents
         pipeline.carryOver(counts: counts)
     }
@@ -392,12 +394,31 @@ public final class LiveEngine: @unchecked Sendable {
         }
     }
 
-    private func flushJournalIfDue() {
-        guard case .interval(let ms) = journal.sync else { return }
-        let t = IngressJournal.monotonicMs()
-        guard t - lastJournalFlush >= Int64(ms) else { return }
-        lastJournalFlush = t
-        do { try journal.flush() } catch { faults.report("journal-sync", "\(error)") }
+    /// The journal's interval sync and the store's write-ahead-log checkpoints, each on a thread of its own: both
+    /// wait on the disk (an fsync can take tens of milliseconds), and neither may hold up a message or a commit.
+    private func startBackgroundSyncs() throws -> BackgroundSyncs {
+        let faults = self.faults, journal = self.journal, store = config.store
+        var syncs = BackgroundSyncs()
+        if case .interval(let ms) = journal.sync {
+            syncs.journal = RepeatingThread(name: "cityeye-journal-sync", every: Double(ms) / 1000) {
+                do {
+                    try journal.flush()
+                    faults.cleared("journal-sync", "journal \(journal.directory): synced to disk again")
+                } catch {
+                    faults.report("journal-sync", "\(error) (what is journaled survives a crash of this process, not a power cut, until a sync succeeds; retrying)")
+                }
+            }
+        }
+        try pipeline.store.checkpointsInCommits(false)
+        syncs.checkpoints = try WALCheckpointer(path: store) { problem in
+            if let problem {
+                faults.report("checkpoint", "store \(store): cannot copy the write-ahead log into the database (\(problem)); "
+                              + "commits go on and the log \(store)-wal grows until this clears; retrying")
+            } else {
+                faults.cleared("checkpoint", "store \(store): the write-ahead log is copied into the database again")
+            }
+        }
+        return syncs
     }
 
     private func setConnected(_ c: Bool) {
@@ -435,4 +456,14 @@ struct StopDuringFault: Error {}
 public struct LiveError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+/// The live engine's threads that wait on the disk (`LiveEngine.startBackgroundSyncs`).
+struct BackgroundSyncs {
+    var journal: RepeatingThread?
+    var checkpoints: WALCheckpointer?
+    func stop() {
+        journal?.stop()
+        checkpoints?.stop()
+    }
 }

@@ -10,16 +10,31 @@ public enum FileBytes {
         let f = open(path, O_RDONLY | O_CLOEXEC)
         guard f >= 0 else { return .failure(FileError(errno)) }
         defer { close(f) }
+        // Sized from fstat (a file that grows meanwhile is read to its end all the same), never zero-filled first.
+        var st = stat()
+        var capacity = fstat(f, &st) == 0 && st.st_size > 0 ? Int(st.st_size) + 1 : 64 << 10
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(f, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(FileError(errno))
+            var failure: Int32?
+            var atEnd = false
+            let tail = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = 0
+                while count < buffer.count {
+                    let n = Glibc.read(f, buffer.baseAddress! + count, buffer.count - count)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    if n == 0 { atEnd = true; return }
+                    count += n
+                }
             }
-            if n == 0 { return .success(out) }
-            out.append(contentsOf: chunk[0..<n])
+            if let failure { return .failure(FileError(failure)) }
+            if atEnd && out.isEmpty { return .success(tail) }
+            out.append(contentsOf: tail)
+            if atEnd { return .success(out) }
+            capacity = max(capacity, 64 << 10)
         }
     }
 

@@ -35,7 +35,10 @@ public enum Durations {
         return out
     }
 
-    /// Reads `describe`'s forms and single-unit ones (`1.5h`); nil for anything else.
+    /// The longest duration a rule or config may name: 100 years.
+    public static let longest: Millis = 36_500 * day
+
+    /// Reads `describe`'s forms and single-unit ones (`1.5h`); nil for anything else, or longer than `longest`.
     public static func parse(_ text: String) -> Millis? {
         let units: [(String, Millis)] = [("ms", 1), ("s", second), ("min", minute), ("m", minute), ("h", hour), ("d", day)]
         var rest = Substring(text).drop { $0 == " " }
@@ -48,7 +51,11 @@ public enum Durations {
             guard let n = Double(number), n >= 0,
                   let (suffix, unit) = units.first(where: { rest.hasPrefix($0.0) }) else { return nil }
             rest = rest.dropFirst(suffix.count)
-            total += Millis((n * Double(unit)).rounded())
+            // Past `longest` (or not a number at all) is no duration: found by the fuzzer as a crash in a rule's `for:`.
+            let part = (n * Double(unit)).rounded()
+            guard part <= Double(longest) else { return nil }
+            total += Millis(part)
+            guard total <= longest else { return nil }
         }
         return total
     }

@@ -82,7 +82,7 @@ public enum Schema {
     /// Adds the declarations, all or none; returns every conflict (nothing added then).
     @discardableResult
     public static func declare(_ d: SchemaDeclarations) -> [SchemaConflict] {
-        writer.withLock { _ in
+        writer.withLock { retired in
             let now = current
             var events = now.events, devices = now.deviceTypeNames.compactMap(now.device), origins = now.origins
             var conflicts: [SchemaConflict] = []
@@ -111,14 +111,20 @@ public enum Schema {
             }
             guard conflicts.isEmpty else { return conflicts }
             if changed {
-                // The old tables stay alive: a reader may hold them without a reference count.
+                // The old tables stay alive (and reachable, for LeakSanitizer too): a reader may hold them without
+                // a reference count. A process declares a few dozen types at most, so few versions are kept.
+                retired.append(now)
                 storage.store(.passRetained(SchemaTables(events: events, devices: devices, origins: origins)), ordering: .releasing)
             }
             return []
         }
     }
 
-    private static let writer = Mutex(())
+    /// How many earlier versions of the tables are kept (for tests).
+    static var keptVersions: Int { writer.withLock { $0.count } }
+
+    /// Serialises declarations; holds every earlier version of the tables.
+    private static let writer = Mutex<[SchemaTables]>([])
     private static let storage = Atomic<Unmanaged<SchemaTables>>(
         .passRetained(SchemaTables(events: EventSchema.shipped, devices: DeviceSchema.shipped, origins: [:])))
 }

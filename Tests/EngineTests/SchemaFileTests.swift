@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
-import Model
+@testable import Model
 import Ingest
 import Store
 import YAMLSupport
@@ -29,6 +29,17 @@ final class SchemaFileTests: XCTestCase {
         XCTAssertEqual(Schema.declare(d), [], "declaring the shipped schema again changes nothing")
         let set = try RuleSet.load(directory: Repo.scenarios.path)
         XCTAssertEqual(set.schemaSources.map { ($0.path as NSString).lastPathComponent }, ["schema.yaml"])
+    }
+
+    /// Found by the fuzzer (LeakSanitizer): the tables a declaration replaced were left unreachable. Readers may still
+    /// hold them without a reference count, so they are kept, and kept reachable.
+    func testTablesReplacedByADeclarationAreKeptForReadersThatStillHoldThem() throws {
+        let before = Schema.current
+        let kept = Schema.keptVersions
+        let dir = try folder(["schema.yaml": "device_types:\n  kept_gauge_\(UInt32.random(in: 0...UInt32.max)):\n    alarm_cm: number\n"])
+        XCTAssertEqual(RuleSet.check(directory: dir).map(\.description), [])
+        XCTAssertFalse(Schema.current === before, "the declaration made new tables")
+        XCTAssertEqual(Schema.keptVersions, kept + 1, "the replaced tables are kept")
     }
 
     func testADeploymentsOwnTypesAreDeclaredAndUsedEverywhere() throws {

@@ -46,7 +46,10 @@ final class DurationTextTests: XCTestCase {
         XCTAssertEqual(Durations.parse("2h5m"), 7_500_000)
         XCTAssertEqual(Durations.parse("250ms"), 250)
         XCTAssertEqual(Durations.parse("5min"), 300_000)
-        for bad in ["", "5", "h", "-5s", "5x", "5s5"] { XCTAssertNil(Durations.parse(bad), bad) }
+        for bad in ["", "5", "h", "-5s", "5x", "5s5", "1e300d", "36501d", "36500d1ms", "22222222222222222222222m"] {
+            XCTAssertNil(Durations.parse(bad), bad)
+        }
+        XCTAssertEqual(Durations.parse("36500d"), Durations.longest)
         XCTAssertEqual(Durations.describe(30 * Durations.day), "30d")
         XCTAssertEqual(Durations.describe(7_500_250), "2h5m250ms")
         XCTAssertEqual(Durations.parse(Durations.describe(93_784_005)), 93_784_005)

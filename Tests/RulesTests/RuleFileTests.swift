@@ -75,6 +75,9 @@ final class RuleFileTests: XCTestCase {
         XCTAssertTrue(p[0].contains("x.yaml:3") && p[0].contains("x.a") && p[0].contains("kind"), p[0])
         p = try problems("  - {id: x.b, severity: major, kind: held, on: access.door, when: \"data.state == 'open'\", for: 5 parsecs}\n")
         XCTAssertTrue(p.first?.contains("bad duration") ?? false, "\(p)")
+        // Found by the fuzzer: a duration too long for 64 bits crashed `rules check`.
+        p = try problems("  - {id: x.b2, severity: major, kind: held, on: access.door, when: \"data.state == 'open'\", for: 22222222222222222222222m}\n")
+        XCTAssertTrue(p.first?.contains("bad duration") ?? false, "\(p)")
         p = try problems("  - {id: x.c, severity: major, kind: match, on: access.door, when: \"data.state == \"}\n")
         XCTAssertTrue(p.first?.contains("x.c") ?? false && p.first!.contains("bad expression"), "\(p)")
         p = try problems("  - {id: x.d, severity: major, kind: match, on: door.teleport}\n")

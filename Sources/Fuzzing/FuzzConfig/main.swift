@@ -1,12 +1,10 @@
 import FuzzDriver
-import Foundation
 import Registry
 
 // A live config of arbitrary bytes: a config or an error naming the key or file, never a crash.
-let folder = NSTemporaryDirectory() + "cityeye-fuzz-config-\(getpid())"
-try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-_ = FileManager.default.createFile(atPath: folder + "/registry.yaml", contents: Data())
+let folder = inputFolder("config")
+writeInput(UnsafeRawBufferPointer(start: nil, count: 0), to: folder + "/registry.yaml")
 runFuzzer { bytes in
-    _ = FileManager.default.createFile(atPath: folder + "/config.yaml", contents: Data(bytes))
+    writeInput(bytes, to: folder + "/config.yaml")
     _ = try? LiveConfig.load(path: folder + "/config.yaml")
 }

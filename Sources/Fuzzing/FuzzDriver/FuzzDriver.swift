@@ -31,3 +31,25 @@ public func runFuzzer(_ body: @escaping (UnsafeRawBufferPointer) -> Void) -> Nev
     }
     exit(rc)
 }
+
+/// Writes an input where a loader reads it from: plain `write(2)`, no fsync, no temporary file and rename
+/// (Foundation's `createFile` does both, and spent most of each execution in them).
+public func writeInput(_ bytes: UnsafeRawBufferPointer, to path: String) {
+    let f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard f >= 0 else { fatalError("cannot write the fuzz input \(path): \(String(cString: strerror(errno)))") }
+    var done = 0
+    while done < bytes.count {
+        let n = write(f, bytes.baseAddress! + done, bytes.count - done)
+        if n <= 0 { fatalError("cannot write the fuzz input \(path): \(String(cString: strerror(errno)))") }
+        done += n
+    }
+    close(f)
+}
+
+/// A folder for a fuzz target's input files, in memory when /dev/shm exists.
+public func inputFolder(_ name: String) -> String {
+    let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+    let folder = "\(base)/cityeye-fuzz-\(name)-\(getpid())"
+    mkdir(folder, 0o700)
+    return folder
+}
