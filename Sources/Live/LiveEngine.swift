@@ -29,6 +29,10 @@ public struct LiveTuning: Sendable {
     public var auditRecheckEvery: Millis?
     /// Audit rows the check reads per read transaction.
     public var auditCheckRows = 5_000
+    /// How often the store's write-ahead log is synced and copied into the database (`WALCheckpointer`), in seconds.
+    public var checkpointEvery = 1.0
+    /// The size of a journal segment; a segment is removed once the commits past it are on disk.
+    public var journalSegmentBytes: UInt64 = 64 << 20
     /// The webhook sender's pacing and outbox retention.
     public var webhooks = WebhookSenderTuning()
     public init() {}
@@ -79,6 +83,9 @@ public final class LiveEngine: @unchecked Sendable {
     private var announcedReady = false
     private var takeover = SessionTakeoverWatch()
     private var releasedBefore: UInt64 = 0
+    /// Journal positions committed, each with the checkpointer's synced passes at its commit, not yet released.
+    private var unreleased: [(position: JournalPosition, synced: Int)] = []
+    private var background = BackgroundSyncs()
     let stopFlag = StopFlag()
     private let statsLock = NSLock()
     private var _stats: LiveStats
@@ -122,7 +129,7 @@ public final class LiveEngine: @unchecked Sendable {
             hook.call(check)
         }
         webhooks = try Self.startWebhooks(config, pipeline: pipeline, tuning: tuning, metrics: metrics, clock: clock, log: log)
-        journal = try IngressJournal(directory: config.journalDir, sync: config.journalSync)
+        journal = try IngressJournal(directory: config.journalDir, segmentBytes: tuning.journalSegmentBytes, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
             let catalog = pipeline.registry.catalog
@@ -180,7 +187,7 @@ public final class LiveEngine: @unchecked Sendable {
         log("audit check: verifying the audit chains in the background; alarms are processed meanwhile"
             + (every > 0 ? ", then rows added are verified every \(Durations.describe(every))" : ""))
         auditWatch.start()
-        let background = try startBackgroundSyncs()
+        background = try startBackgroundSyncs()
         defer { background.stop() }
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
@@ -384,7 +391,17 @@ public final class LiveEngine: @unchecked Sendable {
         return "store \(store): \(what). Not taking messages meanwhile (the broker keeps them); retrying with backoff. (\(fault))"
     }
 
-    private func releaseJournal(before position: JournalPosition) {
+    /// A journal segment is removed only once the commits past it are on disk: the store's commits are durable against
+    /// a power cut only after its write-ahead log is synced (by the checkpointer, every second), and until then the
+    /// journal must still hold what they committed.
+    private func releaseJournal(before committed: JournalPosition) {
+        if committed.segment > (unreleased.last?.position.segment ?? releasedBefore) {
+            unreleased.append((committed, background.checkpoints?.syncedPasses ?? Int.min / 2))
+        }
+        let synced = background.checkpoints?.syncedPasses ?? Int.max
+        guard let durable = unreleased.lastIndex(where: { synced >= $0.synced + 2 }) else { return }
+        let position = unreleased[durable].position
+        unreleased.removeFirst(durable + 1)
         guard position.segment > releasedBefore else { return }
         do {
             try journal.release(upTo: position)
@@ -410,7 +427,7 @@ public final class LiveEngine: @unchecked Sendable {
             }
         }
         try pipeline.store.checkpointsInCommits(false)
-        syncs.checkpoints = try WALCheckpointer(path: store) { problem in
+        syncs.checkpoints = try WALCheckpointer(path: store, every: tuning.checkpointEvery) { problem in
             if let problem {
                 faults.report("checkpoint", "store \(store): cannot copy the write-ahead log into the database (\(problem)); "
                               + "commits go on and the log \(store)-wal grows until this clears; retrying")

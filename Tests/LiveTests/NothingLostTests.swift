@@ -37,6 +37,45 @@ extension LiveLoopTests {
         XCTAssertEqual(engine.stats.counts.accepted + engine.stats.counts.duplicates, 0, "committed records are not processed again")
     }
 
+    /// A commit is on disk only once the store's write-ahead log is synced (`synchronous = NORMAL`): until then the
+    /// journal segments it covers stay, so a power cut right after a commit still finds its messages in the journal.
+    func testJournalSegmentsAreRemovedOnlyOnceTheCommitsPastThemAreSynced() async throws {
+        let t0 = Instant(ms: 1_780_000_000_000)
+        var tuning = Self.noTicks
+        tuning.journalSegmentBytes = 1_000
+        tuning.checkpointEvery = 3_600  // no sync pass during the first part
+        let source = InMemorySource()
+        var (engine, task) = try start(source, clock: ManualClock(t0 + 1_000), tuning: tuning)
+        try waitUntil("connected") { engine.stats.connected }
+        for i in 0..<4 {
+            source.deliver(alarms(5, from: t0 + Millis(i * 10)))
+            try waitUntil("committed") { engine.stats.counts.accepted + engine.stats.counts.duplicates == (i + 1) * 5 }
+        }
+        let segments = { try FileManager.default.contentsOfDirectory(atPath: self.db + ".journal").filter { $0.hasSuffix(".jnl") }.count }
+        let written = try segments()
+        XCTAssertGreaterThan(written, 3, "the messages filled several segments")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: db + ".journal/000000000001.jnl"),
+                      "no segment is removed before the log is synced")
+        engine.stop()
+        try await task.value
+
+        tuning.checkpointEvery = 0.02
+        let again = InMemorySource()
+        (engine, task) = try start(again, clock: ManualClock(t0 + 2_000), tuning: tuning)
+        try waitUntil("connected") { engine.stats.connected }
+        let before = engine.stats.counts.accepted + engine.stats.counts.duplicates
+        for i in 0..<3 {
+            again.deliver(alarms(5, from: t0 + Millis(100 + i * 10)))
+            try waitUntil("committed") { engine.stats.counts.accepted + engine.stats.counts.duplicates == before + (i + 1) * 5 }
+            try await Task.sleep(nanoseconds: 100_000_000)  // sync passes happen on the checkpointer's own thread
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: db + ".journal/000000000001.jnl"),
+                       "segments behind synced commits are removed")
+        XCTAssertLessThan(try segments(), written)
+        engine.stop()
+        try await task.value
+    }
+
     func testEveryMessageIsJournaledBeforeItCanBeTakenAndStampedWithItsPosition() async throws {
         let t0 = Instant(ms: 1_780_000_000_000)
         let source = InMemorySource()
