@@ -29,8 +29,8 @@ public struct LiveTuning: Sendable {
     public var auditRecheckEvery: Millis?
     /// Audit rows the check reads per read transaction.
     public var auditCheckRows = 5_000
-    /// How often the store's write-ahead log is synced and copied into the database (`WALCheckpointer`), in seconds.
-    public var checkpointEvery = 1.0
+    /// How often the store's write-ahead log is synced to disk (`WALSyncer`), in seconds.
+    public var walSyncEvery = 1.0
     /// The size of a journal segment; a segment is removed once the commits past it are on disk.
     public var journalSegmentBytes: UInt64 = 64 << 20
     /// The webhook sender's pacing and outbox retention.
@@ -83,7 +83,7 @@ public final class LiveEngine: @unchecked Sendable {
     private var announcedReady = false
     private var takeover = SessionTakeoverWatch()
     private var releasedBefore: UInt64 = 0
-    /// Journal positions committed, each with the checkpointer's synced passes at its commit, not yet released.
+    /// Journal positions committed, each with the WAL syncer's passes at its commit, not yet released.
     private var unreleased: [(position: JournalPosition, synced: Int)] = []
     private var background = BackgroundSyncs()
     let stopFlag = StopFlag()
@@ -187,7 +187,7 @@ public final class LiveEngine: @unchecked Sendable {
         log("audit check: verifying the audit chains in the background; alarms are processed meanwhile"
             + (every > 0 ? ", then rows added are verified every \(Durations.describe(every))" : ""))
         auditWatch.start()
-        background = try startBackgroundSyncs()
+        background = startBackgroundSyncs()
         defer { background.stop() }
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
@@ -331,7 +331,6 @@ public final class LiveEngine: @unchecked Sendable {
         _ = auditHeads.committed(pipeline.store.takeCommittedAuditHeads(), nowMs: IngressJournal.monotonicMs())
         pipeline.store.close()
         pipeline = try setup.open()
-        try pipeline.store.checkpointsInCommits(false)
         pipeline.collectsNews = tuning.announcesIncidents
         pipeline.carryOver(counts: counts)
     }
@@ -392,13 +391,13 @@ public final class LiveEngine: @unchecked Sendable {
     }
 
     /// A journal segment is removed only once the commits past it are on disk: the store's commits are durable against
-    /// a power cut only after its write-ahead log is synced (by the checkpointer, every second), and until then the
+    /// a power cut only after its write-ahead log is synced (`WALSyncer`, every second), and until then the
     /// journal must still hold what they committed.
     private func releaseJournal(before committed: JournalPosition) {
         if committed.segment > (unreleased.last?.position.segment ?? releasedBefore) {
-            unreleased.append((committed, background.checkpoints?.syncedPasses ?? Int.min / 2))
+            unreleased.append((committed, background.store?.syncedPasses ?? Int.min / 2))
         }
-        let synced = background.checkpoints?.syncedPasses ?? Int.max
+        let synced = background.store?.syncedPasses ?? Int.max
         guard let durable = unreleased.lastIndex(where: { synced >= $0.synced + 2 }) else { return }
         let position = unreleased[durable].position
         unreleased.removeFirst(durable + 1)
@@ -411,9 +410,9 @@ public final class LiveEngine: @unchecked Sendable {
         }
     }
 
-    /// The journal's interval sync and the store's write-ahead-log checkpoints, each on a thread of its own: both
-    /// wait on the disk (an fsync can take tens of milliseconds), and neither may hold up a message or a commit.
-    private func startBackgroundSyncs() throws -> BackgroundSyncs {
+    /// The journal's interval sync and the store's write-ahead-log sync, each on a thread of its own: both wait on
+    /// the disk (an fsync can take tens of milliseconds), and neither may hold up a message or a commit.
+    private func startBackgroundSyncs() -> BackgroundSyncs {
         let faults = self.faults, journal = self.journal, store = config.store
         var syncs = BackgroundSyncs()
         if case .interval(let ms) = journal.sync {
@@ -426,13 +425,11 @@ public final class LiveEngine: @unchecked Sendable {
                 }
             }
         }
-        try pipeline.store.checkpointsInCommits(false)
-        syncs.checkpoints = try WALCheckpointer(path: store, every: tuning.checkpointEvery) { problem in
+        syncs.store = WALSyncer(store: store, every: tuning.walSyncEvery) { problem in
             if let problem {
-                faults.report("checkpoint", "store \(store): cannot copy the write-ahead log into the database (\(problem)); "
-                              + "commits go on and the log \(store)-wal grows until this clears; retrying")
+                faults.report("wal-sync", "store \(store): \(problem). Commits go on; journal segments are kept until the log is synced again")
             } else {
-                faults.cleared("checkpoint", "store \(store): the write-ahead log is copied into the database again")
+                faults.cleared("wal-sync", "store \(store): the write-ahead log is synced again")
             }
         }
         return syncs
@@ -478,9 +475,9 @@ public struct LiveError: Error, CustomStringConvertible, Sendable {
 /// The live engine's threads that wait on the disk (`LiveEngine.startBackgroundSyncs`).
 struct BackgroundSyncs {
     var journal: RepeatingThread?
-    var checkpoints: WALCheckpointer?
+    var store: WALSyncer?
     func stop() {
         journal?.stop()
-        checkpoints?.stop()
+        store?.stop()
     }
 }

@@ -32,7 +32,7 @@ public struct IncidentFilter: Sendable {
 public final class Store: @unchecked Sendable {
     public let path: String
     let conn: Connection
-    let lock = NSLock()
+    private let lock = NSLock()
     private var sealer: (any AuditSealer)?
     private var committedHeads: [String: AuditHead] = [:]
     private var enqueuesNotices = true

@@ -43,7 +43,7 @@ extension LiveLoopTests {
         let t0 = Instant(ms: 1_780_000_000_000)
         var tuning = Self.noTicks
         tuning.journalSegmentBytes = 1_000
-        tuning.checkpointEvery = 3_600  // no sync pass during the first part
+        tuning.walSyncEvery = 3_600  // no sync pass during the first part
         let source = InMemorySource()
         var (engine, task) = try start(source, clock: ManualClock(t0 + 1_000), tuning: tuning)
         try waitUntil("connected") { engine.stats.connected }
@@ -59,7 +59,7 @@ extension LiveLoopTests {
         engine.stop()
         try await task.value
 
-        tuning.checkpointEvery = 0.02
+        tuning.walSyncEvery = 0.02
         let again = InMemorySource()
         (engine, task) = try start(again, clock: ManualClock(t0 + 2_000), tuning: tuning)
         try waitUntil("connected") { engine.stats.connected }
@@ -67,7 +67,7 @@ extension LiveLoopTests {
         for i in 0..<3 {
             again.deliver(alarms(5, from: t0 + Millis(100 + i * 10)))
             try waitUntil("committed") { engine.stats.counts.accepted + engine.stats.counts.duplicates == before + (i + 1) * 5 }
-            try await Task.sleep(nanoseconds: 100_000_000)  // sync passes happen on the checkpointer's own thread
+            try await Task.sleep(nanoseconds: 100_000_000)  // sync passes happen on the syncer's own thread
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: db + ".journal/000000000001.jnl"),
                        "segments behind synced commits are removed")
