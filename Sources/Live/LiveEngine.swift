@@ -29,8 +29,8 @@ public struct LiveTuning: Sendable {
     public var auditRecheckEvery: Millis?
     /// Audit rows the check reads per read transaction.
     public var auditCheckRows = 5_000
-    /// How often the store's write-ahead log is synced to disk (`WALSyncer`), in seconds.
-    public var walSyncEvery = 1.0
+    /// How many pages the store's write-ahead log holds before a commit checkpoints it (SQLite's default).
+    public var checkpointPages: Int32 = 1000
     /// The size of a journal segment; a segment is removed once the commits past it are on disk.
     public var journalSegmentBytes: UInt64 = 64 << 20
     /// The webhook sender's pacing and outbox retention.
@@ -83,8 +83,8 @@ public final class LiveEngine: @unchecked Sendable {
     private var announcedReady = false
     private var takeover = SessionTakeoverWatch()
     private var releasedBefore: UInt64 = 0
-    /// Journal positions committed, each with the WAL syncer's passes at its commit, not yet released.
-    private var unreleased: [(position: JournalPosition, synced: Int)] = []
+    /// Journal positions committed, each with the store's complete checkpoints when it committed, not yet released.
+    private var unreleased: [(position: JournalPosition, checkpoints: Int)] = []
     private var background = BackgroundSyncs()
     let stopFlag = StopFlag()
     private let statsLock = NSLock()
@@ -117,6 +117,7 @@ public final class LiveEngine: @unchecked Sendable {
         self.setup = setup
         let (opened, key) = try setup.openSealed()
         pipeline = opened
+        pipeline.store.setCheckpointPages(tuning.checkpointPages)
         pipeline.collectsNews = tuning.announcesIncidents
         self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
         let auditMetrics = AuditMetrics(factory: metrics)
@@ -331,6 +332,9 @@ public final class LiveEngine: @unchecked Sendable {
         _ = auditHeads.committed(pipeline.store.takeCommittedAuditHeads(), nowMs: IngressJournal.monotonicMs())
         pipeline.store.close()
         pipeline = try setup.open()
+        pipeline.store.setCheckpointPages(tuning.checkpointPages)
+        // The new connection counts its checkpoints from 0: later commits' positions release these segments.
+        unreleased.removeAll()
         pipeline.collectsNews = tuning.announcesIncidents
         pipeline.carryOver(counts: counts)
     }
@@ -390,15 +394,15 @@ public final class LiveEngine: @unchecked Sendable {
         return "store \(store): \(what). Not taking messages meanwhile (the broker keeps them); retrying with backoff. (\(fault))"
     }
 
-    /// A journal segment is removed only once the commits past it are on disk: the store's commits are durable against
-    /// a power cut only after its write-ahead log is synced (`WALSyncer`, every second), and until then the
-    /// journal must still hold what they committed.
+    /// A journal segment is removed only once the commits past it are on disk: with `synchronous = NORMAL` the store's
+    /// commits survive a power cut only once a checkpoint has synced its write-ahead log (`Store.completeCheckpoints`),
+    /// and until then the journal must still hold what they committed.
     private func releaseJournal(before committed: JournalPosition) {
         if committed.segment > (unreleased.last?.position.segment ?? releasedBefore) {
-            unreleased.append((committed, background.store?.syncedPasses ?? Int.min / 2))
+            unreleased.append((committed, pipeline.store.completeCheckpoints))
         }
-        let synced = background.store?.syncedPasses ?? Int.max
-        guard let durable = unreleased.lastIndex(where: { synced >= $0.synced + 2 }) else { return }
+        let checkpoints = pipeline.store.completeCheckpoints
+        guard let durable = unreleased.lastIndex(where: { checkpoints > $0.checkpoints }) else { return }
         let position = unreleased[durable].position
         unreleased.removeFirst(durable + 1)
         guard position.segment > releasedBefore else { return }
@@ -410,10 +414,10 @@ public final class LiveEngine: @unchecked Sendable {
         }
     }
 
-    /// The journal's interval sync and the store's write-ahead-log sync, each on a thread of its own: both wait on
-    /// the disk (an fsync can take tens of milliseconds), and neither may hold up a message or a commit.
+    /// The journal's interval sync, on a thread of its own: an fsync can take tens of milliseconds, and it must hold
+    /// up neither a message nor a commit.
     private func startBackgroundSyncs() -> BackgroundSyncs {
-        let faults = self.faults, journal = self.journal, store = config.store
+        let faults = self.faults, journal = self.journal
         var syncs = BackgroundSyncs()
         if case .interval(let ms) = journal.sync {
             syncs.journal = RepeatingThread(name: "cityeye-journal-sync", every: Double(ms) / 1000) {
@@ -423,13 +427,6 @@ public final class LiveEngine: @unchecked Sendable {
                 } catch {
                     faults.report("journal-sync", "\(error) (what is journaled survives a crash of this process, not a power cut, until a sync succeeds; retrying)")
                 }
-            }
-        }
-        syncs.store = WALSyncer(store: store, every: tuning.walSyncEvery) { problem in
-            if let problem {
-                faults.report("wal-sync", "store \(store): \(problem). Commits go on; journal segments are kept until the log is synced again")
-            } else {
-                faults.cleared("wal-sync", "store \(store): the write-ahead log is synced again")
             }
         }
         return syncs
@@ -475,9 +472,7 @@ public struct LiveError: Error, CustomStringConvertible, Sendable {
 /// The live engine's threads that wait on the disk (`LiveEngine.startBackgroundSyncs`).
 struct BackgroundSyncs {
     var journal: RepeatingThread?
-    var store: WALSyncer?
     func stop() {
         journal?.stop()
-        store?.stop()
     }
 }

@@ -70,18 +70,21 @@ public final class Store: @unchecked Sendable {
     /// it is copied back and truncated. A replay can be run again from its logs, so the longer window in which a
     /// power cut could lose committed transactions is acceptable there; the live engine does not use this.
     public func bulkLoading<T>(_ body: () throws -> T) throws -> T {
-        func exec(_ sql: String) throws { lock.lock(); defer { lock.unlock() }; try conn.exec(sql) }
-        try exec("PRAGMA wal_autocheckpoint = 8192")
-        let result: T
-        do { result = try body() } catch {
-            try? exec("PRAGMA wal_autocheckpoint = 1000")
-            throw error
-        }
-        try exec("PRAGMA wal_autocheckpoint = 1000")
+        lock.withLock { conn.checkpoints.pages = 8192 }
+        defer { lock.withLock { conn.checkpoints.pages = 1000 } }
+        let result = try body()
         // A reader (a worker's CLI) may hold the log: then it is copied and truncated at a later checkpoint.
-        try exec("PRAGMA wal_checkpoint(TRUNCATE)")
+        lock.lock(); defer { lock.unlock() }
+        try conn.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         return result
     }
+
+    /// Checkpoints after which the whole write-ahead log was in the database (and so synced): a commit made before
+    /// the count moved survives a power cut. Counted per open store (a store opened again starts at 0).
+    public var completeCheckpoints: Int { lock.withLock { conn.checkpoints.complete } }
+
+    /// How many pages the write-ahead log holds before a commit checkpoints it (SQLite's default: 1,000).
+    public func setCheckpointPages(_ pages: Int32) { lock.withLock { conn.checkpoints.pages = max(1, pages) } }
 
     /// A City Eye store has the `schema_migration` table; an empty database is one only when we may create.
     private func checkOwnership(create: Bool) throws(StoreError) {

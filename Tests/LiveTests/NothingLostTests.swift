@@ -37,13 +37,13 @@ extension LiveLoopTests {
         XCTAssertEqual(engine.stats.counts.accepted + engine.stats.counts.duplicates, 0, "committed records are not processed again")
     }
 
-    /// A commit is on disk only once the store's write-ahead log is synced (`synchronous = NORMAL`): until then the
-    /// journal segments it covers stay, so a power cut right after a commit still finds its messages in the journal.
+    /// A commit is on disk only once a checkpoint has synced the store's write-ahead log (`synchronous = NORMAL`):
+    /// until then the journal segments it covers stay, so a power cut right after a commit still finds its messages.
     func testJournalSegmentsAreRemovedOnlyOnceTheCommitsPastThemAreSynced() async throws {
         let t0 = Instant(ms: 1_780_000_000_000)
         var tuning = Self.noTicks
         tuning.journalSegmentBytes = 1_000
-        tuning.walSyncEvery = 3_600  // no sync pass during the first part
+        tuning.checkpointPages = 1_000_000  // no checkpoint during the first part
         let source = InMemorySource()
         var (engine, task) = try start(source, clock: ManualClock(t0 + 1_000), tuning: tuning)
         try waitUntil("connected") { engine.stats.connected }
@@ -59,7 +59,7 @@ extension LiveLoopTests {
         engine.stop()
         try await task.value
 
-        tuning.walSyncEvery = 0.02
+        tuning.checkpointPages = 1  // a checkpoint after every commit
         let again = InMemorySource()
         (engine, task) = try start(again, clock: ManualClock(t0 + 2_000), tuning: tuning)
         try waitUntil("connected") { engine.stats.connected }
@@ -67,7 +67,6 @@ extension LiveLoopTests {
         for i in 0..<3 {
             again.deliver(alarms(5, from: t0 + Millis(100 + i * 10)))
             try waitUntil("committed") { engine.stats.counts.accepted + engine.stats.counts.duplicates == before + (i + 1) * 5 }
-            try await Task.sleep(nanoseconds: 100_000_000)  // sync passes happen on the syncer's own thread
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: db + ".journal/000000000001.jnl"),
                        "segments behind synced commits are removed")
