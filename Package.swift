@@ -129,6 +129,7 @@ let package = Package(
             "TestSupport", "Webhooks", "Live", "Store", "Registry", "Engine", "Closedloop", "Model",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .testTarget(name: "LeaseTests", dependencies: ["TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry",
             .product(name: "CoreMetrics", package: "swift-metrics"),
