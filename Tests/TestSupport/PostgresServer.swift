@@ -17,24 +17,27 @@ public final class PostgresServer: @unchecked Sendable {
     public let database = "postgres"
     /// The superuser's password when the server was started with one (scram-sha-256 for TCP then).
     public let password: String?
+    public let fsync: Bool
 
     /// `postgres://cityeye@127.0.0.1:PORT/postgres` (no password in it: that comes from a file or `PGPASSWORD`).
     public var url: String { "postgres://\(user)@127.0.0.1:\(port)/\(database)" }
 
     /// Starts a server, or skips the test when the binaries are missing; with `CI` set, missing binaries fail it
     /// instead (scripts/lib/deps.sh installs them, so CI must never silently skip).
-    public static func start(password: String? = nil, binaries: String = PostgresServer.binaries,
+    /// `fsync: false` (the default) makes commits cheap for tests; measurements turn it on.
+    public static func start(password: String? = nil, fsync: Bool = false, binaries: String = PostgresServer.binaries,
                              environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PostgresServer {
         guard FileManager.default.isExecutableFile(atPath: binaries + "/initdb") else {
             let why = "PostgreSQL 15 not found (\(binaries)/initdb): install it with `apt-get install -y postgresql-15`, or run scripts/test.sh, which does"
             if environment["CI"] != nil { throw PostgresServerError(why + " (CI is set: not skipping)") }
             throw XCTSkip(why)
         }
-        return try PostgresServer(password: password)
+        return try PostgresServer(password: password, fsync: fsync)
     }
 
-    private init(password: String?) throws {
+    private init(password: String?, fsync: Bool) throws {
         self.password = password
+        self.fsync = fsync
         port = try Self.freePort()
         folder = NSTemporaryDirectory() + "cityeye-pg-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -55,7 +58,7 @@ public final class PostgresServer: @unchecked Sendable {
     public func start() throws {
         try Self.run(Self.binaries + "/pg_ctl", [
             "-D", folder + "/data", "-l", folder + "/log", "-w", "-t", "60",
-            "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=\(fsync ? "on" : "off")",
             "start",
         ], asServerUser: true)
     }
