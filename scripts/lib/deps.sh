@@ -1,7 +1,9 @@
 # Installs the Debian packages City Eye needs when they are missing (root, or sudo if available).
+# `install_deps tests` adds what only the tests need: postgresql-15 (the lease tests start their own server).
 install_deps() {
-    local need=()
-    for p in mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config postgresql-15; do
+    local need=() wanted=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config)
+    [ "${1:-}" = tests ] && wanted+=(postgresql-15)
+    for p in "${wanted[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
     done
     [ ${#need[@]} -eq 0 ] && return 0
