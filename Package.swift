@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
     ],
     targets: [
         // __builtin_prefetch, which Swift cannot call directly: the device catalog and the dedup table are far
@@ -88,6 +90,13 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Partition leases in PostgreSQL (docs/scale.md): acquire, renew, release, and the fencing check every commit
+        // transaction runs; the connection string and where its password comes from.
+        .target(name: "Lease", dependencies: [
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
@@ -128,6 +137,11 @@ let package = Package(
         .testTarget(name: "WebhooksTests", dependencies: [
             "TestSupport", "Webhooks", "Live", "Store", "Registry", "Engine", "Closedloop", "Model",
             .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "LeaseTests", dependencies: [
+            "TestSupport", "Lease",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry",

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
 source scripts/lib/web-deps.sh
-install_deps
+install_deps tests
 install_web_deps
 swift build --build-tests
 # The tests are XCTest; without Swift Testing's empty run the last summary line is the real one.

@@ -36,6 +36,9 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let cfg = try failing { try LiveConfig.load(path: config) }
+        if cfg.partitions != nil {
+            throw Failure("\(config): `partitions:` is read and checked, but this build's engine does not run partitions yet; remove it to run one engine on `broker:` (docs/scale.md says what is built)")
+        }
         var tuning = LiveTuning()
         tuning.announcesIncidents = !quiet
         let log: @Sendable (String) -> Void = { line in

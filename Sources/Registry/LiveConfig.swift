@@ -41,6 +41,9 @@ public struct LiveConfig: Sendable {
     public var auditRecheck: Millis = Durations.minute
     /// Outgoing webhooks by community (`webhooks:`); empty: none.
     public var webhooks: [WebhookTarget] = []
+    /// How the city's communities are split among engines (`partitions:`); nil: one engine hears `broker.topics`
+    /// as SPEC §8 describes.
+    public var partitions: PartitionPlan?
 
     public static func load(path: String) throws(ConfigError) -> LiveConfig {
         let doc = try YAMLValue.load(path: path, what: "config")
@@ -50,59 +53,13 @@ public struct LiveConfig: Sendable {
             guard let x = f[key] else { throw v.error("missing required key `\(prefix)\(key)`") }
             return x
         }
-        func readable(_ p: String, _ key: String, _ v: YAMLValue) throws(ConfigError) -> String {
-            let r = resolve(p)
-            guard FileManager.default.isReadableFile(atPath: r) else { throw v.error("\(key): cannot read file \(r)") }
-            return r
-        }
         let top = try doc.fields("the config", allowed: ["broker", "registry", "rules", "store", "capture_dir", "journal",
-                                                                 "dead_letters", "metrics", "audit_key_file", "audit_recheck", "webhooks"])
+                                                                 "dead_letters", "metrics", "audit_key_file", "audit_recheck", "webhooks",
+                                                                 "partitions"])
         let bv = try need(top, "broker", "", doc)
-        let b = try bv.fields("broker", allowed: ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
-                                                           "password_file", "tls"])
-        let port = try need(b, "port", "broker.", bv).int("broker.port")
-        guard (1...65535).contains(port) else { throw b["port"]!.error("broker.port must be 1–65535, got \(port)") }
-        var broker = Broker(host: try need(b, "host", "broker.", bv).string("broker.host"), port: port)
-        if let v = b["client_id"] { broker.clientID = try v.string("broker.client_id") }
-        if let v = b["topics"] {
-            broker.topics = try v.strings("broker.topics")
-            guard !broker.topics.isEmpty else { throw v.error("broker.topics is empty: the engine would hear nothing (e.g. [\"cityeye/#\"])") }
-            for t in broker.topics {
-                if let why = TopicLevel.filterProblem(t) { throw v.error("broker.topics: `\(t)` is not a valid MQTT filter: \(why)") }
-            }
-        }
-        if let v = b["allow_qos0"] { broker.allowQos0 = try v.bool("broker.allow_qos0") }
-        if let v = b["qos"] {
-            broker.qos = try v.int("broker.qos")
-            switch broker.qos {
-            case 1: break
-            case 0 where broker.allowQos0: break
-            case 0: throw v.error("broker.qos 0 is at-most-once: a message in flight at a reconnect is lost without a trace; use 1, or set broker.allow_qos0: true to accept that")
-            default: throw v.error("broker.qos must be 1 (at least once; City Eye drops repeats by (device, id)), got \(broker.qos)")
-            }
-        }
-        if let v = b["keepalive_s"] {
-            broker.keepaliveS = try v.int("broker.keepalive_s")
-            guard (5...65535).contains(broker.keepaliveS) else {
-                throw v.error("broker.keepalive_s must be 5–65535 seconds, got \(broker.keepaliveS)")
-            }
-        }
-        if let v = b["username"] { broker.username = try v.string("broker.username") }
-        if let v = b["password_file"] {
-            let p = try readable(try v.string("broker.password_file"), "broker.password_file", v)
-            guard let text = try? String(contentsOfFile: p, encoding: .utf8) else { throw v.error("broker.password_file: cannot read file \(p)") }
-            broker.password = text.trimmingCharacters(in: .newlines)
-        }
-        if let tv = b["tls"] {
-            let t = try tv.fields("broker.tls", allowed: ["ca_file", "cert_file", "key_file"])
-            let ca = try readable(try need(t, "ca_file", "broker.tls.", tv).string("broker.tls.ca_file"), "broker.tls.ca_file", tv)
-            var tls = TLSPaths(caFile: ca, certFile: nil, keyFile: nil)
-            if let v = t["cert_file"] { tls.certFile = try readable(try v.string("broker.tls.cert_file"), "broker.tls.cert_file", v) }
-            if let v = t["key_file"] { tls.keyFile = try readable(try v.string("broker.tls.key_file"), "broker.tls.key_file", v) }
-            broker.tls = tls
-        }
+        let broker = try Self.broker(bv, key: "broker", inheriting: nil, resolve: resolve)
         let registryV = try need(top, "registry", "", doc)
-        let registry = try readable(try registryV.string("registry"), "registry", registryV)
+        let registry = try readableFile(resolve(try registryV.string("registry")), "registry", registryV)
         let rulesV = try need(top, "rules", "", doc)
         let rules = resolve(try rulesV.string("rules"))
         var isDir: ObjCBool = false
@@ -139,7 +96,91 @@ public struct LiveConfig: Sendable {
         if let v = top["dead_letters"] { config.deadLetters = try DeadLettersConfig.parse(v) }
         if let mv = top["metrics"] { config.metricsListen = try Self.metricsListen(mv) }
         if let wv = top["webhooks"] { config.webhooks = try WebhooksConfig.parse(wv, resolve: resolve) }
+        if let pv = top["partitions"] {
+            if let tv = try bv.fields("broker", allowed: Self.brokerKeys)["topics"] {
+                throw tv.error("broker.topics cannot be used with `partitions:`: each partition subscribes to cityeye/<community>/# for its own communities (docs/scale.md)")
+            }
+            config.partitions = try PartitionPlan.parse(pv, broker: broker, resolve: resolve)
+        }
         return config
+    }
+
+    /// The resolved path `p`, which must be a readable file.
+    static func readableFile(_ p: String, _ key: String, _ v: YAMLValue) throws(ConfigError) -> String {
+        guard FileManager.default.isReadableFile(atPath: p) else { throw v.error("\(key): cannot read file \(p)") }
+        return p
+    }
+
+    static let brokerKeys: Set<String> = ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
+                                          "password_file", "tls"]
+
+    /// A `broker:` mapping; `key` names it in errors (`broker`, `partitions[p1].broker`). With `base`, every key is
+    /// optional and a missing one keeps the base's value (a partition's broker inherits the top one's).
+    static func broker(_ bv: YAMLValue, key: String, inheriting base: Broker?,
+                       resolve: (String) -> String) throws(ConfigError) -> Broker {
+        func readable(_ p: String, _ key: String, _ v: YAMLValue) throws(ConfigError) -> String {
+            try readableFile(resolve(p), key, v)
+        }
+        func need(_ f: [String: YAMLValue], _ name: String) throws(ConfigError) -> YAMLValue {
+            guard let x = f[name] else { throw bv.error("missing required key `\(key).\(name)`") }
+            return x
+        }
+        let b = try bv.fields(key, allowed: brokerKeys)
+        var broker: Broker
+        if let base {
+            broker = base
+            if let v = b["host"] { broker.host = try v.string("\(key).host") }
+        } else {
+            broker = Broker(host: try need(b, "host").string("\(key).host"), port: 0)
+        }
+        if let v = base == nil ? Optional(try need(b, "port")) : b["port"] {
+            let port = try v.int("\(key).port")
+            guard (1...65535).contains(port) else { throw v.error("\(key).port must be 1–65535, got \(port)") }
+            broker.port = port
+        }
+        if let v = b["client_id"] { broker.clientID = try v.string("\(key).client_id") }
+        if let v = b["topics"] {
+            guard base == nil else {
+                throw v.error("\(key).topics: a partition subscribes to cityeye/<community>/# for its own communities; list them in its `communities:`")
+            }
+            broker.topics = try v.strings("\(key).topics")
+            guard !broker.topics.isEmpty else { throw v.error("\(key).topics is empty: the engine would hear nothing (e.g. [\"cityeye/#\"])") }
+            for t in broker.topics {
+                if let why = TopicLevel.filterProblem(t) { throw v.error("\(key).topics: `\(t)` is not a valid MQTT filter: \(why)") }
+            }
+        }
+        if let v = b["allow_qos0"] { broker.allowQos0 = try v.bool("\(key).allow_qos0") }
+        if let v = b["qos"] {
+            broker.qos = try v.int("\(key).qos")
+            switch broker.qos {
+            case 1: break
+            case 0 where broker.allowQos0: break
+            case 0: throw v.error("\(key).qos 0 is at-most-once: a message in flight at a reconnect is lost without a trace; use 1, or set \(key).allow_qos0: true to accept that")
+            default: throw v.error("\(key).qos must be 1 (at least once; City Eye drops repeats by (device, id)), got \(broker.qos)")
+            }
+        }
+        if let v = b["keepalive_s"] {
+            broker.keepaliveS = try v.int("\(key).keepalive_s")
+            guard (5...65535).contains(broker.keepaliveS) else {
+                throw v.error("\(key).keepalive_s must be 5–65535 seconds, got \(broker.keepaliveS)")
+            }
+        }
+        if let v = b["username"] { broker.username = try v.string("\(key).username") }
+        if let v = b["password_file"] {
+            let p = try readable(try v.string("\(key).password_file"), "\(key).password_file", v)
+            guard let text = try? String(contentsOfFile: p, encoding: .utf8) else { throw v.error("\(key).password_file: cannot read file \(p)") }
+            broker.password = text.trimmingCharacters(in: .newlines)
+        }
+        if let tv = b["tls"] {
+            let t = try tv.fields("\(key).tls", allowed: ["ca_file", "cert_file", "key_file"])
+            guard let cv = t["ca_file"] else { throw tv.error("missing required key `\(key).tls.ca_file`") }
+            let ca = try readable(try cv.string("\(key).tls.ca_file"), "\(key).tls.ca_file", tv)
+            var tls = TLSPaths(caFile: ca, certFile: nil, keyFile: nil)
+            if let v = t["cert_file"] { tls.certFile = try readable(try v.string("\(key).tls.cert_file"), "\(key).tls.cert_file", v) }
+            if let v = t["key_file"] { tls.keyFile = try readable(try v.string("\(key).tls.key_file"), "\(key).tls.key_file", v) }
+            broker.tls = tls
+        }
+        return broker
     }
 
     /// `metrics: {listen: "127.0.0.1:9464"}`.

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 
 extension CLITests {
     func testVersionAndATypoedCommandSuggestsTheRightOne() throws {
@@ -27,5 +28,21 @@ extension CLITests {
         let reopen = try cityeye(["reopen", "1", "--worker", "s-zhao", "--note", "rang again", "--db", db])
         XCTAssertEqual(reopen.code, 0, reopen.err)
         XCTAssertTrue(reopen.out.contains("incident 1 reopened"), reopen.out)
+    }
+}
+
+extension CLITests {
+    /// The partition plan is parsed and checked, but `run` does not run it yet: refusing beats one engine
+    /// silently hearing everything.
+    func testRunRefusesAPartitionedConfigItCannotRunYet() throws {
+        let d = try temporaryPath("partitioned")
+        try FileManager.default.createDirectory(atPath: d + "/rules", withIntermediateDirectories: true)
+        try "communities: []\n".write(toFile: d + "/registry.yaml", atomically: true, encoding: .utf8)
+        try "broker: {host: 127.0.0.1, port: 1883}\nregistry: registry.yaml\nrules: rules\nstore: x.db\npartitions: {hash: 2}\n"
+            .write(toFile: d + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let r = try cityeye(["run", "--config", d + "/cityeye.yaml"])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.err.contains("`partitions:` is read and checked, but this build's engine does not run partitions yet"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/x.db"), "nothing started")
     }
 }
