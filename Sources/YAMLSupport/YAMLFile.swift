@@ -20,6 +20,7 @@ public struct YAMLValue {
 
     /// Parses a whole document; an empty document is an empty mapping.
     public static func parse(_ text: String, file: String) throws(YAMLFileError) -> YAMLValue {
+        try NestingBound.check(text, file: file)
         do {
             let node = try Yams.compose(yaml: text, CoreScalar.resolver) ?? Node.mapping(Node.Mapping([]))
             // Aliases share their anchor's node here, but every walk of the document expands them: bound that first.
@@ -153,6 +154,39 @@ public struct YAMLValue {
             return .array(seq.map { YAMLValue(node: $0, file: file).json() })
         case .mapping(let m):
             return .object(JSONObject(m.map { JSONObject.Field(key: $0.key.string ?? "", value: YAMLValue(node: $0.value, file: file).json()) }))
+        }
+    }
+}
+
+/// The YAML reader recurses once per level of nesting: a few thousand `[` overflowed its stack (found by the fuzzer in
+/// a rule file). Bounded before reading, on the raw text: flow nesting (`[`, `{` not yet closed, counted even inside
+/// quotes — an over-count only refuses what no real file holds) and indentation, which bounds block nesting.
+enum NestingBound {
+    static let flowLevels = 256
+    static let indentColumns = 512
+
+    static func check(_ text: String, file: String) throws(YAMLFileError) {
+        var depth = 0, line = 1, column = 0, atIndent = true
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "\n"):
+                line += 1; column = 0; atIndent = true; continue
+            case UInt8(ascii: " ") where atIndent:
+                column += 1
+                if column > indentColumns {
+                    throw YAMLFileError(file: file, line: line, "bad YAML: indented more than \(indentColumns) columns (nesting too deep)")
+                }
+                continue
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > flowLevels {
+                    throw YAMLFileError(file: file, line: line, "bad YAML: more than \(flowLevels) levels of [ or { nested")
+                }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth = max(0, depth - 1)
+            default: break
+            }
+            atIndent = false
         }
     }
 }

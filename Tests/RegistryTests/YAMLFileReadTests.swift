@@ -29,4 +29,24 @@ final class YAMLFileReadTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("no such file"), "\(e)")
         }
     }
+
+    /// Found by the rule-file fuzzer: 3,761 nested `[` overflowed the YAML reader's stack. Nesting is bounded before
+    /// reading (flow levels and indentation), with the file and line; what real files hold still loads.
+    func testNestingTooDeepForTheReaderIsAnErrorNotACrash() throws {
+        let flow = try file(Array(("clear: " + String(repeating: "[", count: 4_000) + "\n").utf8))
+        XCTAssertThrowsError(try RegistryLoader.load(path: flow)) { e in
+            XCTAssertTrue("\(e)".contains(flow + ":1") && "\(e)".contains("levels of [ or { nested"), "\(e)")
+        }
+        var block = ""
+        for level in 0..<600 { block += String(repeating: " ", count: level) + "a\(level):\n" }
+        let deep = try file(Array(block.utf8))
+        XCTAssertThrowsError(try RegistryLoader.load(path: deep)) { e in
+            XCTAssertTrue("\(e)".contains("indented more than 512 columns"), "\(e)")
+        }
+        // Within the bounds: read (and refused only for what it is not).
+        let fine = try file(Array(("x: " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "\n").utf8))
+        XCTAssertThrowsError(try RegistryLoader.load(path: fine)) { e in
+            XCTAssertFalse("\(e)".contains("nested") || "\(e)".contains("bad YAML"), "\(e)")
+        }
+    }
 }
