@@ -85,7 +85,8 @@ public final class LiveEngine: @unchecked Sendable {
     private var releasedBefore: UInt64 = 0
     /// Journal positions committed, each with the store's complete checkpoints when it committed, not yet released.
     private var unreleased: [(position: JournalPosition, checkpoints: Int)] = []
-    private var background = BackgroundSyncs()
+    /// Syncs the journal every `journal.sync` interval (nil: `always` or `never`).
+    private var journalSyncer: RepeatingThread?
     let stopFlag = StopFlag()
     private let statsLock = NSLock()
     private var _stats: LiveStats
@@ -188,8 +189,8 @@ public final class LiveEngine: @unchecked Sendable {
         log("audit check: verifying the audit chains in the background; alarms are processed meanwhile"
             + (every > 0 ? ", then rows added are verified every \(Durations.describe(every))" : ""))
         auditWatch.start()
-        background = startBackgroundSyncs()
-        defer { background.stop() }
+        journalSyncer = startJournalSyncer()
+        defer { journalSyncer?.stop() }
         try await processJournal()
         try source.start(received: journalHook()) { [inputContinuation] e in inputContinuation.yield(.source(e)) }
         let sender = webhooks.map { w in Task { await w.run() } }
@@ -247,7 +248,7 @@ public final class LiveEngine: @unchecked Sendable {
             throw error
         }
         capture?.close()
-        background.stop()
+        journalSyncer?.stop()
         try? journal.flush()
         logAuditHeads(final: true)
         auditWatch.stop()
@@ -416,20 +417,17 @@ public final class LiveEngine: @unchecked Sendable {
 
     /// The journal's interval sync, on a thread of its own: an fsync can take tens of milliseconds, and it must hold
     /// up neither a message nor a commit.
-    private func startBackgroundSyncs() -> BackgroundSyncs {
+    private func startJournalSyncer() -> RepeatingThread? {
         let faults = self.faults, journal = self.journal
-        var syncs = BackgroundSyncs()
-        if case .interval(let ms) = journal.sync {
-            syncs.journal = RepeatingThread(name: "cityeye-journal-sync", every: Double(ms) / 1000) {
-                do {
-                    try journal.flush()
-                    faults.cleared("journal-sync", "journal \(journal.directory): synced to disk again")
-                } catch {
-                    faults.report("journal-sync", "\(error) (what is journaled survives a crash of this process, not a power cut, until a sync succeeds; retrying)")
-                }
+        guard case .interval(let ms) = journal.sync else { return nil }
+        return RepeatingThread(name: "cityeye-journal-sync", every: Double(ms) / 1000) {
+            do {
+                try journal.flush()
+                faults.cleared("journal-sync", "journal \(journal.directory): synced to disk again")
+            } catch {
+                faults.report("journal-sync", "\(error) (what is journaled survives a crash of this process, not a power cut, until a sync succeeds; retrying)")
             }
         }
-        return syncs
     }
 
     private func setConnected(_ c: Bool) {
@@ -467,12 +465,4 @@ struct StopDuringFault: Error {}
 public struct LiveError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
-}
-
-/// The live engine's threads that wait on the disk (`LiveEngine.startBackgroundSyncs`).
-struct BackgroundSyncs {
-    var journal: RepeatingThread?
-    func stop() {
-        journal?.stop()
-    }
 }
