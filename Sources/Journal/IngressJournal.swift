@@ -140,7 +140,7 @@ public final class IngressJournal: @unchecked Sendable {
             try write(record)
             offset += UInt64(record.count)
             unsynced = true
-            // `.interval` is synced by `flush()` from a thread of the engine's (`JournalSyncer`), never here: an
+            // `.interval` is synced by `flush()` from a thread of the engine's (`LiveEngine.startJournalSyncer`), never here: an
             // fdatasync can take tens of milliseconds, and this runs on the MQTT thread, in front of every message.
             if case .always = sync { try syncNow() }
             return JournalPosition(segment: current, offset: offset)
