@@ -112,9 +112,10 @@ enum LiveBench {
     }
 
     /// The engine's sustained rate (rules and commits included), and latency at a fixed rate.
-    static func engine(dir: String, port: Int, registry: String, n: Int, devices: Int, perSecond: Double?) async throws -> (rate: Double, p50: Double, p99: Double) {
+    static func engine(dir: String, port: Int, registry: String, n: Int, devices: Int, perSecond: Double?,
+                       tuning: LiveTuning = LiveTuning()) async throws -> (rate: Double, p50: Double, p99: Double) {
         let cfg = try LiveConfig.load(path: try config(dir: dir, port: port, registry: registry, name: "bench-engine-\(UUID().uuidString.prefix(8))"))
-        let engine = try LiveEngine(config: cfg) { _ in }
+        let engine = try LiveEngine(config: cfg, tuning: tuning) { _ in }
         let box = Box(n: n)
         engine.onCommit = { count, _ in
             let now = Date().timeIntervalSince1970
@@ -135,7 +136,7 @@ enum LiveBench {
         while engine.stats.counts.accepted + engine.stats.counts.duplicates < n { try await Task.sleep(nanoseconds: 2_000_000) }
         let secs = Date().timeIntervalSince(start)
         let st = engine.stats
-        print("  engine: \(st.batches) commits, \(String(format: "%.1f", st.commitMillis)) ms in commits, longest \(String(format: "%.1f", st.longestCommitMillis)) ms")
+        print("  engine: \(st.batches) commits, \(String(format: "%.1f", st.commitMillis)) ms in commits, longest \(String(format: "%.1f", st.longestCommitMillis)) ms, \(st.slowCommits) over 10 ms, \(st.checkpoints) checkpoints")
         engine.stop()
         try await run.value
         forgetSession(port: port, clientID: cfg.broker.clientID)

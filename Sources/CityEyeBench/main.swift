@@ -8,6 +8,7 @@ import Engine
 import Simulation
 import Model
 import MQTT
+import Live
 
 // cityeye-bench replay [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--runs 3] [--write BENCHMARKS.md] [--state-by-rule]
 // Generates a realistic one-day log per size (seeded), replays it end to end into a fresh store on one core
@@ -160,6 +161,22 @@ func writeSection(_ name: String, _ body: String, to file: String) throws {
     try text.write(toFile: file, atomically: true, encoding: .utf8)
 }
 
+let usage = """
+usage: cityeye-bench MODE [options]   (figures are printed and written to --write, default BENCHMARKS.md)
+  replay    [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--runs 3] [--state-by-rule]
+            one-day generated logs replayed end to end into a fresh SQLite store
+  live      [--messages 200000] [--latency-only] [--checkpoint-pages N]
+            a private mosquitto: engine vs do-nothing subscriber, publish -> committed latency at 10,000/s,
+            kill -9 losses (needs the cityeye binary beside this one)
+  crash     [--trials 50] [--messages 20000] [--rate 5000|max] [--seed 1]   kill -9 trials (scripts/crash-harness.sh)
+  faults    [--flood 20000] [--size 70000] [--messages N] [--rate N] [--trials N]
+            peak memory under a garbage flood; broker stopped / killed mid-stream
+  webstore  [--db PATH] [--registry-out PATH] [--end RFC3339] [--devices N] [--events-per-slice N] [--episode-rate P]   the web load benchmark's store (scripts/web-bench.sh)
+"""
+if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
+    print(usage, terminator: "")
+    exit(0)
+}
 let mode = CommandLine.arguments.dropFirst().first ?? "replay"
 let out = arg("--write", "BENCHMARKS.md")
 switch mode {
@@ -217,6 +234,8 @@ case "live":
     let registry = try LiveBench.registry(dir: dir, devices: devices)
     var raws: [Double] = [], engines: [Double] = []
     let latencyOnly = CommandLine.arguments.contains("--latency-only")
+    var tuning = LiveTuning()
+    if let pages = Int32(arg("--checkpoint-pages", "")) { tuning.checkpointPages = pages }
     for _ in 0..<(latencyOnly ? 0 : 3) {
         raws.append(try await LiveBench.rawRate(port: broker.port, n: n, devices: devices))
         engines.append(try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: n, devices: devices, perSecond: nil).rate)
@@ -224,14 +243,14 @@ case "live":
     let floor = try await LiveBench.rawLatency(port: broker.port, n: 100_000, devices: devices, perSecond: 10_000)
     print("do-nothing subscriber at 10,000/s: p50 \(String(format: "%.2f", floor.p50)) ms, p99 \(String(format: "%.2f", floor.p99)) ms")
     if latencyOnly {
-        let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000)
+        let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000, tuning: tuning)
         print("at 10,000/s: p50 \(String(format: "%.2f", lat.p50)) ms, p99 \(String(format: "%.2f", lat.p99)) ms")
         broker.stop()
         exit(0)
     }
     let raw = raws.sorted()[1], eng = engines.sorted()[1]
     print("raw subscriber \(Int(raw))/s, engine \(Int(eng))/s (\(Int(eng / raw * 100)) %)")
-    let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000)
+    let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000, tuning: tuning)
     print("at 10,000/s: p50 \(String(format: "%.2f", lat.p50)) ms, p99 \(String(format: "%.2f", lat.p99)) ms")
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cityeye").path
     var killRows: [String] = []
@@ -397,6 +416,6 @@ case "webstore":
     print("store \(db): \(f.events) events, \(f.incidents) incidents (\(statuses)), \(f.auditRows) audit rows, "
           + "\(f.actions) people's actions (\(f.refused) refused), \(String(format: "%.0f", f.seconds)) s")
 default:
-    FileHandle.standardError.write(Data("usage: cityeye-bench webstore [--db FILE] [--devices N] [--events-per-slice N] [--episode-rate P] | replay [--sizes N,N] [--devices N] [--seed N] [--write FILE] | live [--messages N] | crash [--trials N] [--rate N|max] [--messages N] [--seed N] | faults [--flood N] [--size BYTES] [--messages N] [--rate N] [--trials N]\n".utf8))
+    FileHandle.standardError.write(Data(("cityeye-bench: unknown mode `\(mode)`\n" + usage).utf8))
     exit(2)
 }

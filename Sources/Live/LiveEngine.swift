@@ -58,6 +58,10 @@ public struct LiveStats: Sendable {
     public var connectionChangedAt: Instant?
     /// The store fault a held batch is being retried for, if any.
     public var storeFault: StoreFaultKind?
+    /// Checkpoints of the store's write-ahead log that completed on this engine's connection.
+    public var checkpoints = 0
+    /// Commits that took longer than 10 ms (processing included).
+    public var slowCommits = 0
 }
 
 /// The live engine (docs/contract.md §9): messages from a source (the MQTT broker) through the same pipeline as replay, on the
@@ -312,6 +316,7 @@ public final class LiveEngine: @unchecked Sendable {
         let took = Double(tookNs) / 1e6
         let counts = pipeline.counts
         let open = pipeline.openIncidents
+        let checkpoints = pipeline.store.completeCheckpoints
         metrics.committed(messages: messages.count, before: countsBefore, after: counts, nanoseconds: tookNs, at: now,
                           waiting: source.waiting, trackedRuleKeys: pipeline.trackedRuleKeys)
         statsLock.withLock {
@@ -323,6 +328,8 @@ public final class LiveEngine: @unchecked Sendable {
             _stats.batches += 1
             _stats.lastCommitAt = now
             _stats.openIncidents = open
+            _stats.checkpoints = checkpoints
+            if took > 10 { _stats.slowCommits += 1 }
         }
     }
 
