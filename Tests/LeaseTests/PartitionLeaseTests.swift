@@ -132,6 +132,42 @@ final class PartitionLeaseTests: XCTestCase {
         XCTAssertEqual(holderNow, "engine-b", "a's late release changed nothing")
     }
 
+    /// The keeper on the real table, its server connection frozen (SIGSTOP of the backend: the renewal is sent and
+    /// never answered): it says the lease is lost before another holder can take the partition.
+    func testAKeeperWhoseRenewalHangsStopsBeforeAnotherHolderCanTakeOver() async throws {
+        let a = try leases(), b = try leases()
+        try await a.prepare()
+        let keeper = LeaseKeeper(table: a, partition: "p1", holder: "engine-a", ttl: .seconds(3), renewEvery: .milliseconds(500),
+                                 margin: .milliseconds(500), clock: ContinuousClock())
+        _ = try acquired(try await keeper.acquire())
+        let keeping = Task { await keeper.keep() }
+        // A renewal or two go through; then a's connection stops answering.
+        let started = ContinuousClock.now
+        while try pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cityeye'") != "1\n" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(1200))
+        let backend = try pg.psql("SELECT pid FROM pg_stat_activity WHERE application_name = 'cityeye'").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let pid = Int32(backend) else { return XCTFail("no backend pid: \(backend)") }
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let stoppedAt = ContinuousClock.now
+        let taker = Task { [b] in
+            let lease = try await b.acquireWaiting("p1", holder: "engine-b", ttl: .seconds(30), every: .milliseconds(25)) { _ in }
+            return (lease, ContinuousClock.now)
+        }
+        let loss = await keeping.value
+        let lostAt = ContinuousClock.now
+        guard case .unrenewed(let partition, let token, _)? = loss else { return XCTFail("got \(String(describing: loss))") }
+        XCTAssertEqual(partition, "p1")
+        XCTAssertEqual(token, 1)
+        let (taken, takenAt) = try await taker.value
+        XCTAssertEqual(taken.token, 2)
+        XCTAssertLessThan(lostAt, takenAt, "a stopped before b took the partition")
+        XCTAssertLessThan(lostAt - stoppedAt, .seconds(3), "a stopped within its bound, not after a retry budget")
+        XCTAssertLessThan(takenAt - started, .seconds(10))
+    }
+
     func testAnExpiredLeaseIsNotRenewedEvenWhenNobodyTookIt() async throws {
         let a = try leases()
         try await a.prepare()
