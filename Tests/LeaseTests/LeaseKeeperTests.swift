@@ -83,13 +83,18 @@ final class LeaseKeeperTests: XCTestCase {
         await table.script(Array(repeating: .trouble, count: 100))
         let keeping = Task { await k.keep() }
         var ended: LeaseLoss?
-        while ended == nil {
-            await clock.waitForSleepers(1)
+        for _ in 0..<100 where ended == nil {
+            // Either the keeper sleeps (on its next try, or on a renewal's deadline) or it has given the lease up.
+            await eventually {
+                if clock.sleepers >= 1 { return true }
+                return await k.lease == nil
+            }
+            if await k.lease == nil {
+                ended = await keeping.value
+                break
+            }
             if clock.now >= ManualClock.Instant(offset: ttl) { return XCTFail("still holding at the lease's expiry") }
             clock.advance(by: .milliseconds(250))
-            // The keeper either sleeps again or has returned.
-            for _ in 0..<50 { await Task.yield() }
-            if clock.sleepers == 0 { ended = await keeping.value }
         }
         guard case .unrenewed(let partition, let token, let trouble)? = ended else { return XCTFail("got \(String(describing: ended))") }
         XCTAssertEqual(partition, "p1")
@@ -136,8 +141,13 @@ final class LeaseKeeperTests: XCTestCase {
 }
 
 /// Yields (no clock time passes) until `condition` holds.
-func eventually(_ condition: () async -> Bool) async {
-    while await !condition() { await Task.yield() }
+/// Gives up, failing the test, after a number of yields no correct keeper needs (a hang fails instead of spinning).
+func eventually(_ condition: () async -> Bool, file: StaticString = #filePath, line: UInt = #line) async {
+    for _ in 0..<1_000_000 {
+        if await condition() { return }
+        await Task.yield()
+    }
+    XCTFail("the condition never held", file: file, line: line)
 }
 
 /// A lease table that answers renewals from a script (then `.ok`), counting them.
@@ -232,7 +242,7 @@ final class ManualClock: Clock, Sendable {
     }
 
     /// Waits (yielding, no time passes) until at least (or exactly) `n` tasks sleep on this clock.
-    func waitForSleepers(_ n: Int, exactly: Bool = false) async {
-        while exactly ? sleepers != n : sleepers < n { await Task.yield() }
+    func waitForSleepers(_ n: Int, exactly: Bool = false, file: StaticString = #filePath, line: UInt = #line) async {
+        await eventually({ exactly ? sleepers == n : sleepers >= n }, file: file, line: line)
     }
 }
