@@ -38,6 +38,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
     private var stopped = false
     private var started = false
     private var networkRunning = false
+    private var severed = false
 
     /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
     /// batches takes thousands at once instead of resuming once per message. With `inboxCapacity` as well, at most
@@ -137,6 +138,19 @@ public final class MQTTSubscriber: @unchecked Sendable {
         mosquitto_disconnect(mosq)
         lock.lock(); networkRunning = false; lock.unlock()
     }
+
+    /// Cuts the connection at once and receives nothing more: for an engine that must stop acknowledging now (it lost
+    /// its partition's lease). A PUBACK still queued dies with the socket and a message inside the receive hook is never
+    /// acknowledged, so the broker hands both to the session's next holder. Then as `stop()`.
+    public func sever() {
+        lock.withLock { stopped = true }
+        breakConnection()
+        lock.withLock { severed = true }
+        stop()
+    }
+
+    /// Whether `sever()` has cut the connection (it then still waits for the network thread).
+    var isSevered: Bool { lock.withLock { severed } }
 
     /// Cuts the TCP connection under libmosquitto (tests: a connection that dies inside `on_message`).
     func breakConnection() {
