@@ -224,3 +224,31 @@ final class PublishProgress: @unchecked Sendable {
     func set(_ n: Int) { lock.lock(); sent = n; lock.unlock() }
     var count: Int { lock.lock(); defer { lock.unlock() }; return sent }
 }
+
+extension LiveBench {
+    /// Messages/s through a subscriber whose PUBACKs wait for commits (`acknowledgesAfterCommit`), with each commit
+    /// simulated by a pause of `commitMs`: reading stops while a commit is awaited, so this is the rate one partition
+    /// could take with the broker as its journal.
+    static func acknowledgeAfterCommitRate(port: Int, n: Int, devices: Int, commitMs: Double) async throws -> (rate: Double, commits: Int) {
+        let sub = try MQTTSubscriber(settings: MQTTSettings(port: port, clientID: "ackgate-\(UUID().uuidString.prefix(6))", cleanSession: true),
+                                     inboxCapacity: 4_000, acknowledgesAfterCommit: true)
+        try sub.start()
+        for await e in sub.events { if case .subscribed = e { break } }
+        let msgs = payloads(n, devices: devices, run: "ackgate\(UUID().uuidString.prefix(4))")
+        let start = Date()
+        let t = Thread { try? publish(msgs, port: port) }
+        t.start()
+        var got = 0, commits = 0
+        while got < n {
+            let batch = sub.takeMessages(upTo: 2_000)
+            if batch.isEmpty { try await Task.sleep(nanoseconds: 100_000); continue }
+            if commitMs > 0 { try await Task.sleep(nanoseconds: UInt64(commitMs * 1e6)) }
+            got += batch.count
+            commits += 1
+            sub.committed(batch.count)
+        }
+        let rate = Double(n) / Date().timeIntervalSince(start)
+        sub.stop()
+        return (rate, commits)
+    }
+}

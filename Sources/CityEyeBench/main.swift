@@ -168,6 +168,8 @@ usage: cityeye-bench MODE [options]   (figures are printed and written to --writ
   live      [--messages 200000] [--latency-only] [--checkpoint-pages N]
             a private mosquitto: engine vs do-nothing subscriber, publish -> committed latency at 10,000/s,
             kill -9 losses (needs the cityeye binary beside this one)
+  ackgate   [--messages 100000] [--commit-ms 0,1,5,20]
+            msg/s through the acknowledge-after-commit subscriber, each commit simulated by a pause (prints only)
   crash     [--trials 50] [--messages 20000] [--rate 5000|max] [--seed 1]   kill -9 trials (scripts/crash-harness.sh)
   faults    [--flood 20000] [--size 70000] [--messages N] [--rate N] [--trials N]
             peak memory under a garbage flood; broker stopped / killed mid-stream
@@ -290,6 +292,16 @@ case "live":
     \(killRows.joined(separator: "\n"))
     """
     try writeSection("live", body, to: out)
+case "ackgate":
+    // The acknowledge-after-commit subscriber (docs/scale.md, "The journal"): its rate against the commit time.
+    let n = Int(arg("--messages", "100000")) ?? 100_000
+    let broker = try MosquittoBroker()
+    defer { broker.stop() }
+    for ms in arg("--commit-ms", "0,1,5,20").split(separator: ",").compactMap({ Double($0) }) {
+        let raw = try await LiveBench.rawRate(port: broker.port, n: n, devices: 1_000)
+        let r = try await LiveBench.acknowledgeAfterCommitRate(port: broker.port, n: n, devices: 1_000, commitMs: ms)
+        print("commit \(ms) ms: \(Int(r.rate)) msg/s in \(r.commits) commits (\(n / max(1, r.commits)) a commit); mosquitto_sub -q 1: \(Int(raw)) msg/s")
+    }
 case "crash":
     // kill -9 trials (scripts/crash-harness.sh): per trial, alarms published at a rate (or as fast as possible), the
     // engine killed at a random point, restarted; every alarm must be counted exactly once.

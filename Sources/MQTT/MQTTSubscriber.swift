@@ -10,13 +10,18 @@ final class SubscriberBox: @unchecked Sendable {
     let inbox: MessageInbox?
     /// Set once by `start(receiving:)` before the network thread starts; read only on that thread.
     var receiving: (@Sendable (inout MQTTMessage) -> Void)?
-    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool, inboxCapacity: Int?) {
+    /// When acknowledgements wait for the consumer's commits (nil: they leave as libmosquitto writes them).
+    let gate: AcknowledgementGate?
+    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool, inboxCapacity: Int?,
+         gated: Bool) {
         self.continuation = continuation; self.topics = topics; self.qos = Int32(qos)
         self.inbox = batched ? MessageInbox(capacity: inboxCapacity) : nil
+        gate = gated ? AcknowledgementGate() : nil
     }
 
     func deliver(_ message: MQTTMessage) {
         var m = message
+        gate?.delivered()
         receiving?(&m)
         if let inbox {
             if inbox.put(m) { continuation.yield(.messagesWaiting) }
@@ -43,12 +48,20 @@ public final class MQTTSubscriber: @unchecked Sendable {
     /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
     /// batches takes thousands at once instead of resuming once per message. With `inboxCapacity` as well, at most
     /// that many wait there: the network thread then blocks in `on_message` and reads nothing more (back-pressure).
-    public init(settings: MQTTSettings, batched: Bool = false, inboxCapacity: Int? = nil) throws(MQTTError) {
+    ///
+    /// With `acknowledgesAfterCommit` (batched only), no PUBACK leaves before the consumer said, by `committed(_:)`,
+    /// that every message received so far is committed: the broker keeps each message until then, and gives what was
+    /// not acknowledged to whoever next connects with the client id — the broker is the journal. Reading pauses while
+    /// a commit is awaited (libmosquitto writes every queued packet at once, so nothing may be queued behind an
+    /// uncommitted message's PUBACK); the broker's inflight window (`max_inflight_messages`, 0 = unlimited) bounds
+    /// how many messages one commit can take.
+    public init(settings: MQTTSettings, batched: Bool = false, inboxCapacity: Int? = nil,
+                acknowledgesAfterCommit: Bool = false) throws(MQTTError) {
         self.settings = settings
         let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
         events = stream
-        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos, batched: batched,
-                           inboxCapacity: inboxCapacity)
+        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos,
+                           batched: batched || acknowledgesAfterCommit, inboxCapacity: inboxCapacity, gated: acknowledgesAfterCommit)
         opaque = Unmanaged.passRetained(box).toOpaque()
         do {
             mosq = try Mosquitto.client(settings, obj: opaque)
@@ -99,6 +112,10 @@ public final class MQTTSubscriber: @unchecked Sendable {
     /// How many messages wait to be taken (batched mode).
     public var waiting: Int { box.inbox?.count ?? 0 }
 
+    /// With `acknowledgesAfterCommit`: `count` more of the messages taken are committed; once all received are, their
+    /// PUBACKs leave and reading resumes.
+    public func committed(_ count: Int) { box.gate?.committed(count) }
+
     /// Connects in the background and keeps reconnecting while the broker is away, also when it is not up yet.
     /// `receiving` runs for each message on the network thread, inside libmosquitto's `on_message` callback,
     /// before the message is buffered or put on `events`, and may stamp it (a journal position); it may block, and
@@ -126,8 +143,12 @@ public final class MQTTSubscriber: @unchecked Sendable {
             var rc = mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepalive))
             if rc == Mosquitto.ok {
                 delay = 1
-                // Not once more after stop(): a message read now would be acknowledged and never processed.
-                while rc == Mosquitto.ok && !isStopped { rc = mosquitto_loop(mosq, 100, 1) }
+                if let gate = box.gate {
+                    rc = runGated(gate)
+                } else {
+                    // Not once more after stop(): a message read now would be acknowledged and never processed.
+                    while rc == Mosquitto.ok && !isStopped { rc = mosquitto_loop(mosq, 100, 1) }
+                }
             }
             if isStopped { break }
             box.continuation.yield(.disconnected(reason: "\(settings.host):\(settings.port): \(failure(rc)); retrying in \(Int(delay)) s"))
@@ -137,6 +158,30 @@ public final class MQTTSubscriber: @unchecked Sendable {
         }
         mosquitto_disconnect(mosq)
         lock.lock(); networkRunning = false; lock.unlock()
+    }
+
+    /// One connection's loop when acknowledgements wait for commits: write what is queued (all of it belongs to
+    /// committed messages, or is CONNECT, SUBSCRIBE, PINGREQ), read what arrived, then wait until the consumer has
+    /// committed it. Stopping never writes: what was read and not committed goes back to the broker.
+    private func runGated(_ gate: AcknowledgementGate) -> Int32 {
+        let limit = box.inbox?.capacity ?? Int.max
+        while !isStopped {
+            var rc = mosquitto_loop_write(mosq, 1)
+            if rc == Mosquitto.ok { rc = mosquitto_loop_misc(mosq) }
+            guard rc == Mosquitto.ok else { return rc }
+            var fds = pollfd(fd: mosquitto_socket(mosq), events: Int16(POLLIN), revents: 0)
+            if mosquitto_want_write(mosq) { fds.events |= Int16(POLLOUT) }
+            var wait: Int32 = 100
+            while !isStopped && gate.pending < limit && poll(&fds, 1, wait) > 0 {
+                guard fds.revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 else { break }
+                rc = mosquitto_loop_read(mosq, 1)
+                guard rc == Mosquitto.ok else { return rc }
+                wait = 0
+                fds.events = Int16(POLLIN)
+            }
+            guard gate.waitUntilCommitted(unless: { self.isStopped }) else { break }
+        }
+        return Mosquitto.ok
     }
 
     /// Cuts the connection at once and receives nothing more: for an engine that must stop acknowledging now (it lost
@@ -177,6 +222,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
         lock.unlock()
         // A network thread blocked on a full inbox puts its message and then sees `stopped`: nothing more is read.
         box.inbox?.close()
+        box.gate?.close()
         let deadline = Date().addingTimeInterval(2)
         while Date() < deadline {
             lock.lock(); let running = networkRunning; lock.unlock()
@@ -191,4 +237,35 @@ public final class MQTTSubscriber: @unchecked Sendable {
         mosquitto_destroy(mosq)
         Unmanaged<SubscriberBox>.fromOpaque(opaque).release()
     }
+}
+
+/// Counts messages received and messages the consumer has committed, for a subscriber whose acknowledgements wait
+/// for commits.
+final class AcknowledgementGate: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var received = 0
+    private var done = 0
+    private var closed = false
+
+    func delivered() { cond.lock(); received += 1; cond.unlock() }
+
+    func committed(_ n: Int) {
+        cond.lock(); done += max(0, n); cond.broadcast(); cond.unlock()
+    }
+
+    /// Received and not yet committed.
+    var pending: Int { cond.lock(); defer { cond.unlock() }; return received - done }
+
+    /// Waits until everything received is committed; false if the gate closed first. `stopping` is checked every
+    /// 100 ms as well (a stop that did not close the gate).
+    func waitUntilCommitted(unless stopping: () -> Bool) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        while received > done {
+            if closed || stopping() { return false }
+            _ = cond.wait(until: Date(timeIntervalSinceNow: 0.1))
+        }
+        return !closed
+    }
+
+    func close() { cond.lock(); closed = true; cond.broadcast(); cond.unlock() }
 }
