@@ -163,11 +163,14 @@ struct Statement {
 final class WALCheckpoints {
     var pages: Int32 = 1000
     var complete = 0
+    /// Frames in the write-ahead log after the last commit on this connection (before any checkpoint it started).
+    var frames: Int32 = 0
 }
 
 private let walHook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { context, db, name, frames in
     guard let context else { return SQLITE_OK }
     let state = Unmanaged<WALCheckpoints>.fromOpaque(context).takeUnretainedValue()
+    state.frames = frames
     guard frames >= state.pages else { return SQLITE_OK }
     var log: Int32 = 0, copied: Int32 = 0
     // As SQLite's default hook: the commit has succeeded whatever the checkpoint does.

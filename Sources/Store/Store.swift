@@ -86,6 +86,9 @@ public final class Store: @unchecked Sendable {
     /// How many pages the write-ahead log holds before a commit checkpoints it (SQLite's default: 1,000).
     public func setCheckpointPages(_ pages: Int32) { lock.withLock { conn.checkpoints.pages = max(1, pages) } }
 
+    /// Frames in the write-ahead log after this connection's last commit (what a commit wrote, by difference).
+    var walFrames: Int { lock.withLock { Int(conn.checkpoints.frames) } }
+
     /// A City Eye store has the `schema_migration` table; an empty database is one only when we may create.
     private func checkOwnership(create: Bool) throws(StoreError) {
         let count: Int64, ours: Int64

@@ -17,20 +17,38 @@ public final class WriteTransaction {
 
     /// Full state by id; the last of several versions of one incident wins.
     public func upsert(_ incidents: [Incident]) throws {
-        // An update in place when the incident exists (REPLACE would delete and re-insert the row and all its
-        // index entries for every change of its count).
-        let s = try conn.statement("""
+        // Most changes are a repeat (count, last seen) of an incident whose indexed columns stay as they are: those go
+        // in by an UPDATE that names no indexed column, so SQLite leaves the five indexes alone (measured: 9 pages
+        // written a commit of 9 repeats instead of 53). Anything else — a new incident, a status or assignee change —
+        // is an insert or an update in place of every column (REPLACE would delete and re-insert the row and all its
+        // index entries).
+        let narrow = try conn.statement("""
+            UPDATE incident SET severity = ?, device = ?, subject = ?, grid = ?, last_seen = ?, count = ?, condition = ?,
+                escalated = ?, overdue = ?, ack_due = ?, resolve_due = ?
+            WHERE id = ? AND rule = ? AND key = ? AND scenario = ? AND community = ? AND first_seen = ? AND status = ?
+                AND assignee = ?
+            """)
+        let full = try conn.statement("""
             INSERT INTO incident (\(Store.incidentColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(id) DO UPDATE SET \(Store.incidentUpdates)
             """)
         for i in incidents {
-            sqlite3_reset(s.stmt)
-            s.bind(1, i.id); s.bind(2, i.rule); s.bind(3, i.scenario); s.bind(4, i.severity.rawValue); s.bind(5, i.key)
-            s.bind(6, i.device); s.bind(7, i.subject); s.bind(8, i.community); s.bind(9, i.grid)
-            s.bind(10, i.firstSeen.ms); s.bind(11, i.lastSeen.ms); s.bind(12, i.count)
-            s.bind(13, i.condition.rawValue); s.bind(14, i.status.rawValue); s.bind(15, i.assignee)
-            s.bind(16, i.escalated); s.bind(17, i.overdue); s.bind(18, i.ackDue.ms); s.bind(19, i.resolveDue.ms)
-            try s.run()
+            sqlite3_reset(narrow.stmt)
+            narrow.bind(1, i.severity.rawValue); narrow.bind(2, i.device); narrow.bind(3, i.subject); narrow.bind(4, i.grid)
+            narrow.bind(5, i.lastSeen.ms); narrow.bind(6, i.count); narrow.bind(7, i.condition.rawValue)
+            narrow.bind(8, i.escalated); narrow.bind(9, i.overdue); narrow.bind(10, i.ackDue.ms); narrow.bind(11, i.resolveDue.ms)
+            narrow.bind(12, i.id); narrow.bind(13, i.rule); narrow.bind(14, i.key); narrow.bind(15, i.scenario)
+            narrow.bind(16, i.community); narrow.bind(17, i.firstSeen.ms); narrow.bind(18, i.status.rawValue)
+            narrow.bind(19, i.assignee)
+            try narrow.run()
+            if sqlite3_changes(conn.db) == 1 { continue }
+            sqlite3_reset(full.stmt)
+            full.bind(1, i.id); full.bind(2, i.rule); full.bind(3, i.scenario); full.bind(4, i.severity.rawValue); full.bind(5, i.key)
+            full.bind(6, i.device); full.bind(7, i.subject); full.bind(8, i.community); full.bind(9, i.grid)
+            full.bind(10, i.firstSeen.ms); full.bind(11, i.lastSeen.ms); full.bind(12, i.count)
+            full.bind(13, i.condition.rawValue); full.bind(14, i.status.rawValue); full.bind(15, i.assignee)
+            full.bind(16, i.escalated); full.bind(17, i.overdue); full.bind(18, i.ackDue.ms); full.bind(19, i.resolveDue.ms)
+            try full.run()
         }
     }
 

@@ -31,6 +31,38 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try s!.incidents().count, 3)
     }
 
+    /// A repeat (count, last seen) of an incident leaves its five indexes alone; a status change updates them; both
+    /// read back exactly, and the indexes stay consistent with the table.
+    func testARepeatWritesOnlyTheIncidentsPageAndAStatusChangeItsIndexesToo() throws {
+        let s = try Store(path: try path())
+        s.setCheckpointPages(1_000_000)
+        let ids = Array(Int64(1)...3_000)
+        try s.writeTransaction { tx in try tx.upsert(ids.map { Self.incident($0) }) }
+        let spread = stride(from: 7, to: 3_000, by: 150).map { ids[$0] }   // 20 incidents far apart
+        var repeated = spread.map { Self.incident($0) }
+        for k in repeated.indices { repeated[k].count += 1; repeated[k].lastSeen = Instant(ms: 99) }
+        let before = s.walFrames
+        try s.writeTransaction { tx in try tx.upsert(repeated) }
+        let repeatFrames = s.walFrames - before
+        var moved = repeated
+        for k in moved.indices { moved[k].status = .acknowledged; moved[k].assignee = "w-wang" }
+        try s.writeTransaction { tx in try tx.upsert(moved) }
+        let statusFrames = s.walFrames - before - repeatFrames
+        XCTAssertLessThanOrEqual(repeatFrames, spread.count + 3, "one table page per repeated incident, few more")
+        XCTAssertGreaterThan(statusFrames, repeatFrames + 20, "a status change moves index entries too")
+        XCTAssertEqual(try s.incident(id: spread[0])?.status, .acknowledged)
+        XCTAssertEqual(try s.incident(id: spread[0])?.count, 4, "the repeat's count survived the status change")
+        XCTAssertEqual(try s.incidents(IncidentFilter(assignee: "w-wang")).map(\.id), spread)
+        try s.writeTransaction { tx in try tx.upsert([Self.incident(ids[1], status: .dispatched)]) }
+        XCTAssertEqual(try s.incident(id: ids[1]), Self.incident(ids[1]))
+        let check = try s.read { () throws -> String in
+            let st = try s.conn.statement("PRAGMA integrity_check")
+            _ = try st.step()
+            return st.text(0)
+        }
+        XCTAssertEqual(check, "ok")
+    }
+
     func testAuditIsAppendOnly() throws {
         let s = try Store(path: try path())
         _ = try s.writeTransaction { tx in
