@@ -33,6 +33,10 @@ public struct LiveTuning: Sendable {
     public var checkpointPages: Int32 = 1000
     /// The size of a journal segment; a segment is removed once the commits past it are on disk.
     public var journalSegmentBytes: UInt64 = 64 << 20
+    /// PUBACKs leave only once the batch holding the message committed; until then the broker keeps the message and
+    /// gives it to whoever next connects with the client id (docs/scale.md, "The journal"). For partitions, whose
+    /// next holder may run on another machine than the local journal.
+    public var acknowledgesAfterCommit = false
     /// The webhook sender's pacing and outbox retention.
     public var webhooks = WebhookSenderTuning()
     public init() {}
@@ -150,7 +154,8 @@ public final class LiveEngine: @unchecked Sendable {
             capture = nil
         }
         // Two batches wait at most: one being committed, the next filling.
-        self.source = try source ?? MQTTSource(settings: MQTTSettings(config.broker), inboxCapacity: 2 * tuning.maxBatchSize)
+        self.source = try source ?? MQTTSource(settings: MQTTSettings(config.broker), inboxCapacity: 2 * tuning.maxBatchSize,
+                                               acknowledgesAfterCommit: tuning.acknowledgesAfterCommit)
         (inputs, inputContinuation) = AsyncStream<Input>.makeStream(bufferingPolicy: .unbounded)
         _stats = LiveStats(counts: IngestCounts(), batches: 0, connected: false, lastCommitAt: nil)
     }
@@ -269,6 +274,7 @@ public final class LiveEngine: @unchecked Sendable {
     private func takeBatch(stopping: Bool = false) async throws -> Int {
         let messages = source.take(upTo: tuning.maxBatchSize)
         try await commit(messages, now: clock.now(), final: stopping && messages.count < tuning.maxBatchSize)
+        if !messages.isEmpty { source.committed(messages.count) }
         if messages.count == tuning.maxBatchSize { inputContinuation.yield(.source(.messagesWaiting)) }
         saveAuditCheck()
         return messages.count

@@ -11,9 +11,14 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
     private var forward: Task<Void, Never>?
 
     /// At most `inboxCapacity` messages wait to be taken; beyond that the receive thread blocks (back-pressure).
-    public init(settings: MQTTSettings, inboxCapacity: Int? = nil) throws(MQTTError) {
-        subscriber = try MQTTSubscriber(settings: settings, batched: true, inboxCapacity: inboxCapacity)
+    /// With `acknowledgesAfterCommit`, no PUBACK leaves before `committed(_:)` covered every message received
+    /// (`MQTTSubscriber`): the broker keeps what is not committed.
+    public init(settings: MQTTSettings, inboxCapacity: Int? = nil, acknowledgesAfterCommit: Bool = false) throws(MQTTError) {
+        subscriber = try MQTTSubscriber(settings: settings, batched: true, inboxCapacity: inboxCapacity,
+                                        acknowledgesAfterCommit: acknowledgesAfterCommit)
     }
+
+    public func committed(_ count: Int) { subscriber.committed(count) }
 
     public func start(received: (@Sendable (inout MQTTMessage) -> Void)?, events: @escaping @Sendable (SourceEvent) -> Void) throws {
         let stream = subscriber.events

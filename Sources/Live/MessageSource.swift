@@ -23,6 +23,13 @@ public protocol MessageSource: AnyObject, Sendable {
     var waiting: Int { get }
     /// The oldest messages received and not yet taken, at most `limit` of them.
     func take(upTo limit: Int) -> [MQTTMessage]
+    /// `count` more of the messages taken are committed (a source that acknowledges only after the commit lets their
+    /// acknowledgements go once everything it received is).
+    func committed(_ count: Int)
     /// Stops receiving. When it returns nothing more arrives; what arrived before can still be taken.
     func stop() async
+}
+
+extension MessageSource {
+    public func committed(_ count: Int) {}
 }
