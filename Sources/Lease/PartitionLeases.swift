@@ -42,7 +42,7 @@ public actor PartitionLeases {
         self.logger = logger
     }
 
-    /// Creates `partition_lease` if it is missing (any number of engines may do this at once).
+    /// Creates `partition_lease` and `engine_heartbeat` if they are missing (any number of engines may do this at once).
     public func prepare() async throws(LeaseError) {
         try await run("prepare") { c, logger in
             do {
@@ -57,6 +57,48 @@ public actor PartitionLeases {
             } catch where ["23505", "42P07"].contains(PostgresTrouble.sqlState(error)) {
                 // Another engine created it in the same instant.
             }
+            do {
+                try await c.query("""
+                    CREATE TABLE IF NOT EXISTS engine_heartbeat (
+                        engine text PRIMARY KEY,
+                        started_at timestamptz NOT NULL,
+                        beat_at timestamptz NOT NULL
+                    )
+                    """, logger: logger)
+            } catch where ["23505", "42P07"].contains(PostgresTrouble.sqlState(error)) {
+            }
+        }
+    }
+
+    /// Says that `engine` is alive, now by the server's clock: the roster `PartitionPlan.fairShare` splits the
+    /// partitions over.
+    public func heartbeat(_ engine: String) async throws(LeaseError) {
+        try await run("heartbeat \(engine)") { c, logger in
+            try await c.query("""
+                INSERT INTO engine_heartbeat (engine, started_at, beat_at) VALUES (\(engine), now(), now())
+                ON CONFLICT (engine) DO UPDATE SET beat_at = EXCLUDED.beat_at
+                """, logger: logger)
+        }
+    }
+
+    /// The engines whose last heartbeat is younger than `within` by the server's clock, sorted.
+    public func liveEngines(within: Duration) async throws(LeaseError) -> [String] {
+        let seconds = Self.seconds(within)
+        return try await run("live engines") { c, logger in
+            let rows = try await c.query("""
+                SELECT engine FROM engine_heartbeat WHERE beat_at > now() - make_interval(secs => \(seconds)) ORDER BY engine
+                """, logger: logger)
+            var out: [String] = []
+            for try await e in rows.decode(String.self) { out.append(e) }
+            return out
+        }
+    }
+
+    /// Takes `engine` off the roster (a clean stop, after its leases were released), so the others rebalance at once
+    /// instead of after its heartbeat ages out.
+    public func leaveRoster(_ engine: String) async throws(LeaseError) {
+        try await run("leave \(engine)") { c, logger in
+            try await c.query("DELETE FROM engine_heartbeat WHERE engine = \(engine)", logger: logger)
         }
     }
 

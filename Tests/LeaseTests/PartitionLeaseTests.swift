@@ -26,7 +26,7 @@ final class PartitionLeaseTests: XCTestCase {
     override func setUp() async throws {
         // Skips (or, with CI set, fails) here with the harness's own message when PostgreSQL is missing.
         if Self.server == nil { Self.server = try PostgresServer.start() }
-        try pg.psql("DROP TABLE IF EXISTS partition_lease; DROP TABLE IF EXISTS work")
+        try pg.psql("DROP TABLE IF EXISTS partition_lease; DROP TABLE IF EXISTS work; DROP TABLE IF EXISTS engine_heartbeat")
     }
 
     /// The lease clients a test made, closed when it ends (postgres-nio wants every connection closed).
@@ -166,6 +166,31 @@ final class PartitionLeaseTests: XCTestCase {
         XCTAssertLessThan(lostAt, takenAt, "a stopped before b took the partition")
         XCTAssertLessThan(lostAt - stoppedAt, .seconds(3), "a stopped within its bound, not after a retry budget")
         XCTAssertLessThan(takenAt - started, .seconds(10))
+    }
+
+    /// The roster of live engines is judged by the server's clock: an engine that stops beating drops out once its
+    /// last beat is older than the window; one that leaves drops out at once; `fairShare` then splits over the rest.
+    func testTheRosterListsEnginesWhoseHeartbeatIsYoungAndDropsTheSilentOnes() async throws {
+        let a = try leases(), b = try leases()
+        try await a.prepare()
+        try await b.prepare()  // a second engine preparing the same tables is harmless
+        try await a.heartbeat("engine-a")
+        try await b.heartbeat("engine-b")
+        try await b.heartbeat("engine-c")
+        var live = try await a.liveEngines(within: .seconds(30))
+        XCTAssertEqual(live, ["engine-a", "engine-b", "engine-c"])
+        try await b.leaveRoster("engine-c")
+        live = try await a.liveEngines(within: .seconds(30))
+        XCTAssertEqual(live, ["engine-a", "engine-b"])
+        // engine-b falls silent: its beat ages past a short window while engine-a keeps beating.
+        try pg.psql("UPDATE engine_heartbeat SET beat_at = now() - interval '5 seconds' WHERE engine = 'engine-b'")
+        try await a.heartbeat("engine-a")
+        live = try await a.liveEngines(within: .seconds(2))
+        XCTAssertEqual(live, ["engine-a"])
+        let startedBefore = try pg.psql("SELECT started_at FROM engine_heartbeat WHERE engine = 'engine-a'")
+        try await a.heartbeat("engine-a")
+        XCTAssertEqual(try pg.psql("SELECT started_at FROM engine_heartbeat WHERE engine = 'engine-a'"), startedBefore,
+                       "a beat moves beat_at only")
     }
 
     func testAnExpiredLeaseIsNotRenewedEvenWhenNobodyTookIt() async throws {
