@@ -5,8 +5,8 @@ import Rules
 import Store
 import AuditChain
 
-/// Where an engine's inputs are: the registry file, the rules folder and the store (a file, or what `openStore` opens). `open()` is the one start-up
-/// of the replay command, the live engine and the benchmark.
+/// Where an engine's inputs are: the registry file, the rules folder and the store (a file, or what `openStore`
+/// opens). `open()` is the one start-up of the replay command, the live engine and the benchmark.
 public struct EngineSetup: Sendable {
     public var registry: String
     public var rules: String
