@@ -97,11 +97,20 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The store in PostgreSQL behind the Store target's `EngineStore` interface (docs/scale.md): its migrations,
+        // batched writes, reads; postgres-nio bridged once to the engine's synchronous calls.
+        .target(name: "PostgresStore", dependencies: [
+            "Model", "Store", "Lease",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
             "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
-            "Closedloop", "Accounts", "Web", "Telemetry", "AuditChain",
+            "Closedloop", "Accounts", "Web", "Telemetry", "AuditChain", "Lease", "PostgresStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
@@ -142,6 +151,9 @@ let package = Package(
             "TestSupport", "Lease",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "PostgresStoreTests", dependencies: [
+            "TestSupport", "PostgresStore", "Store", "Engine", "Lease", "Model", "Registry", "Rules", "AuditChain", "Simulation",
         ]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry",

@@ -93,7 +93,7 @@ public struct AuditReport: Sendable, Equatable {
 
 /// A store's whole trail against the key, the store's own chain heads and any heads recorded elsewhere.
 public enum AuditTrail {
-    public static func verify(store: Store, key: AuditKey, loggedHeads: [String: AuditHead] = [:]) throws -> AuditReport {
+    public static func verify(store: any StoreReader, key: AuditKey, loggedHeads: [String: AuditHead] = [:]) throws -> AuditReport {
         var v = AuditVerifier(key: key, heads: [try store.auditHeads(), loggedHeads])
         var found: AuditChain.Break?
         try store.forEachAuditRow { row in
@@ -105,7 +105,7 @@ public enum AuditTrail {
     }
 
     /// Loads the key (`create`: made 0600 when missing) and seals the store's audit appends with it.
-    public static func seal(_ store: Store, keyFile: String, create: Bool) throws(AuditKeyError) -> AuditKey {
+    public static func seal(_ store: any EngineStore, keyFile: String, create: Bool) throws(AuditKeyError) -> AuditKey {
         let key = try AuditKey.load(path: keyFile, create: create)
         store.setAuditSealer(KeySealer(key: key))
         return key

@@ -80,7 +80,8 @@ enum WebStore {
             let (pipeline, _) = try EngineSetup(registry: registryPath, rules: rules, store: db).openSealed()
             _ = try Replay.run(pipeline, files: [name], until: Instant(ms: sliceEnd))
             f.events += n
-            let store = pipeline.store
+            // People's actions write the SQLite store (the only kind they work on yet); EngineSetup opened one.
+            guard let store = pipeline.store as? Store else { fatalError("the bench's store is an SQLite file") }
             // People, up to the end of this slice.
             // One in twenty waits a day or more to be acknowledged: it escalates and goes overdue first.
             for i in try store.notClosedIncidents() where seen.insert(i.id).inserted {

@@ -4,7 +4,9 @@ import Store
 import AuditChain
 
 struct AuditKeyOption: ParsableArguments {
-    @Option(name: .customLong("audit-key"), help: ArgumentHelp("The audit key file (default: the store's path + .audit-key).", valueName: "FILE"))
+    @Option(name: .customLong("audit-key"),
+            help: ArgumentHelp("The audit key file (default: the store's path + .audit-key; for a postgres:// store, "
+                               + "cityeye-DATABASE-HOST-PORT.audit-key in the working folder).", valueName: "FILE"))
     var file: String?
 
     func path(store: String) -> String { file ?? AuditKey.defaultPath(store: store) }

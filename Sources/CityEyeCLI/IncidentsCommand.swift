@@ -14,7 +14,7 @@ struct Incidents: ParsableCommand {
         most urgent first (severity, then deadline). With --json: one JSON object per line, times in UTC.
         """)
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @Option(help: "Only this status: dispatched, acknowledged, resolved, closed, or open (every status but closed).") var status: String?
     @Option(help: "Only incidents assigned to this worker id.") var worker: String?
     @Option(help: "Only this scenario, e.g. elevator.") var scenario: String?
@@ -34,7 +34,8 @@ struct Incidents: ParsableCommand {
     }
 
     func run() throws {
-        let db = try store.openExisting()
+        let db = try store.openReader()
+        defer { db.close() }
         let registry = try? Deployment.people(in: db)
         if let registry { try checkKnown(registry, db: db) }
         var filter = IncidentFilter()
@@ -49,7 +50,7 @@ struct Incidents: ParsableCommand {
         var list: [Incident]
         if mine, let worker {
             guard let registry, let me = registry.workers[worker] else {
-                throw Failure("unknown worker \(worker): workers are listed in the registry recorded in \(store.db)")
+                throw Failure("unknown worker \(worker): workers are listed in the registry recorded in \(store.display)")
             }
             filter.openOnly = true
             list = try failing { try db.incidents(filter) }.filter {
@@ -79,7 +80,7 @@ struct Incidents: ParsableCommand {
 
 extension Incidents {
     /// A filter naming a worker, grid or scenario nobody has is a typo, not "no incidents": say so, like `ack` does.
-    func checkKnown(_ registry: Registry, db: Store) throws {
+    func checkKnown(_ registry: Registry, db: any StoreReader) throws {
         if let worker, registry.workers[worker] == nil {
             throw Failure("unknown worker \(worker): known workers are \(registry.workers.keys.sorted().joined(separator: ", "))")
         }

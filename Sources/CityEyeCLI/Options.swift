@@ -3,13 +3,26 @@ import Foundation
 import Model
 import Store
 import Engine
+import Lease
+import PostgresStore
 
+/// `--db` for the commands that work on the SQLite store only: a `postgres://` URL is refused at once (exit 2), never
+/// taken for a file name.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The SQLite store file.", valueName: "FILE"))
     var db: String = "cityeye.db"
 
+    func validate() throws {
+        if PostgresURL.names(db) {
+            throw ValidationError("--db \(PostgresURL.redacted(db)): this command does not work on a PostgreSQL store yet; "
+                                  + "only `replay`, `incidents` and `show` do (docs/scale.md). Give it an SQLite store file")
+        }
+    }
+
     /// Opens an existing store; a missing file is an error that says how to make one.
-    func openExisting() throws -> Store {
+    func openExisting() throws -> Store { try Self.openExisting(db) }
+
+    static func openExisting(_ db: String) throws -> Store {
         guard FileManager.default.fileExists(atPath: db) else {
             throw Failure("no store at \(db): run `cityeye replay` or `cityeye run` first, or pass --db FILE")
         }
@@ -25,6 +38,46 @@ struct StoreOptions: ParsableArguments {
         }
         return (store, registry)
     }
+}
+
+/// `--db` for the commands that also work on a PostgreSQL store (`replay`, `incidents`, `show`): an SQLite file, or
+/// `postgres://user@host:port/database` with the password from `--db-password-file` or `PGPASSWORD` (never in the URL).
+struct AnyStoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The store: an SQLite file, or postgres://user@host:port/database.", valueName: "FILE|URL"))
+    var db: String = "cityeye.db"
+    @Option(name: .customLong("db-password-file"),
+            help: ArgumentHelp("For a postgres:// --db: the file holding its password (else PGPASSWORD, else none).", valueName: "FILE"))
+    var passwordFile: String?
+
+    var isPostgres: Bool { PostgresURL.names(db) }
+
+    func validate() throws {
+        if passwordFile != nil && !isPostgres {
+            throw ValidationError("--db-password-file is for a PostgreSQL store (--db postgres://…); \(db) is an SQLite file")
+        }
+    }
+
+    /// The PostgreSQL server and database `--db` names (its errors never hold the password).
+    func target() throws -> PostgresTarget {
+        try failing { try PostgresTarget.parse(db, passwordFile: passwordFile) }
+    }
+
+    /// How `--db` is named in messages: the URL without any password.
+    var display: String { isPostgres ? PostgresURL.redacted(db) : db }
+
+    /// Opens an existing store of either kind for reading; a missing one is an error that says how to make one.
+    func openReader() throws -> any StoreReader {
+        guard isPostgres else { return try StoreOptions.openExisting(db) }
+        let target = try target()
+        return try failing { try PostgresStore(target: target, create: false) }
+    }
+}
+
+/// Telling a PostgreSQL URL from a store file name.
+enum PostgresURL {
+    static func names(_ db: String) -> Bool { PostgresStoreName.names(db) }
+
+    static func redacted(_ url: String) -> String { PostgresTarget.redacted(url) }
 }
 
 /// Parses an RFC 3339 option value.

@@ -3,6 +3,7 @@ import Foundation
 import Model
 import Engine
 import Store
+import PostgresStore
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Log files, replayed in the order given.", valueName: "LOG")) var logs: [String]
     @Option(help: ArgumentHelp("Folder whose rule files are loaded.", valueName: "DIR")) var rules: String = "scenarios"
     @Option(help: ArgumentHelp("The registry file (communities, grids, workers, devices).", valueName: "FILE")) var registry: String
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var auditKey: AuditKeyOption
     @Option(help: ArgumentHelp("Move the clock on to this time at the end (RFC 3339).", valueName: "TIME")) var until: String?
     @Option(help: ArgumentHelp("The furthest one line may move the clock on (a line beyond it is dead-lettered clock_skew).", valueName: "DURATION"))
@@ -38,11 +39,25 @@ struct ReplayCommand: ParsableCommand {
             throw Failure("cannot read log \(log): no such file or not readable")
         }
         // One engine writes a store at a time: a live engine (or another replay) on it refuses this one at once.
-        let lock = try failing { try EngineLock(store: store.db, role: "cityeye replay") }
-        defer { lock.release() }
-        var setup = EngineSetup(registry: registry, rules: rules, store: store.db)
-        setup.auditKeyFile = auditKey.file
+        var lock: EngineLock?
+        var setup: EngineSetup
+        if store.isPostgres {
+            let target = try store.target()
+            setup = EngineSetup(registry: registry, rules: rules, store: target.description)
+            setup.openStore = { _ in
+                let db = try PostgresStore(target: target)
+                do { try db.lockForEngine(role: "cityeye replay") } catch { db.close(); throw error }
+                return db
+            }
+            setup.auditKeyFile = auditKey.file ?? PostgresStore.defaultAuditKeyPath(target)
+        } else {
+            lock = try failing { try EngineLock(store: store.db, role: "cityeye replay") }
+            setup = EngineSetup(registry: registry, rules: rules, store: store.db)
+            setup.auditKeyFile = auditKey.file
+        }
+        defer { lock?.release() }
         let (pipeline, audit) = try failing { try setup.openCheckingAudit() }
+        defer { pipeline.store.close() }
         pipeline.maxClockJump = Durations.parse(maxJump)!
         let showProgress = !quiet && Terminal.stderrIsTTY
         let summary = try failing {
@@ -58,7 +73,7 @@ struct ReplayCommand: ParsableCommand {
         let unreadable = (c.rejected[.badJSON] ?? 0) + (c.rejected[.tooLarge] ?? 0)
         if c.accepted == 0 && c.duplicates == 0 && unreadable > 0 && unreadable == c.rejectedTotal {
             throw Failure("nothing in \(logs.joined(separator: ", ")) could be read as an event (every line is bad_json or too_large): "
-                          + "is it a City Eye log, one JSON event envelope per line? `cityeye dead-letters --db \(store.db)` shows the lines")
+                          + "is it a City Eye log, one JSON event envelope per line? `cityeye dead-letters --db \(store.display)` shows the lines")
         }
     }
 

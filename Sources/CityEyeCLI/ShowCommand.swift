@@ -8,15 +8,16 @@ struct Show: ParsableCommand {
         abstract: "Show one incident: its fields, device and location, deadlines, full audit trail and the events behind it.")
 
     @Argument(help: "The incident id.") var id: Int64
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @Flag(help: "The incident as one JSON object (with its kept events), then one per audit row.") var json = false
 
     func run() throws {
-        let db = try store.openExisting()
+        let db = try store.openReader()
+        defer { db.close() }
         let registry = try? Deployment.registry(in: db, devicesIfUnder: 1 << 20)
         let found = try failing { try db.incident(id: id) }
         guard let i = found else {
-            throw Failure("no incident \(id) in \(store.db): `cityeye incidents --db \(store.db)` lists them")
+            throw Failure("no incident \(id) in \(store.display): `cityeye incidents --db \(store.display)` lists them")
         }
         let trail = try failing { try db.audit(of: id) }
         let events = try failing { try db.events(of: id) }

@@ -47,7 +47,7 @@ struct DeadLetterKeeper {
 
     /// Writes the staged dead letters, the counts and the rate limit's window into the batch's transaction, and runs
     /// the retention when the engine clock moved a minute on since the last pass (or one is due or unfinished).
-    mutating func write(_ tx: WriteTransaction, clock: Instant?) throws {
+    mutating func write(_ tx: any StoreTransaction, clock: Instant?) throws {
         if !pending.isEmpty { try tx.append(pending) }
         if !tally.isEmpty { try tx.add(tally.counted) }
         if budgetChanged { try tx.setState(Self.budgetStateName, budget.snapshot()) }

@@ -14,11 +14,11 @@ public enum Deployment {
     /// The schema files of the rules folder the registry was read with: its devices may be of their types.
     static let schemaStateName = "registry.schema"
 
-    public static func record(registryText: String, registry: Registry, schema: [SchemaSource] = [], in store: Store) throws {
+    public static func record(registryText: String, registry: Registry, schema: [SchemaSource] = [], in store: any EngineStore) throws {
         let people = peopleJSON(registry)
         let schemaJSON = Array((try? JSONSerialization.data(withJSONObject: schema.map { ["path": $0.path, "text": $0.text] },
                                                              options: [.sortedKeys])) ?? Data())
-        try store.writeTransaction { tx in
+        try store.transaction { tx in
             try tx.setState(stateName, Array(registryText.utf8))
             try tx.setState(peopleStateName, people)
             try tx.setState(schemaStateName, schemaJSON)
@@ -26,13 +26,13 @@ public enum Deployment {
     }
 
     /// The registry recorded in the store, devices and all, or nil if the store has none yet.
-    public static func registry(in store: Store) throws -> Registry? {
+    public static func registry(in store: any StoreReader) throws -> Registry? {
         guard let bytes = try store.state(stateName) else { return nil }
         return try parseRecorded(bytes, in: store)
     }
 
     /// Declares the recorded schema files' types, then parses the recorded registry YAML.
-    static func parseRecorded(_ bytes: [UInt8], in store: Store) throws -> Registry {
+    static func parseRecorded(_ bytes: [UInt8], in store: any StoreReader) throws -> Registry {
         let file = "\(store.path) (recorded registry)"
         if let recorded = try store.state(schemaStateName), !recorded.isEmpty {
             guard let items = try? JSONSerialization.jsonObject(with: Data(recorded)) as? [[String: String]] else {
@@ -49,7 +49,7 @@ public enum Deployment {
 
     /// The recorded registry's communities, grids and workers, with no devices: who works where, roles and
     /// timezones. Read from the compact form (stores written before it have only the YAML: parsed then).
-    public static func people(in store: Store) throws -> Registry? {
+    public static func people(in store: any StoreReader) throws -> Registry? {
         guard let bytes = try store.state(peopleStateName) else { return try registry(in: store) }
         guard let registry = parsePeople(bytes) else {
             throw RegistryError(file: "\(store.path) (recorded registry)", line: nil, "its people are unreadable: replay or run into the store again to record them")
@@ -59,7 +59,7 @@ public enum Deployment {
 
     /// The whole registry when its YAML is small enough to parse at once (under `limit` bytes, a town), else
     /// `people(in:)`: a command that shows one device's type need not parse a city.
-    public static func registry(in store: Store, devicesIfUnder limit: Int) throws -> Registry? {
+    public static func registry(in store: any StoreReader, devicesIfUnder limit: Int) throws -> Registry? {
         guard let bytes = try store.state(stateName) else { return nil }
         if bytes.count < limit { return try parseRecorded(bytes, in: store) }
         return try people(in: store)

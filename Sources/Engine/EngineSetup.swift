@@ -5,8 +5,8 @@ import Rules
 import Store
 import AuditChain
 
-/// Where an engine's inputs are: the registry file, the rules folder and the store file. `open()` is the one start-up
-/// of the replay command, the live engine and the benchmark.
+/// Where an engine's inputs are: the registry file, the rules folder and the store (a file, or what `openStore`
+/// opens). `open()` is the one start-up of the replay command, the live engine and the benchmark.
 public struct EngineSetup: Sendable {
     public var registry: String
     public var rules: String
@@ -18,6 +18,9 @@ public struct EngineSetup: Sendable {
     /// The audit key file (created 0600 when missing); nil: `<store>.audit-key`.
     public var auditKeyFile: String?
     public var auditKeyPath: String { auditKeyFile ?? AuditKey.defaultPath(store: store) }
+    /// Opens (creating when missing) the store the pipeline writes; nil: the SQLite file at `store`. The CLI sets it
+    /// for a `postgres://` store (the PostgresStore target), which the engine does not link.
+    public var openStore: (@Sendable (EngineSetup) throws -> any EngineStore)?
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -46,10 +49,15 @@ public struct EngineSetup: Sendable {
             throw EngineError(.registryInvalid, path: registry, error.description)
         }
         do {
-            let db = try Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
-            let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
-            try Deployment.record(registryText: registryText, registry: deployment, schema: ruleSet.schemaSources, in: db)
-            return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters), key)
+            let db: any EngineStore = try openStore?(self) ?? Store(path: store, create: true, busyTimeoutMs: busyTimeoutMs)
+            do {
+                let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
+                try Deployment.record(registryText: registryText, registry: deployment, schema: ruleSet.schemaSources, in: db)
+                return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters), key)
+            } catch {
+                db.close()
+                throw error
+            }
         } catch let e as EngineError {
             throw e
         } catch let e as StoreError {

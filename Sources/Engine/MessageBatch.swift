@@ -77,7 +77,7 @@ extension Pipeline {
     @discardableResult
     public func process<Batch: MessageBatch>(batch: Batch, now: Instant?, saveRuleState: Bool = false,
                                              capture: BatchCapture? = nil) throws -> Int {
-        try store.writeTransaction { tx in
+        try store.transaction { tx in
             try syncPeopleChanges(tx)
             if let now { advance(to: now) }
             var handled = 0

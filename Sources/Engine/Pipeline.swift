@@ -37,7 +37,7 @@ public enum Outcome: Sendable, Equatable {
 public final class Pipeline {
     public let registry: Registry
     public let ruleSet: RuleSet
-    public let store: Store
+    public let store: any EngineStore
     private var tallies = IngestCounts()
     public var counts: IngestCounts {
         var c = tallies
@@ -82,7 +82,7 @@ public final class Pipeline {
 
     /// Opens the pipeline on a store: picks up not-closed incidents, processed ids and the rule state
     /// the store carries from an earlier replay or run. `deadLetters` bounds what it keeps of rejected messages.
-    public init(registry: Registry, rules ruleSet: RuleSet, store: Store,
+    public init(registry: Registry, rules ruleSet: RuleSet, store: any EngineStore,
                 deadLetters policy: DeadLetterPolicy = DeadLetterPolicy()) throws {
         self.registry = registry
         self.ruleSet = ruleSet
@@ -99,7 +99,7 @@ public final class Pipeline {
             let since = clock - Self.dedupRetention
             processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
         }
-        lastAuditRow = try store.writeTransaction { try $0.lastAuditRow() }
+        lastAuditRow = try store.transaction { try $0.lastAuditRow() }
     }
 
     /// Goes on counting from `counts` (a pipeline opened again on the same store after a failed commit).
@@ -288,7 +288,7 @@ public final class Pipeline {
 
     /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
     /// dedup and workload follow them. First inside the write transaction of a batch.
-    func syncPeopleChanges(_ tx: WriteTransaction) throws {
+    func syncPeopleChanges(_ tx: any StoreTransaction) throws {
         let (last, incidents) = try tx.peopleChanges(afterAuditRow: lastAuditRow)
         if collectsNews { news = IncidentNews(closedByPeople: incidents.filter { $0.status == .closed }) }
         for i in incidents {
@@ -302,7 +302,7 @@ public final class Pipeline {
     /// Writes everything staged since the last commit into `tx`: incidents, audit, dead letters, processed ids,
     /// (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped, and where the batch's
     /// input stands (`progress`).
-    func write(_ tx: WriteTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
+    func write(_ tx: any StoreTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
         if !pendingOccurrences.isEmpty { try writeOccurrences(tx) }
@@ -327,7 +327,7 @@ public final class Pipeline {
 
     /// The staged occurrences still kept at their incident's count as this batch leaves it, with the events' data
     /// as compact JSON; and each such incident's count, so that the store drops those no longer kept.
-    private func writeOccurrences(_ tx: WriteTransaction) throws {
+    private func writeOccurrences(_ tx: any StoreTransaction) throws {
         var counts: [(incident: Int64, count: Int64)] = []
         var counted = Set<Int64>()
         var kept: [IncidentEvent] = []
@@ -356,7 +356,7 @@ public final class Pipeline {
 
     /// Restores the rule state the store carries: by key, or whole as versions before 0.6 saved it.
     /// Returns the saved keys it dropped, and whether the next save must replace every key.
-    private static func restoreRuleState(_ rules: RuleEngine, from store: Store) throws
+    private static func restoreRuleState(_ rules: RuleEngine, from store: any EngineStore) throws
         -> (dropped: [(rule: String, key: String)], replaceAll: Bool) {
         do {
             if let clock = try store.state(ruleClockName) {
@@ -376,7 +376,7 @@ public final class Pipeline {
     }
 
     /// Saves what the batch changed of the rule state (every key once, after an older store's whole snapshot).
-    private func saveRules(_ tx: WriteTransaction) throws {
+    private func saveRules(_ tx: any StoreTransaction) throws {
         var changes = replaceRuleKeysOnSave ? rules.allState() : rules.takeStateChanges()
         changes.removed += droppedRuleKeys
         try tx.saveRuleKeys(removed: changes.removed, written: changes.written, replaceAll: changes.replaceAll)

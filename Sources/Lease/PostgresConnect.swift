@@ -7,30 +7,39 @@ extension PostgresTarget {
     /// Opens one connection. Connection trouble (refused, timed out, dropped) is `.unreachable`, a refusal by the
     /// server (authentication, no such database) is `.database`; neither message holds the password.
     public func connect(id: Int = 0, connectTimeout: Duration = .seconds(3), logger: Logger) async throws(LeaseError) -> PostgresConnection {
+        let config = try configuration(connectTimeout: connectTimeout)
         do {
-            let tls: PostgresConnection.Configuration.TLS
-            if requireTLS {
-                tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            } else {
-                tls = .disable
-            }
-            var config = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
-                                                          database: database, tls: tls)
-            config.options.connectTimeout = .milliseconds(connectTimeout.components.seconds * 1000
-                                                          + connectTimeout.components.attoseconds / 1_000_000_000_000_000)
-            config.options.additionalStartupParameters = [("application_name", "cityeye")]
             return try await PostgresConnection.connect(configuration: config, id: id, logger: logger)
         } catch {
             throw PostgresTrouble.classify(error, server: description, connecting: true)
         }
     }
+
+    /// The connection's settings (TLS when the URL requires it, the password, `application_name` cityeye), for a
+    /// client that connects on an event loop of its own.
+    public func configuration(connectTimeout: Duration = .seconds(3)) throws(LeaseError) -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        if requireTLS {
+            do { tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration())) } catch {
+                throw .unreachable(server: description, why: "cannot set up TLS: \(error)")
+            }
+        } else {
+            tls = .disable
+        }
+        var config = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
+                                                      database: database, tls: tls)
+        config.options.connectTimeout = .milliseconds(connectTimeout.components.seconds * 1000
+                                                      + connectTimeout.components.attoseconds / 1_000_000_000_000_000)
+        config.options.additionalStartupParameters = [("application_name", "cityeye")]
+        return config
+    }
 }
 
 /// Sorting postgres-nio's errors into "try again on a new connection" and "the server said no".
-enum PostgresTrouble {
+public enum PostgresTrouble {
     /// `.unreachable` for trouble with the connection itself, `.database` otherwise. While connecting, only an
     /// answer from the server (bad password, no such database) is `.database`.
-    static func classify(_ error: any Error, server: String, connecting: Bool = false) -> LeaseError {
+    public static func classify(_ error: any Error, server: String, connecting: Bool = false) -> LeaseError {
         if let e = error as? LeaseError { return e }
         guard let p = error as? PSQLError else {
             return connecting ? .unreachable(server: server, why: "\(error)") : .database(server: server, why: "\(error)")
@@ -50,7 +59,7 @@ enum PostgresTrouble {
     }
 
     /// The SQLSTATE of a server error, if that is what `error` is.
-    static func sqlState(_ error: any Error) -> String? {
+    public static func sqlState(_ error: any Error) -> String? {
         (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 }

@@ -65,7 +65,7 @@ public struct PostgresTarget: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The URL with any password replaced, for an error message.
-    static func redacted(_ url: String) -> String {
+    public static func redacted(_ url: String) -> String {
         guard var c = URLComponents(string: url), c.password != nil else { return url }
         c.password = "***"
         return c.string ?? "(a URL with a password)"

@@ -80,6 +80,9 @@ public final class LiveEngine: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     let tuning: LiveTuning
     private(set) var pipeline: Pipeline
+    /// The pipeline's store: `cityeye run` keeps its store in SQLite only (its journal release follows SQLite's
+    /// checkpoints), so the setup never opens another kind.
+    private var db: Store
     private let setup: EngineSetup
     private let source: MessageSource
     private let capture: CaptureWriter?
@@ -126,7 +129,8 @@ public final class LiveEngine: @unchecked Sendable {
         self.setup = setup
         let (opened, key) = try setup.openSealed()
         pipeline = opened
-        pipeline.store.setCheckpointPages(tuning.checkpointPages)
+        db = try Self.sqlite(opened)
+        db.setCheckpointPages(tuning.checkpointPages)
         pipeline.collectsNews = tuning.announcesIncidents
         self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
         let auditMetrics = AuditMetrics(factory: metrics)
@@ -138,7 +142,7 @@ public final class LiveEngine: @unchecked Sendable {
             if let line = check.logLine(after: before) { log(line) }
             hook.call(check)
         }
-        webhooks = try Self.startWebhooks(config, pipeline: pipeline, tuning: tuning, metrics: metrics, clock: clock, log: log)
+        webhooks = try Self.startWebhooks(config, pipeline: pipeline, db: db, tuning: tuning, metrics: metrics, clock: clock, log: log)
         journal = try IngressJournal(directory: config.journalDir, segmentBytes: tuning.journalSegmentBytes, sync: config.journalSync)
         if let dir = config.captureDir {
             // One file per local day of the deployment's first community (a city's communities share a timezone).
@@ -346,7 +350,8 @@ public final class LiveEngine: @unchecked Sendable {
         _ = auditHeads.committed(pipeline.store.takeCommittedAuditHeads(), nowMs: IngressJournal.monotonicMs())
         pipeline.store.close()
         pipeline = try setup.open()
-        pipeline.store.setCheckpointPages(tuning.checkpointPages)
+        db = try Self.sqlite(pipeline)
+        db.setCheckpointPages(tuning.checkpointPages)
         // The new connection counts its checkpoints from 0: later commits' positions release these segments.
         unreleased.removeAll()
         pipeline.collectsNews = tuning.announcesIncidents
@@ -360,7 +365,7 @@ public final class LiveEngine: @unchecked Sendable {
     private func saveAuditCheck() {
         guard let check = auditWatch.takeUnsaved() else { return }
         do {
-            try pipeline.store.writeTransaction { try $0.setState(AuditWatch.stateName, check.json) }
+            try db.writeTransaction { try $0.setState(AuditWatch.stateName, check.json) }
             faults.cleared("audit-check", "store \(config.store): the audit check is recorded again")
         } catch {
             auditWatch.saveFailed(check)
@@ -372,13 +377,13 @@ public final class LiveEngine: @unchecked Sendable {
     /// Checks the config's webhook communities against the registry, records them in the store as the communities
     /// whose changes go into the outbox (people's actions from the CLI and the web read them there), and makes the
     /// sender. With no webhooks the store's targets are cleared: nothing is enqueued.
-    private static func startWebhooks(_ config: LiveConfig, pipeline: Pipeline, tuning: LiveTuning, metrics: any MetricsFactory,
+    private static func startWebhooks(_ config: LiveConfig, pipeline: Pipeline, db: Store, tuning: LiveTuning, metrics: any MetricsFactory,
                                       clock: WallClock, log: @escaping @Sendable (String) -> Void) throws -> WebhookSender? {
         let known = Set(pipeline.registry.catalog.communityIDs)
         for (i, w) in config.webhooks.enumerated() where w.community != Store.anyCommunity && !known.contains(w.community) {
             throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(config.registry) (a community id or \"*\")")
         }
-        try pipeline.store.setWebhookTargets(config.webhooks.map(\.community))
+        try db.setWebhookTargets(config.webhooks.map(\.community))
         guard !config.webhooks.isEmpty else { return nil }
         for w in config.webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
         return try WebhookSender(storePath: config.store, targets: config.webhooks, tuning: tuning.webhooks, metrics: metrics,
@@ -390,6 +395,14 @@ public final class LiveEngine: @unchecked Sendable {
         let moved = pipeline.store.takeCommittedAuditHeads()
         let line = final ? auditHeads.stopping(moved) : auditHeads.committed(moved, nowMs: IngressJournal.monotonicMs())
         if let line { log(line) }
+    }
+
+    /// The SQLite store under a pipeline the live engine opened (see `db`).
+    private static func sqlite(_ pipeline: Pipeline) throws -> Store {
+        guard let store = pipeline.store as? Store else {
+            throw LiveError("store \(pipeline.store.path): `cityeye run` keeps its store in SQLite only for now (docs/scale.md)")
+        }
+        return store
     }
 
     static func transientStoreFault(_ error: Error) -> StoreError? {
@@ -413,9 +426,9 @@ public final class LiveEngine: @unchecked Sendable {
     /// and until then the journal must still hold what they committed.
     private func releaseJournal(before committed: JournalPosition) {
         if committed.segment > (unreleased.last?.position.segment ?? releasedBefore) {
-            unreleased.append((committed, pipeline.store.completeCheckpoints))
+            unreleased.append((committed, db.completeCheckpoints))
         }
-        let checkpoints = pipeline.store.completeCheckpoints
+        let checkpoints = db.completeCheckpoints
         guard let durable = unreleased.lastIndex(where: { checkpoints > $0.checkpoints }) else { return }
         let position = unreleased[durable].position
         unreleased.removeFirst(durable + 1)

@@ -67,7 +67,11 @@ public struct LiveConfig: Sendable {
             throw rulesV.error("rules: no such folder \(rules)")
         }
         let storeV = try need(top, "store", "", doc)
-        let store = resolve(try storeV.string("store"))
+        let storeText = try storeV.string("store")
+        if PostgresStoreName.names(storeText) {
+            throw storeV.error("store: a PostgreSQL store (postgres://…); `cityeye run` does not run on one yet (docs/scale.md): give it an SQLite store file")
+        }
+        let store = resolve(storeText)
         let storeDir = (store as NSString).deletingLastPathComponent
         guard FileManager.default.fileExists(atPath: storeDir) else { throw storeV.error("store: folder \(storeDir) does not exist") }
         var capture: String?

@@ -24,55 +24,35 @@ extension WriteTransaction {
     /// when the limit stopped it: run it again soon.
     public func pruneDeadLetters(receivedBefore before: Instant, maxPayloadBytes: Int, limit: DeadLetterPruneLimit) throws
         -> (deleted: Int, complete: Bool) {
-        var pass = PrunePass(limit: limit)
+        var pass = DeadLetterPrunePass(limit: limit)
         // length() reads a blob's size from its row, not the blob: walking candidates costs a page per few rows.
         let old = try conn.statement("SELECT id, length(payload) FROM dead_letter WHERE received_at < ? ORDER BY received_at")
         old.bind(1, before.ms)
-        try pass.collect(old) { _ in true }
-        try pass.delete(conn)
+        try pass.collect(while: { _ in true }, next: { try old.step() ? (old.int(0), Int(old.int(1))) : nil })
+        sqlite3_reset(old.stmt)
+        try delete(&pass)
         if !pass.full {
             let over = try deadLetterTotal().payloadBytes - maxPayloadBytes
             if over > 0 {
                 let oldest = try conn.statement("SELECT id, length(payload) FROM dead_letter ORDER BY id")
                 let bytesBefore = pass.bytes
-                try pass.collect(oldest) { p in p.bytes - bytesBefore < over }
-                try pass.delete(conn)
+                try pass.collect(while: { p in p.bytes - bytesBefore < over },
+                                 next: { try oldest.step() ? (oldest.int(0), Int(oldest.int(1))) : nil })
+                sqlite3_reset(oldest.stmt)
+                try delete(&pass)
             }
         }
         return (pass.deleted, !pass.full)
     }
 
-    /// The rows of one retention pass, collected from a query of (id, payload length) and deleted by id.
-    private struct PrunePass {
-        let limit: DeadLetterPruneLimit
-        var ids: [Int64] = []
-        var bytes = 0
-        var deleted = 0
-        /// The limit stopped the pass.
-        var full = false
-
-        init(limit: DeadLetterPruneLimit) { self.limit = limit }
-
-        mutating func collect(_ s: Statement, while wanted: (PrunePass) -> Bool) throws {
-            defer { sqlite3_reset(s.stmt) }
-            while wanted(self) {
-                guard deleted + ids.count < limit.rows, bytes < limit.bytes else { full = true; return }
-                guard try s.step() else { return }
-                ids.append(s.int(0))
-                bytes += Int(s.int(1))
-            }
+    private func delete(_ pass: inout DeadLetterPrunePass) throws {
+        let s = try conn.statement("DELETE FROM dead_letter WHERE id = ?")
+        for id in pass.ids {
+            sqlite3_reset(s.stmt)
+            s.bind(1, id)
+            try s.run()
         }
-
-        mutating func delete(_ conn: Connection) throws {
-            let s = try conn.statement("DELETE FROM dead_letter WHERE id = ?")
-            for id in ids {
-                sqlite3_reset(s.stmt)
-                s.bind(1, id)
-                try s.run()
-            }
-            deleted += ids.count
-            ids.removeAll()
-        }
+        pass.deletedCollected()
     }
 
     /// The payload bytes and rows of `dead_letter` (kept by triggers, not summed).
@@ -80,6 +60,36 @@ extension WriteTransaction {
         let s = try conn.statement("SELECT payload_bytes, rows FROM dead_letter_total")
         defer { sqlite3_reset(s.stmt) }
         return try s.step() ? (Int(s.int(0)), Int(s.int(1))) : (0, 0)
+    }
+}
+
+/// The rows of one dead-letter retention pass (`pruneDeadLetters`): candidates (id, payload bytes) are taken in the
+/// order a store's query gives them while wanted and while the limit allows, then deleted by id. Both stores use it,
+/// so they delete the same rows.
+public struct DeadLetterPrunePass {
+    public let limit: DeadLetterPruneLimit
+    public private(set) var ids: [Int64] = []
+    public private(set) var bytes = 0
+    public private(set) var deleted = 0
+    /// The limit stopped the pass.
+    public private(set) var full = false
+
+    public init(limit: DeadLetterPruneLimit) { self.limit = limit }
+
+    /// Takes candidates from `next` (nil: no more) while `wanted` says so and the limit allows.
+    public mutating func collect(while wanted: (DeadLetterPrunePass) -> Bool, next: () throws -> (id: Int64, bytes: Int)?) rethrows {
+        while wanted(self) {
+            guard deleted + ids.count < limit.rows, bytes < limit.bytes else { full = true; return }
+            guard let c = try next() else { return }
+            ids.append(c.id)
+            bytes += c.bytes
+        }
+    }
+
+    /// The collected ids were deleted.
+    public mutating func deletedCollected() {
+        deleted += ids.count
+        ids.removeAll()
     }
 }
 

@@ -21,6 +21,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case io
         case readOnly
         case corrupt
+        /// A database server (PostgreSQL) cannot be reached, or dropped the connection.
+        case unreachable
         case other
     }
     public var code: Code

@@ -33,9 +33,8 @@ public final class Store: @unchecked Sendable {
     public let path: String
     let conn: Connection
     private let lock = NSLock()
-    private var sealer: (any AuditSealer)?
-    private var committedHeads: [String: AuditHead] = [:]
-    private var enqueuesNotices = true
+    /// The sealer, the notices switch and the moved audit heads (`EngineStore`'s `setAuditSealer` etc.).
+    public let writeSettings = WriteSettings()
 
     /// `busyTimeoutMs`: how long a write waits for another process's write transaction before it fails `.busy`.
     public init(path: String, create: Bool = true, busyTimeoutMs: Int = 10_000) throws(StoreError) {
@@ -141,32 +140,16 @@ public final class Store: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         try conn.exec("BEGIN IMMEDIATE")
         do {
-            let tx = WriteTransaction(conn: conn, sealer: sealer, enqueuesNotices: enqueuesNotices)
+            let tx = WriteTransaction(conn: conn, sealer: writeSettings.sealer, enqueuesNotices: writeSettings.enqueuesNotices)
             let result = try body(tx)
             conn.resetAll()
             try conn.exec("COMMIT")
-            committedHeads.merge(tx.sealedHeads) { $1 }
+            writeSettings.committed(tx.sealedHeads)
             return result
         } catch {
             conn.resetAll()
             try? conn.exec("ROLLBACK")
             throw error
-        }
-    }
-
-    /// Seals the audit rows every later write transaction appends (nil: they are written with no MAC).
-    public func setAuditSealer(_ sealer: (any AuditSealer)?) { lock.withLock { self.sealer = sealer } }
-    public var sealsAudit: Bool { lock.withLock { sealer != nil } }
-
-    /// Whether later write transactions put the changes a city is told of into the webhook outbox (on by default;
-    /// a replay turns it off: it audits or tunes, it does not notify).
-    public func setEnqueuesNotices(_ on: Bool) { lock.withLock { enqueuesNotices = on } }
-
-    /// The chain heads moved by transactions committed since the last call (the live engine logs them).
-    public func takeCommittedAuditHeads() -> [String: AuditHead] {
-        lock.withLock {
-            defer { committedHeads = [:] }
-            return committedHeads
         }
     }
 

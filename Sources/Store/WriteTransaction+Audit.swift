@@ -11,13 +11,8 @@ extension WriteTransaction {
         let first = try lastAuditRow() + 1
         guard !audit.isEmpty else { return first - 1 }
         let chains = try chains ?? audit.map { try incident(id: $0.incident)?.community ?? "" }
-        precondition(chains.count == audit.count, "one chain per audit row")
-        var rows = audit.indices.map { AuditRow(id: first + Int64($0), chain: chains[$0], entry: audit[$0]) }
-        if let sealer {
-            let previous = try heads(of: Set(chains))
-            for (i, mac) in sealer.seal(rows, previous: previous.mapValues(\.mac)).enumerated() { rows[i].mac = mac }
-            var moved: [String: AuditHead] = [:]
-            for r in rows { moved[r.chain] = AuditHead(row: r.id, mac: r.mac) }
+        let (rows, moved) = try AuditRow.appending(audit, chains: chains, first: first, sealer: sealer, heads: heads(of:))
+        if !moved.isEmpty {
             try saveHeads(moved)
             sealedHeads.merge(moved) { $1 }
         }

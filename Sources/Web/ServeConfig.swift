@@ -1,6 +1,7 @@
 import Foundation
 import YAMLSupport
 import Registry
+import Model
 
 /// `cityeye serve --config FILE`: the web app's own file, not the live engine's (docs/contract.md §9): the web app also runs
 /// on a replayed store where no engine, broker or rule folder exists. Relative paths are relative to the file's
@@ -42,6 +43,9 @@ public struct ServeConfig: Sendable, Equatable {
         }
         let storeV = try need("store")
         var store = try storeV.string("store")
+        if PostgresStoreName.names(store) {
+            throw storeV.error("store: a PostgreSQL store (postgres://…); `cityeye serve` does not work on one yet (docs/scale.md): give it an SQLite store file")
+        }
         if !store.hasPrefix("/") { store = (folder as NSString).appendingPathComponent(store) }
         guard FileManager.default.fileExists(atPath: store) else {
             throw storeV.error("store: no store at \(store): run `cityeye replay` or `cityeye run` first")

@@ -27,14 +27,11 @@ final class ReplayCutTests: XCTestCase {
     func testAReplayCutAtRandomBatchesAndRunAgainEqualsOneUninterruptedReplay() throws {
         var rng = SeededGenerator(seed: 11)
         let rules = try RuleSet.load(directory: Repo.scenarios.path)
-        let dirs = try FileManager.default.contentsOfDirectory(atPath: Repo.scenarios.path).sorted()
         var cases = 0
-        for name in dirs {
-            let dir = Repo.scenarios.appendingPathComponent(name)
-            guard let log = try? FileManager.default.contentsOfDirectory(atPath: dir.path)
-                .first(where: { $0.hasSuffix(".jsonl") && !$0.hasSuffix(".expected.jsonl") }) else { continue }
-            let registry = try RegistryLoader.load(path: dir.appendingPathComponent("registry.yaml").path)
-            var lines = try String(contentsOf: dir.appendingPathComponent(log), encoding: .utf8).split(separator: "\n").map(String.init)
+        for scenario in try ScenarioLog.all() {
+            let (name, log) = (scenario.name, scenario.file)
+            let registry = try RegistryLoader.load(path: scenario.registryPath)
+            var lines = scenario.lines
             lines.insert("{broken", at: 1 + Int.random(in: 0..<(lines.count - 1), using: &rng))
             lines.insert("{\"id\":\"x\"}", at: 1 + Int.random(in: 0..<(lines.count - 1), using: &rng))
             let logPath = (try tempDB() as NSString).deletingLastPathComponent + "/" + log

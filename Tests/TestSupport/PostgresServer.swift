@@ -84,11 +84,15 @@ public final class PostgresServer: @unchecked Sendable {
     public var log: String { (try? String(contentsOfFile: folder + "/log", encoding: .utf8)) ?? "" }
 
     /// `psql -c SQL` as the superuser over the socket; its output, or an error with psql's message.
+    /// `in`: another database of the server than `database`.
     @discardableResult
-    public func psql(_ sql: String) throws -> String {
-        try Self.run(Self.binaries + "/psql", ["-h", folder, "-p", "\(port)", "-U", user, "-d", database, "-Atq", "-v",
+    public func psql(_ sql: String, in db: String? = nil) throws -> String {
+        try Self.run(Self.binaries + "/psql", ["-h", folder, "-p", "\(port)", "-U", user, "-d", db ?? database, "-Atq", "-v",
                                                "ON_ERROR_STOP=1", "-c", sql], asServerUser: true)
     }
+
+    /// A free loopback port with nothing listening on it (for "the server is down").
+    public static func unusedPort() throws -> Int { try freePort() }
 
     deinit { stop() }
 
@@ -135,6 +139,30 @@ public final class PostgresServer: @unchecked Sendable {
         }
         guard ok else { throw PostgresServerError("cannot find a free loopback port") }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
+
+/// A test class with one private PostgreSQL for all its tests (`pg`): started before its first test, stopped after
+/// its last; each test skips (or, with CI set, fails) when PostgreSQL 15 is missing.
+open class PostgresTestCase: XCTestCase {
+    nonisolated(unsafe) private static var servers: [ObjectIdentifier: PostgresServer] = [:]
+    private static let serversLock = NSLock()
+
+    public var pg: PostgresServer { Self.serversLock.withLock { Self.servers[ObjectIdentifier(type(of: self))]! } }
+
+    open override func setUpWithError() throws {
+        try super.setUpWithError()
+        let key = ObjectIdentifier(type(of: self))
+        if Self.serversLock.withLock({ Self.servers[key] }) == nil {
+            let server = try PostgresServer.start()
+            Self.serversLock.withLock { Self.servers[key] = server }
+        }
+    }
+
+    open override class func tearDown() {
+        let server = serversLock.withLock { servers.removeValue(forKey: ObjectIdentifier(self)) }
+        server?.stop()
+        super.tearDown()
     }
 }
 

@@ -117,7 +117,7 @@ final class NoticeTests: XCTestCase {
             // A reopen note with a blank line, a forged event and a script: one notice, the note exact in its JSON.
             let note = "again\n\nevent: notice\ndata: {\"incident\":99}\n\n</script><script>alert(1)</script>\r\n"
             for (a, who) in [(PeopleAction.resolve(note: "done"), "w-li"), (.close, "s-zhao"), (.reopen(note: note), "s-zhao")] {
-                _ = try PeopleActions.perform(a, on: 1, by: .commandLine(worker: who), registry: f.registry, store: engine.store,
+                _ = try PeopleActions.perform(a, on: 1, by: .commandLine(worker: who), registry: f.registry, store: engine.store as! Store,
                                               at: Fixture.t0 + 7 * 60_000)
             }
             // The resolve and the close may reach the page as changes of their own before the reopen.

@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import Lease
+import Store
+
+/// One PostgreSQL connection used synchronously: the engine's store API is synchronous, so this is where it meets
+/// postgres-nio, once. The connection runs on a private one-thread event loop; each call sends its statement and
+/// blocks the calling thread on the answer (`EventLoopFuture.wait()`), which must therefore never be an event loop
+/// thread. Not thread-safe by itself (`PostgresStore` holds a lock around it).
+final class PostgresSession {
+    let target: PostgresTarget
+    private let group: MultiThreadedEventLoopGroup
+    private var connection: PostgresConnection?
+    /// postgres-nio logs per query at debug and trace; the store reports its failures as errors instead.
+    private let logger = Logger(label: "cityeye.pgstore", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    init(target: PostgresTarget, connectTimeout: Duration) throws(StoreError) {
+        self.target = target
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let config = try target.configuration(connectTimeout: connectTimeout)
+            connection = try Self.wait(PostgresConnection.connect(on: group.next(), configuration: config, id: 1, logger: logger))
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw Self.storeError(error, server: target.description, connecting: true)
+        }
+    }
+
+    deinit { close() }
+
+    func close() {
+        guard let c = connection else { return }
+        connection = nil
+        _ = try? c.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) -> [PostgresRandomAccessRow] {
+        guard let c = connection else {
+            throw StoreError("PostgreSQL at \(target): the store is closed", code: .other)
+        }
+        do {
+            let result = try Self.wait(c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+            return result.rows.map { $0.makeRandomAccess() }
+        } catch {
+            throw Self.storeError(error, server: target.description)
+        }
+    }
+
+    /// Waits on the calling thread, which must not be an event loop's (it would wait on itself).
+    private static func wait<T>(_ future: EventLoopFuture<T>) throws -> T {
+        precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil,
+                     "the PostgreSQL store is synchronous: call it from a thread of your own, never from an event loop")
+        return try future.wait()
+    }
+
+    /// A postgres-nio error as the store's typed error: the server and what it said, never the password.
+    static func storeError(_ error: any Error, server: String, connecting: Bool = false) -> StoreError {
+        if let e = error as? StoreError { return e }
+        let trouble = PostgresTrouble.classify(error, server: server, connecting: connecting)
+        switch trouble {
+        case .unreachable(let server, let why):
+            return StoreError("PostgreSQL at \(server) cannot be reached: \(why). Check that it runs and listens there, and the URL",
+                              code: .unreachable)
+        case .database(let server, let why):
+            let state = PostgresTrouble.sqlState(error) ?? ""
+            // 3D000: no such database; 28xxx: authentication refused; 53100: disk full.
+            let code: StoreError.Code = state == "3D000" ? .missing : state == "53100" ? .diskFull : .other
+            let hint = state == "3D000" ? ": create it (createdb) or name another in the URL"
+                : state.hasPrefix("28") ? ": check the user and the password file (or PGPASSWORD)" : ""
+            return StoreError("PostgreSQL at \(server): \(why)\(hint)", code: code)
+        default:
+            return StoreError("\(trouble)", code: .other)
+        }
+    }
+}
+
+/// Reading columns by position from a row, with the store's types.
+extension PostgresRandomAccessRow {
+    func int(_ i: Int) throws -> Int64 { try self[i].decode(Int64.self) }
+    func optionalInt(_ i: Int) throws -> Int64? { try self[i].decode(Int64?.self) }
+    func text(_ i: Int) throws -> String { try self[i].decode(String.self) }
+    func bool(_ i: Int) throws -> Bool { try self[i].decode(Bool.self) }
+    /// bytea; NULL reads as no bytes (an unsealed audit row's MAC).
+    func bytes(_ i: Int) throws -> [UInt8] {
+        guard let b = try self[i].decode(ByteBuffer?.self) else { return [] }
+        return Array(b.readableBytesView)
+    }
+}
+
+/// PostgreSQL `text` cannot hold U+0000 (SQLite's can): it is written as U+2400 (SYMBOL FOR NULL), so that a log line
+/// with `\u0000` in a field is stored instead of failing the batch. Payloads are bytea and keep every byte.
+@inline(__always)
+func pgText(_ s: String) -> String {
+    s.utf8.contains(0) ? s.replacingOccurrences(of: "\u{0}", with: "\u{2400}") : s
+}
+
+func bytea(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
