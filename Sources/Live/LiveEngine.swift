@@ -326,7 +326,7 @@ public final class LiveEngine: @unchecked Sendable {
         let took = Double(tookNs) / 1e6
         let counts = pipeline.counts
         let open = pipeline.openIncidents
-        let checkpoints = pipeline.store.completeCheckpoints
+        let checkpoints = db.completeCheckpoints
         metrics.committed(messages: messages.count, before: countsBefore, after: counts, nanoseconds: tookNs, at: now,
                           waiting: source.waiting, trackedRuleKeys: pipeline.trackedRuleKeys)
         statsLock.withLock {
