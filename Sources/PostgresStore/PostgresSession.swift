@@ -17,8 +17,13 @@ final class PostgresSession {
     /// postgres-nio logs per query at debug and trace; the store reports its failures as errors instead.
     private let logger = Logger(label: "cityeye.pgstore", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    init(target: PostgresTarget, connectTimeout: Duration) throws(StoreError) {
+    /// How long one statement may go without an answer before the connection is closed under it (a server that
+    /// froze, a network that silently drops): the caller gets an error instead of waiting for ever.
+    let queryTimeout: Duration
+
+    init(target: PostgresTarget, connectTimeout: Duration, queryTimeout: Duration) throws(StoreError) {
         self.target = target
+        self.queryTimeout = queryTimeout
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let config = try target.configuration(connectTimeout: connectTimeout)
@@ -31,10 +36,14 @@ final class PostgresSession {
 
     deinit { close() }
 
+    private var closed = false
     func close() {
-        guard let c = connection else { return }
-        connection = nil
-        _ = try? c.close().wait()
+        guard !closed else { return }
+        closed = true
+        if let c = connection {
+            connection = nil
+            _ = try? c.close().wait()
+        }
         try? group.syncShutdownGracefully()
     }
 
@@ -44,10 +53,24 @@ final class PostgresSession {
         guard let c = connection else {
             throw StoreError("PostgreSQL at \(target): the store is closed", code: .other)
         }
+        let answered = c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        let timedOut = TimedOut()
+        let watchdog = c.eventLoop.scheduleTask(in: .nanoseconds(Int64(queryTimeout.components.seconds) * 1_000_000_000
+                                                                 + queryTimeout.components.attoseconds / 1_000_000_000)) {
+            timedOut.set()
+            let closing: EventLoopFuture<Void> = c.close()
+            _ = closing
+        }
+        defer { watchdog.cancel() }
         do {
-            let result = try Self.wait(c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+            let result = try Self.wait(answered)
             return result.rows.map { $0.makeRandomAccess() }
         } catch {
+            if timedOut.isSet {
+                connection = nil
+                throw StoreError("PostgreSQL at \(target) did not answer within \(queryTimeout); the connection was closed "
+                                 + "(check that the server runs and is reachable)", code: .unreachable)
+            }
             throw Self.storeError(error, server: target.description)
         }
     }
@@ -78,6 +101,14 @@ final class PostgresSession {
             return StoreError("\(trouble)", code: .other)
         }
     }
+}
+
+/// Whether a statement's watchdog fired (set on the event loop, read on the caller's thread).
+private final class TimedOut: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
 
 /// Reading columns by position from a row, with the store's types.

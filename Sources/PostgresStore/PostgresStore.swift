@@ -26,9 +26,12 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
 
     /// Connects and brings the schema up to date. `create` false: a database without the store's tables is an error
     /// that says how to make one (a read command never creates).
-    public init(target: PostgresTarget, create: Bool = true, connectTimeout: Duration = .seconds(5)) throws {
+    /// `queryTimeout`: how long one statement may go unanswered before the store gives up on the connection with an
+    /// error (a batch of 65,536 lines is ~20 statements of well under a second each here).
+    public init(target: PostgresTarget, create: Bool = true, connectTimeout: Duration = .seconds(5),
+                queryTimeout: Duration = .seconds(60)) throws {
         self.target = target
-        session = try PostgresSession(target: target, connectTimeout: connectTimeout)
+        session = try PostgresSession(target: target, connectTimeout: connectTimeout, queryTimeout: queryTimeout)
         do {
             try checkOwnership(create: create)
             try migrate()

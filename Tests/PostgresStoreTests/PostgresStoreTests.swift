@@ -206,6 +206,27 @@ final class PostgresStoreTests: PostgresTestCase {
         second.close()
     }
 
+    /// A server that stops answering (its backend frozen by SIGSTOP) is an error after the query timeout, not a wait
+    /// for ever.
+    func testAServerThatStopsAnsweringIsAnErrorAfterTheQueryTimeout() throws {
+        let target = try newDatabase()
+        let store = try PostgresStore(target: target, queryTimeout: .seconds(1))
+        defer { store.close() }
+        try store.transaction { try $0.setState("a", [1]) }
+        let backend = try pg.psql("SELECT pid FROM pg_stat_activity WHERE datname = '\(target.database)' AND pid <> pg_backend_pid()")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let pid = Int32(backend) else { return XCTFail("no backend for the store: \(backend)") }
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let started = Date()
+        XCTAssertThrowsError(try store.state("a")) { error in
+            XCTAssertEqual((error as? StoreError)?.code, .unreachable)
+            XCTAssertTrue("\(error)".contains("did not answer within 1"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        XCTAssertThrowsError(try store.state("a"), "the connection is gone: an error again, at once")
+    }
+
     func testAStoreWithANewerSchemaIsLeftAlone() throws {
         let target = try newDatabase()
         try PostgresStore(target: target).close()
