@@ -36,7 +36,12 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let cfg = try failing { try LiveConfig.load(path: config) }
-        if cfg.partitions != nil {
+        if let plan = cfg.partitions {
+            // Listed partitions only: in hash mode every community has an owner.
+            let unowned = plan.kind == .listed ? plan.unowned(try failing { try RegistryLoader.load(path: cfg.registry) }.catalog.communityIDs) : []
+            if !unowned.isEmpty {
+                throw Failure("\(config): `partitions:` leaves \(unowned.count == 1 ? "a registered community" : "\(unowned.count) registered communities") in no partition, so nobody would hear their gateways: \(unowned.joined(separator: ", ")). Add \(unowned.count == 1 ? "it" : "each") to a partition's `communities`")
+            }
             throw Failure("\(config): `partitions:` is read and checked, but this build's engine does not run partitions yet; remove it to run one engine on `broker:` (docs/scale.md says what is built)")
         }
         var tuning = LiveTuning()

@@ -45,4 +45,24 @@ extension CLITests {
         XCTAssertTrue(r.err.contains("`partitions:` is read and checked, but this build's engine does not run partitions yet"), r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/x.db"), "nothing started")
     }
+
+    /// A listed plan that leaves a registered community in no partition is refused first, naming the community.
+    func testRunRefusesPartitionsThatLeaveACommunityUnowned() throws {
+        let d = try temporaryPath("unowned")
+        try FileManager.default.createDirectory(atPath: d + "/rules", withIntermediateDirectories: true)
+        try RegistryFixtures.twoCommunities.write(toFile: d + "/registry.yaml", atomically: true, encoding: .utf8)
+        try """
+        broker: {host: 127.0.0.1, port: 1883}
+        registry: registry.yaml
+        rules: rules
+        store: x.db
+        partitions:
+          - id: east
+            communities: [changzhengqiao]
+        """.write(toFile: d + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let r = try cityeye(["run", "--config", d + "/cityeye.yaml"])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.err.contains("leaves a registered community in no partition, so nobody would hear their gateways: wenhui"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/x.db"), "nothing started")
+    }
 }
