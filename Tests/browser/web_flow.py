@@ -24,6 +24,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import StaleElementReferenceException
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # scripts/test.sh sends them to a temp folder (the page shows live countdowns, so each run's pictures differ).
@@ -121,13 +122,15 @@ def main():
         wait.until(EC.invisibility_of_element_located((By.CSS_SELECTOR, f"article[data-incident='{incident}']")))
         check("resolved incident leaves the worker's list", True)
 
-        WebDriverWait(supervisor, 5).until(lambda d: d.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-status") == "resolved")
+        # The board re-renders a row on each event: a row found a moment ago may be gone (stale); look again.
+        live = WebDriverWait(supervisor, 5, ignored_exceptions=(StaleElementReferenceException,))
+        live.until(lambda d: d.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-status") == "resolved")
         took = time.monotonic() - started
         # From the worker's tap: her post and redirect, the feed's poll, the event, the board's re-read. The 2 s
         # from a store change to the event itself is asserted by WebTests' LiveServerTests.
         check(f"board shows it resolved without reloading ({took:.1f} s)",
               took <= 3.0 and supervisor.execute_script("return window.__sameDocument") == 1, took)
-        supervisor.find_element(By.CSS_SELECTOR, f"{row_css} button[data-action=close]").click()
+        live.until(lambda d: d.find_element(By.CSS_SELECTOR, f"{row_css} button[data-action=close]").click() or True)
         WebDriverWait(supervisor, 5).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, row_css)))
         check("supervisor closes it", True)
 
