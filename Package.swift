@@ -106,11 +106,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Engines that share a city (docs/scale.md): a partition's engine on its lease, and the process that takes
+        // its fair share of partitions and gives them back.
+        .target(name: "Partitions", dependencies: [
+            "Model", "Registry", "MQTT", "Engine", "Live", "Store", "Lease", "PostgresStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),
         .executableTarget(name: "CityEyeCLI", dependencies: [
             "Model", "Simulation", "Registry", "Ingest", "Rules", "Incidents", "Store", "MQTT", "Engine", "Live",
-            "Closedloop", "Accounts", "Web", "Telemetry", "AuditChain", "Lease", "PostgresStore",
+            "Closedloop", "Accounts", "Web", "Telemetry", "AuditChain", "Lease", "PostgresStore", "Partitions",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
@@ -154,6 +160,10 @@ let package = Package(
         ]),
         .testTarget(name: "PostgresStoreTests", dependencies: [
             "TestSupport", "PostgresStore", "Store", "Engine", "Lease", "Model", "Registry", "Rules", "AuditChain", "Simulation",
+        ]),
+        .testTarget(name: "PartitionTests", dependencies: [
+            "TestSupport", "Partitions", "PostgresStore", "Store", "Engine", "Lease", "Live", "MQTT", "Model", "Registry",
+            "Simulation",
         ]),
         .testTarget(name: "TelemetryTests", dependencies: [
             "Telemetry",

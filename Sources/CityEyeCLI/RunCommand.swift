@@ -6,6 +6,8 @@ import Live
 import Engine
 import CoreMetrics
 import Telemetry
+import Lease
+import Partitions
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,12 +23,23 @@ struct Run: AsyncParsableCommand {
         `GET /healthz` (200 while connected to the broker and committing, else 503 with the reason) on that \
         address, and prints `metrics: serving http://HOST:PORT/metrics` once it listens. Neither asks who is \
         calling: keep it on loopback or behind the reverse proxy. See docs/operations.md.
+
+        With `partitions:` and `store: postgres://…` it is one of several engines that share a city (docs/scale.md): \
+        it takes its fair share of the partitions (or those named by --partitions), each on a lease in PostgreSQL \
+        with its own broker session, and gives them back as engines join or leave. The password comes from \
+        --db-password-file or PGPASSWORD.
         """)
 
     @Option(help: ArgumentHelp("The live config file.", valueName: "FILE")) var config: String
     @Flag(help: "No line per incident dispatched, escalated, overdue or closed (the minute's stats line stays).") var quiet = false
     @Option(help: ArgumentHelp("How often a stats line is logged (a duration: 1m, 30s; 0 for never).", valueName: "DURATION"))
     var statsEvery = "1m"
+    @Option(help: ArgumentHelp("With `partitions:` in the config: `auto` (a fair share among the engines alive) or the partition ids to run, comma-separated (each waited for while another engine holds it).",
+                               valueName: "auto|IDS"))
+    var partitions = "auto"
+    @Option(name: .customLong("db-password-file"),
+            help: ArgumentHelp("The PostgreSQL password for a `store: postgres://…` (else PGPASSWORD; never on the command line).", valueName: "FILE"))
+    var dbPasswordFile: String?
 
     func validate() throws {
         guard statsEvery == "0" || Durations.parse(statsEvery) != nil else {
@@ -42,7 +55,8 @@ struct Run: AsyncParsableCommand {
             if !unowned.isEmpty {
                 throw Failure("\(config): `partitions:` leaves \(unowned.count == 1 ? "a registered community" : "\(unowned.count) registered communities") in no partition, so nobody would hear their gateways: \(unowned.joined(separator: ", ")). Add \(unowned.count == 1 ? "it" : "each") to a partition's `communities`")
             }
-            throw Failure("\(config): `partitions:` is read and checked, but this build's engine does not run partitions yet; remove it to run one engine on `broker:` (docs/scale.md says what is built)")
+            try await runPartitions(cfg, plan)
+            return
         }
         var tuning = LiveTuning()
         tuning.announcesIncidents = !quiet
@@ -79,6 +93,65 @@ struct Run: AsyncParsableCommand {
         let listener = MetricsListener(engine: engine, address: cfg.metricsListen, metrics: metrics, log: log)
         try await failingAsync { try await engine.run() }
         if let problem = await listener.stop() { throw Failure(problem) }
+    }
+}
+
+extension Run {
+    /// One engine of a partitioned city (docs/scale.md).
+    func runPartitions(_ cfg: LiveConfig, _ plan: PartitionPlan) async throws {
+        guard PostgresStoreName.names(cfg.store) else {
+            throw Failure("\(config): `partitions:` are shared by several engines through one PostgreSQL store: set `store: postgres://user@host:port/database` (an SQLite file is one engine's)")
+        }
+        var unsupported: [String] = []
+        if cfg.captureDir != nil { unsupported.append("capture_dir") }
+        if !cfg.webhooks.isEmpty { unsupported.append("webhooks") }
+        if cfg.metricsListen != nil { unsupported.append("metrics") }
+        if !unsupported.isEmpty {
+            throw Failure("\(config): \(unsupported.joined(separator: ", ")) not yet with `partitions:` (docs/scale.md says what is built); remove \(unsupported.count == 1 ? "it" : "them")")
+        }
+        let target = try failing { try PostgresTarget.parse(cfg.store, passwordFile: dbPasswordFile) }
+        let choice: PartitionChoice
+        if partitions == "auto" {
+            choice = .auto
+        } else {
+            let ids = partitions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !ids.isEmpty else { throw ValidationError("--partitions: `auto` or partition ids separated by commas") }
+            choice = .fixed(ids)
+        }
+        var tuning = LiveTuning()
+        tuning.announcesIncidents = !quiet
+        tuning.acknowledgesAfterCommit = true
+        let log: @Sendable (String) -> Void = { line in
+            print("\(RFC3339.format(SystemClock().now())) \(line)")
+            fflush(nil)
+        }
+        let runner = PartitionRunner(config: cfg, plan: plan, target: target, choice: choice, tuning: tuning, log: log)
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { Task { await runner.stop() } }
+            s.resume()
+            return s
+        }
+        defer { sources.forEach { $0.cancel() } }
+        let every = statsEvery == "0" ? 0 : Durations.parse(statsEvery) ?? 0
+        let statsTask = every <= 0 ? nil : Task {
+            var before = await runner.counts
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(every) * 1_000_000)
+                if Task.isCancelled { break }
+                let now = await runner.counts
+                let held = await runner.partitions
+                log("stats (last \(Durations.describe(every))): \(now.accepted - before.accepted) accepted, "
+                    + "\(now.duplicates - before.duplicates) duplicates, \(now.rejectedTotal - before.rejectedTotal) rejected, "
+                    + "\(now.raisedTotal - before.raisedTotal) incidents raised; partitions \(held.isEmpty ? "none" : held.joined(separator: ","))")
+                before = now
+            }
+        }
+        defer { statsTask?.cancel() }
+        try await failingAsync { try await runner.run() }
+        let c = await runner.counts
+        log("stopped: \(c.accepted) accepted, \(c.duplicates) duplicates, \(c.rejectedTotal) rejected, \(c.raisedTotal) incidents raised")
     }
 }
 

@@ -289,6 +289,7 @@ public final class Pipeline {
     /// Picks up what people changed (ack, resolve, close, reopen from the CLI) since the last batch, so that
     /// dedup and workload follow them. First inside the write transaction of a batch.
     func syncPeopleChanges(_ tx: any StoreTransaction) throws {
+        if let shared = try tx.sharedMaxIncidentID() { desk.reserveIDs(above: shared) }
         let (last, incidents) = try tx.peopleChanges(afterAuditRow: lastAuditRow)
         if collectsNews { news = IncidentNews(closedByPeople: incidents.filter { $0.status == .closed }) }
         for i in incidents {

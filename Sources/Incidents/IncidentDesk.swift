@@ -43,6 +43,9 @@ public final class IncidentDesk {
     }
 
     public var openCount: Int { open.count }
+
+    /// New incidents take ids above `id` (another engine sharing the store gave ids up to it).
+    public func reserveIDs(above id: Int64) { nextID = max(nextID, id + 1) }
     public var nextDeadline: Instant? {
         while let top = deadlines.peek, !isLive(top) { deadlines.pop() }
         return deadlines.peek?.due

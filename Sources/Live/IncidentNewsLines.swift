@@ -8,7 +8,7 @@ extension IncidentNews {
     /// One line per incident dispatched, escalated, overdue or closed in the batch, e.g.
     /// `incident 12 CRIT elevator.entrapment czq-elev-01 (czq-g1): dispatched to w-li 李敏`. Keys and notes come from
     /// payloads and people: shown with control characters escaped.
-    func lines(registry: Registry) -> [String] {
+    public func lines(registry: Registry) -> [String] {
         var out: [String] = []
         var more = 0
         func add(_ line: String) { if out.count < Self.maxLines { out.append(line) } else { more += 1 } }

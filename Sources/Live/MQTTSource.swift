@@ -38,6 +38,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
         try subscriber.start(receiving: received)
     }
 
+    /// Cuts the connection at once: nothing more is acknowledged (a partition whose lease is lost).
+    public func sever() { subscriber.sever() }
+
     public func take(upTo limit: Int) -> [MQTTMessage] { subscriber.takeMessages(upTo: limit) }
 
     public var waiting: Int { subscriber.waiting }
@@ -51,7 +54,7 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
 
 extension MQTTSettings {
     /// The engine's subscriber settings from the live config's `broker` section (persistent session).
-    init(_ b: LiveConfig.Broker) {
+    public init(_ b: LiveConfig.Broker) {
         self.init(host: b.host, port: b.port, clientID: b.clientID, cleanSession: false, topics: b.topics, qos: b.qos,
                   keepalive: b.keepaliveS, username: b.username, password: b.password,
                   tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) })

@@ -4,16 +4,17 @@ import MQTT
 import Engine
 
 /// Messages taken from a source, handed to the pipeline in arrival order with their topics.
-struct ReceivedBatch: MessageBatch {
+public struct ReceivedBatch: MessageBatch {
     let messages: [MQTTMessage]
-    var source: String? { nil }
+    public init(messages: [MQTTMessage]) { self.messages = messages }
+    public var source: String? { nil }
     /// The last message's journal position: committing the batch means the journal is processed up to there.
-    var progress: BatchProgress? {
+    public var progress: BatchProgress? {
         messages.last(where: { $0.journalEnd != nil })?.journalEnd
             .map { BatchProgress(name: LiveEngine.journalPositionName, value: $0.description) }
     }
 
-    func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {
+    public func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {
         for m in messages {
             try m.payload.withUnsafeBytes { try body(InboundMessage(payload: $0, topic: m.topic, retained: m.retain)) }
         }

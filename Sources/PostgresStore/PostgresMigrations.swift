@@ -108,5 +108,18 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // Partitions (docs/scale.md): several engines share the store, each owning a partition's engine state, rule
+        // state and processed ids; '' is the one engine (a replay, or a store never partitioned).
+        ("v2-partitions", [
+            "ALTER TABLE engine_state ADD COLUMN part TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+            "ALTER TABLE engine_state DROP CONSTRAINT engine_state_pkey",
+            "ALTER TABLE engine_state ADD PRIMARY KEY (part, name)",
+            "ALTER TABLE rule_key ADD COLUMN part TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+            "ALTER TABLE rule_key DROP CONSTRAINT rule_key_pkey",
+            "ALTER TABLE rule_key ADD PRIMARY KEY (part, rule, key)",
+            "ALTER TABLE processed_batch ADD COLUMN part TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+            "DROP INDEX processed_batch_at",
+            "CREATE INDEX processed_batch_part_at ON processed_batch (part, at)",
+        ]),
     ]
 }

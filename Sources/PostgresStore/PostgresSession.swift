@@ -27,7 +27,8 @@ final class PostgresSession {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let config = try target.configuration(connectTimeout: connectTimeout)
-            connection = try Self.wait(PostgresConnection.connect(on: group.next(), configuration: config, id: 1, logger: logger))
+            connection = try Self.wait(PostgresConnection.connect(on: group.next(), configuration: config, id: 1, logger: logger),
+                                       upTo: connectTimeout + .seconds(5))
         } catch {
             try? group.syncShutdownGracefully()
             throw Self.storeError(error, server: target.description, connecting: true)
@@ -42,7 +43,7 @@ final class PostgresSession {
         closed = true
         if let c = connection {
             connection = nil
-            _ = try? c.close().wait()
+            _ = try? Self.wait(c.close(), upTo: .seconds(5))
         }
         try? group.syncShutdownGracefully()
     }
@@ -54,32 +55,34 @@ final class PostgresSession {
             throw StoreError("PostgreSQL at \(target): the store is closed", code: .other)
         }
         let answered = c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-        let timedOut = TimedOut()
-        let watchdog = c.eventLoop.scheduleTask(in: .nanoseconds(Int64(queryTimeout.components.seconds) * 1_000_000_000
-                                                                 + queryTimeout.components.attoseconds / 1_000_000_000)) {
-            timedOut.set()
-            let closing: EventLoopFuture<Void> = c.close()
-            _ = closing
-        }
-        defer { watchdog.cancel() }
         do {
-            let result = try Self.wait(answered)
+            let result = try Self.wait(answered, upTo: queryTimeout)
             return result.rows.map { $0.makeRandomAccess() }
+        } catch is Unanswered {
+            // The connection is given up, not waited on: a server that ended the session under a statement (an
+            // idle-in-transaction timeout, a restart) can leave postgres-nio's answer pending for ever.
+            connection = nil
+            let closing: EventLoopFuture<Void> = c.close()
+            closing.whenComplete { _ in withExtendedLifetime(c) {} }
+            throw StoreError("PostgreSQL at \(target) did not answer within \(queryTimeout); the connection was given up "
+                             + "(check that the server runs and is reachable)", code: .unreachable)
         } catch {
-            if timedOut.isSet {
-                connection = nil
-                throw StoreError("PostgreSQL at \(target) did not answer within \(queryTimeout); the connection was closed "
-                                 + "(check that the server runs and is reachable)", code: .unreachable)
-            }
             throw Self.storeError(error, server: target.description)
         }
     }
 
-    /// Waits on the calling thread, which must not be an event loop's (it would wait on itself).
-    private static func wait<T>(_ future: EventLoopFuture<T>) throws -> T {
+    private struct Unanswered: Error {}
+
+    /// Waits on the calling thread, which must not be an event loop's (it would wait on itself), at most `limit`.
+    private static func wait<T>(_ future: EventLoopFuture<T>, upTo limit: Duration) throws -> T {
         precondition(MultiThreadedEventLoopGroup.currentEventLoop == nil,
                      "the PostgreSQL store is synchronous: call it from a thread of your own, never from an event loop")
-        return try future.wait()
+        let answered = DispatchSemaphore(value: 0)
+        let box = Answer<T>()
+        future.whenComplete { box.set($0); answered.signal() }
+        let ns = Int(limit.components.seconds) * 1_000_000_000 + Int(limit.components.attoseconds / 1_000_000_000)
+        guard answered.wait(timeout: .now() + .nanoseconds(ns)) == .success, let result = box.get() else { throw Unanswered() }
+        return try result.get()
     }
 
     /// A postgres-nio error as the store's typed error: the server and what it said, never the password.
@@ -103,12 +106,12 @@ final class PostgresSession {
     }
 }
 
-/// Whether a statement's watchdog fired (set on the event loop, read on the caller's thread).
-private final class TimedOut: @unchecked Sendable {
+/// A future's result, handed from the event loop to the waiting thread.
+private final class Answer<T>: @unchecked Sendable {
     private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+    private var value: Result<T, any Error>?
+    func set(_ r: Result<T, any Error>) { lock.withLock { value = r } }
+    func get() -> Result<T, any Error>? { lock.withLock { value } }
 }
 
 /// Reading columns by position from a row, with the store's types.
@@ -116,6 +119,7 @@ extension PostgresRandomAccessRow {
     func int(_ i: Int) throws -> Int64 { try self[i].decode(Int64.self) }
     func optionalInt(_ i: Int) throws -> Int64? { try self[i].decode(Int64?.self) }
     func text(_ i: Int) throws -> String { try self[i].decode(String.self) }
+    func optionalText(_ i: Int) throws -> String? { try self[i].decode(String?.self) }
     func bool(_ i: Int) throws -> Bool { try self[i].decode(Bool.self) }
     /// bytea; NULL reads as no bytes (an unsealed audit row's MAC).
     func bytes(_ i: Int) throws -> [UInt8] {

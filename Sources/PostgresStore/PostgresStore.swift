@@ -18,6 +18,10 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// The sealer and the moved heads. Its notices switch changes nothing yet: the webhook outbox is not in the
     /// PostgreSQL store, and no webhook can target it (`cityeye run` does not run on it), so no notice is lost.
     public let writeSettings = WriteSettings()
+    /// The partition this store's engine owns, when several engines share the database (nil: one engine).
+    public let scope: PartitionScope?
+    /// The `part` of the engine state, rule state and processed ids this store reads and writes ('' for one engine).
+    var part: String { scope?.partition ?? "" }
 
     /// Advisory lock keys (class 'CEye'): one engine writes the store at a time, one transaction writes at a time,
     /// one process migrates at a time.
@@ -28,11 +32,18 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// that says how to make one (a read command never creates).
     /// `queryTimeout`: how long one statement may go unanswered before the store gives up on the connection with an
     /// error (a batch of 65,536 lines is ~20 statements of well under a second each here).
+    /// `scope`: the partition (and its lease) this store writes for, beside other engines' partitions.
     public init(target: PostgresTarget, create: Bool = true, connectTimeout: Duration = .seconds(5),
-                queryTimeout: Duration = .seconds(60)) throws {
+                queryTimeout: Duration = .seconds(60), scope: PartitionScope? = nil) throws {
         self.target = target
+        self.scope = scope
         session = try PostgresSession(target: target, connectTimeout: connectTimeout, queryTimeout: queryTimeout)
         do {
+            if scope != nil {
+                // Several engines commit under one write lock: one frozen inside its transaction (SIGSTOP, a VM paused,
+                // swapped out) would hold every other partition's commits up. The server ends such a transaction.
+                try session.query("SET idle_in_transaction_session_timeout = '\(Self.frozenTransactionLimitSeconds)s'")
+            }
             try checkOwnership(create: create)
             try migrate()
         } catch {
@@ -43,6 +54,10 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
 
     public func close() { lock.withLock { session.close() } }
 
+    /// How long a partitioned engine's transaction may wait on its own client between two statements before the
+    /// server ends it (a batch's processing between its statements takes milliseconds).
+    public static let frozenTransactionLimitSeconds = 5
+
     /// The audit key file when none is named: `cityeye-<database>-<host>-<port>.audit-key` in the working folder
     /// (a server has no folder of ours to keep it beside, as the SQLite store's `<file>.audit-key`).
     public static func defaultAuditKeyPath(_ target: PostgresTarget) -> String {
@@ -50,10 +65,10 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 
     /// A City Eye store has `schema_migration`; a database with tables of something else is refused untouched
-    /// (`partition_lease`, the Lease target's table, may share the database).
+    /// (`partition_lease` and `engine_heartbeat`, the Lease target's tables, may share the database).
     private func checkOwnership(create: Bool) throws {
         let rows = try session.query("""
-            SELECT count(*) FILTER (WHERE table_name NOT IN ('schema_migration', 'partition_lease')),
+            SELECT count(*) FILTER (WHERE table_name NOT IN ('schema_migration', 'partition_lease', 'engine_heartbeat')),
                    count(*) FILTER (WHERE table_name = 'schema_migration')
             FROM information_schema.tables WHERE table_schema = current_schema()
             """)
@@ -119,6 +134,17 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         }
     }
 
+    /// Takes the store for partitioned engines: any number of them share it (each fenced by its partition's lease),
+    /// while a replay, which takes it whole (`lockForEngine`), is refused meanwhile and refuses them.
+    public func lockForPartitions() throws {
+        try lock.withLock {
+            let rows = try session.query("SELECT pg_try_advisory_lock_shared(\(Self.lockClass), \(LockKey.engine.rawValue))")
+            if try decode({ try rows[0].bool(0) }) { return }
+            throw StoreError("store \(path) is in use by a replay (or an engine that owns the whole store): partitioned engines "
+                             + "start once it has finished", code: .busy)
+        }
+    }
+
     /// Runs `body` in one transaction holding the store's write lock (an advisory lock for the transaction, the
     /// equivalent of SQLite's BEGIN IMMEDIATE): people's changes committed before it are seen before it writes.
     public func transaction<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
@@ -126,6 +152,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         try session.query("BEGIN")
         do {
             try session.query("SELECT pg_advisory_xact_lock(\(Self.lockClass), \(LockKey.write.rawValue))")
+            if let scope { try fence(scope) }
             let tx = PostgresTransaction(store: self, sealer: writeSettings.sealer)
             let result = try body(tx)
             try session.query("COMMIT")
@@ -144,6 +171,23 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         try lock.withLock { try session.query("SET synchronous_commit = off") }
         defer { lock.withLock { _ = try? session.query("RESET synchronous_commit") } }
         return try body()
+    }
+
+    /// The fencing check, inside the commit transaction (docs/scale.md, "Leases and fencing"): locks the partition's
+    /// lease row, so no takeover can pass this transaction, and refuses the commit unless the lease is still this
+    /// engine's and unexpired by the server's clock.
+    private func fence(_ scope: PartitionScope) throws {
+        var b = PostgresBindings(); b.append(scope.lease.partition)
+        // clock_timestamp(), not now(): now() is the transaction's start, and the locks may have been waited for.
+        let rows = try session.query("""
+            SELECT holder, token, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
+            FROM partition_lease WHERE partition = $1 FOR UPDATE
+            """, b)
+        let now = try decode { try rows.first.map { (try $0.optionalText(0), try $0.int(1), try $0.int(2)) } }
+        if let (holder, token, ms) = now, holder == scope.lease.holder, token == scope.lease.token, ms > 0 { return }
+        let who = now.map { n in n.0.map { "\($0) holds it with token \(n.1)" } ?? "nobody holds it" } ?? "it has no lease row"
+        throw StoreError("partition \(scope.partition): lease \(scope.lease.token) of \(scope.lease.holder) is over (\(who)); "
+                         + "this batch is not committed and nothing more is acknowledged for the partition", code: .fenced)
     }
 
     // MARK: reading
@@ -207,7 +251,11 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 
     public func notClosedIncidents() throws -> [Incident] {
-        try incidentRows("SELECT \(Self.incidentColumns) FROM incident WHERE status <> 'closed' ORDER BY id")
+        guard let scope else {
+            return try incidentRows("SELECT \(Self.incidentColumns) FROM incident WHERE status <> 'closed' ORDER BY id")
+        }
+        var b = PostgresBindings(); b.append(scope.communities.map(pgText))
+        return try incidentRows("SELECT \(Self.incidentColumns) FROM incident WHERE status <> 'closed' AND community = ANY($1::text[]) ORDER BY id", b)
     }
 
     public func maxIncidentID() throws -> Int64 {
@@ -319,28 +367,41 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 
     public func state(_ name: String) throws -> [UInt8]? {
-        var b = PostgresBindings(); b.append(name)
-        let rows = try read("SELECT value FROM engine_state WHERE name = $1", b)
+        var b = PostgresBindings(); b.append(part); b.append(name)
+        let rows = try read("SELECT value FROM engine_state WHERE part = $1 AND name = $2", b)
         return try decode { try rows.first.map { try $0.bytes(0) } }
     }
 
     public func ruleKeys() throws -> [SavedRuleKey] {
-        let rows = try read("SELECT rule, key, state FROM rule_key ORDER BY rule, key")
+        var b = PostgresBindings(); b.append(part)
+        let rows = try read("SELECT rule, key, state FROM rule_key WHERE part = $1 ORDER BY rule, key", b)
         return try decode { try rows.map { SavedRuleKey(rule: try $0.text(0), key: try $0.text(1), state: try $0.bytes(2)) } }
     }
 
     public func latestProcessedAt() throws -> Instant? {
-        let rows = try read("SELECT max(at) FROM processed_batch")
+        var b = PostgresBindings(); b.append(part)
+        let rows = try read("SELECT max(at) FROM processed_batch WHERE part = $1", b)
         return try decode { try rows[0].optionalInt(0).map(Instant.init(ms:)) }
     }
 
     public func processedKeys(since: Instant, format: Int) throws -> [UInt8] {
-        var b = PostgresBindings(); b.append(since.ms); b.append(Int64(format))
-        let rows = try read("SELECT keys FROM processed_batch WHERE at >= $1 AND format = $2 ORDER BY id", b)
+        var b = PostgresBindings(); b.append(since.ms); b.append(Int64(format)); b.append(part)
+        let rows = try read("SELECT keys FROM processed_batch WHERE part = $3 AND at >= $1 AND format = $2 ORDER BY id", b)
         return try decode {
             var out: [UInt8] = []
             for r in rows { out.append(contentsOf: try r.bytes(0)) }
             return out
         }
+    }
+}
+
+/// One partition of a store several engines share: which partition, its communities (the incidents it carries over
+/// and the people's changes it picks up are theirs), and the lease every commit is fenced by.
+public struct PartitionScope: Sendable {
+    public var partition: String
+    public var communities: [String]
+    public var lease: Lease
+    public init(partition: String, communities: [String], lease: Lease) {
+        self.partition = partition; self.communities = communities; self.lease = lease
     }
 }

@@ -212,36 +212,36 @@ final class PostgresTransaction: StoreTransaction {
 
     func appendProcessed(keys: [UInt8], at: Instant, format: Int) throws {
         guard !keys.isEmpty else { return }
-        var b = PostgresBindings(); b.append(at.ms); b.append(bytea(keys)); b.append(Int64(format))
-        try run("INSERT INTO processed_batch (at, keys, format) VALUES ($1, $2, $3)", b)
+        var b = PostgresBindings(); b.append(at.ms); b.append(bytea(keys)); b.append(Int64(format)); b.append(store.part)
+        try run("INSERT INTO processed_batch (at, keys, format, part) VALUES ($1, $2, $3, $4)", b)
     }
 
     func pruneProcessed(before: Instant) throws {
-        var b = PostgresBindings(); b.append(before.ms)
-        try run("DELETE FROM processed_batch WHERE at < $1", b)
+        var b = PostgresBindings(); b.append(before.ms); b.append(store.part)
+        try run("DELETE FROM processed_batch WHERE part = $2 AND at < $1", b)
     }
 
     func setState(_ name: String, _ value: [UInt8]) throws {
-        var b = PostgresBindings(); b.append(pgText(name)); b.append(bytea(value))
-        try run("INSERT INTO engine_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", b)
+        var b = PostgresBindings(); b.append(pgText(name)); b.append(bytea(value)); b.append(store.part)
+        try run("INSERT INTO engine_state (part, name, value) VALUES ($3, $1, $2) ON CONFLICT (part, name) DO UPDATE SET value = excluded.value", b)
     }
 
     func deleteState(_ name: String) throws {
-        var b = PostgresBindings(); b.append(pgText(name))
-        try run("DELETE FROM engine_state WHERE name = $1", b)
+        var b = PostgresBindings(); b.append(pgText(name)); b.append(store.part)
+        try run("DELETE FROM engine_state WHERE part = $2 AND name = $1", b)
     }
 
     func state(_ name: String) throws -> [UInt8]? {
-        var b = PostgresBindings(); b.append(pgText(name))
-        let rows = try run("SELECT value FROM engine_state WHERE name = $1", b)
+        var b = PostgresBindings(); b.append(pgText(name)); b.append(store.part)
+        let rows = try run("SELECT value FROM engine_state WHERE part = $2 AND name = $1", b)
         return try store.decode { try rows.first.map { try $0.bytes(0) } }
     }
 
     func saveRuleKeys(removed: [(rule: String, key: String)], written: [SavedRuleKey], replaceAll: Bool) throws {
-        if replaceAll { try run("DELETE FROM rule_key") }
+        if replaceAll { var b = PostgresBindings(); b.append(store.part); try run("DELETE FROM rule_key WHERE part = $1", b) }
         if !removed.isEmpty {
-            var b = PostgresBindings(); b.append(removed.map { pgText($0.rule) }); b.append(removed.map { pgText($0.key) })
-            try run("DELETE FROM rule_key k USING unnest($1::text[], $2::text[]) AS r(rule, key) WHERE k.rule = r.rule AND k.key = r.key", b)
+            var b = PostgresBindings(); b.append(removed.map { pgText($0.rule) }); b.append(removed.map { pgText($0.key) }); b.append(store.part)
+            try run("DELETE FROM rule_key k USING unnest($1::text[], $2::text[]) AS r(rule, key) WHERE k.part = $3 AND k.rule = r.rule AND k.key = r.key", b)
         }
         var at: [[String]: Int] = [:]
         var rows: [SavedRuleKey] = []
@@ -252,20 +252,29 @@ final class PostgresTransaction: StoreTransaction {
         guard !rows.isEmpty else { return }
         var b = PostgresBindings()
         b.append(rows.map { pgText($0.rule) }); b.append(rows.map { pgText($0.key) }); b.append(rows.map { bytea($0.state) })
+        b.append(store.part)
         try run("""
-            INSERT INTO rule_key (rule, key, state) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
-            ON CONFLICT (rule, key) DO UPDATE SET state = excluded.state
+            INSERT INTO rule_key (part, rule, key, state) SELECT $4, * FROM unnest($1::text[], $2::text[], $3::bytea[])
+            ON CONFLICT (part, rule, key) DO UPDATE SET state = excluded.state
             """, b)
     }
 
     func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident]) {
         var b = PostgresBindings(); b.append(row)
+        // A partition picks up only its own communities' incidents (another partition's desk owns the rest).
+        let mine = store.scope.map { s in b.append(s.communities.map(pgText)); return " AND community = ANY($2::text[])" } ?? ""
         let rows = try run("""
             SELECT \(PostgresStore.incidentColumns) FROM incident
-            WHERE id IN (SELECT incident FROM audit WHERE id > $1 AND actor <> 'engine') ORDER BY id
+            WHERE id IN (SELECT incident FROM audit WHERE id > $1 AND actor <> 'engine')\(mine) ORDER BY id
             """, b)
         let incidents = try store.decode { try rows.map { try PostgresStore.incident($0) } }
         return (try lastAuditRow(), incidents)
+    }
+
+    func sharedMaxIncidentID() throws -> Int64? {
+        guard store.scope != nil else { return nil }
+        let rows = try run("SELECT COALESCE(MAX(id), 0)::bigint FROM incident")
+        return try store.decode { try rows[0].int(0) }
     }
 
     func lastAuditRow() throws -> Int64 {

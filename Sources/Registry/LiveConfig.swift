@@ -68,12 +68,13 @@ public struct LiveConfig: Sendable {
         }
         let storeV = try need(top, "store", "", doc)
         let storeText = try storeV.string("store")
-        if PostgresStoreName.names(storeText) {
-            throw storeV.error("store: a PostgreSQL store (postgres://…); `cityeye run` does not run on one yet (docs/scale.md): give it an SQLite store file")
+        let onPostgres = PostgresStoreName.names(storeText)
+        if onPostgres && top["partitions"] == nil {
+            throw storeV.error("store: a PostgreSQL store (postgres://…) is for engines that share a city by partitions: add `partitions:` (`{hash: 1}` for one engine, docs/scale.md), or give an SQLite store file")
         }
-        let store = resolve(storeText)
+        let store = onPostgres ? storeText : resolve(storeText)
         let storeDir = (store as NSString).deletingLastPathComponent
-        guard FileManager.default.fileExists(atPath: storeDir) else { throw storeV.error("store: folder \(storeDir) does not exist") }
+        guard onPostgres || FileManager.default.fileExists(atPath: storeDir) else { throw storeV.error("store: folder \(storeDir) does not exist") }
         var capture: String?
         if let v = top["capture_dir"] { capture = resolve(try v.string("capture_dir")) }
         var config = LiveConfig(broker: broker, registry: registry, rules: rules, store: store, captureDir: capture,

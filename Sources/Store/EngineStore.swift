@@ -87,6 +87,14 @@ public protocol StoreTransaction: AnyObject {
     func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident])
     func lastAuditRow() throws -> Int64
     func incident(id: Int64) throws -> Incident?
+    /// When several engines share the store (partitions): the largest incident id any of them committed, read under
+    /// the store's write lock, so that this transaction's new incidents take ids above it. nil: this engine alone
+    /// gives ids in this store.
+    func sharedMaxIncidentID() throws -> Int64?
+}
+
+extension StoreTransaction {
+    public func sharedMaxIncidentID() throws -> Int64? { nil }
 }
 
 extension Store: EngineStore {

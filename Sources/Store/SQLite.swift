@@ -23,6 +23,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         case corrupt
         /// A database server (PostgreSQL) cannot be reached, or dropped the connection.
         case unreachable
+        /// A partition's lease is no longer this engine's (it expired, or another engine took the partition): the
+        /// transaction was rolled back and nothing more may be committed or acknowledged for the partition.
+        case fenced
         case other
     }
     public var code: Code

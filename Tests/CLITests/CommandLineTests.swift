@@ -32,9 +32,9 @@ extension CLITests {
 }
 
 extension CLITests {
-    /// The partition plan is parsed and checked, but `run` does not run it yet: refusing beats one engine
-    /// silently hearing everything.
-    func testRunRefusesAPartitionedConfigItCannotRunYet() throws {
+    /// Partitions are shared by several engines through one PostgreSQL store: on an SQLite file (one engine's) they
+    /// are refused before anything starts, and a PostgreSQL store without partitions is refused by the config.
+    func testRunRefusesPartitionsOnAnSQLiteStoreAndPostgresWithoutPartitions() throws {
         let d = try temporaryPath("partitioned")
         try FileManager.default.createDirectory(atPath: d + "/rules", withIntermediateDirectories: true)
         try "communities: []\n".write(toFile: d + "/registry.yaml", atomically: true, encoding: .utf8)
@@ -42,8 +42,14 @@ extension CLITests {
             .write(toFile: d + "/cityeye.yaml", atomically: true, encoding: .utf8)
         let r = try cityeye(["run", "--config", d + "/cityeye.yaml"])
         XCTAssertEqual(r.code, 1, r.err)
-        XCTAssertTrue(r.err.contains("`partitions:` is read and checked, but this build's engine does not run partitions yet"), r.err)
+        XCTAssertTrue(r.err.contains("`partitions:` are shared by several engines through one PostgreSQL store: set `store: postgres://"), r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/x.db"), "nothing started")
+        try "broker: {host: 127.0.0.1, port: 1883}\nregistry: registry.yaml\nrules: rules\nstore: postgres://cityeye@127.0.0.1:1/city\n"
+            .write(toFile: d + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let pg = try cityeye(["run", "--config", d + "/cityeye.yaml"])
+        XCTAssertEqual(pg.code, 1, pg.err)
+        XCTAssertTrue(pg.err.contains("cityeye.yaml:4"), pg.err)
+        XCTAssertTrue(pg.err.contains("a PostgreSQL store (postgres://…) is for engines that share a city by partitions: add `partitions:`"), pg.err)
     }
 
     /// A listed plan that leaves a registered community in no partition is refused first, naming the community.

@@ -1,0 +1,173 @@
+import Foundation
+import Model
+import Registry
+import MQTT
+import Engine
+import Live
+import Store
+import Lease
+import PostgresStore
+
+/// How a partition's engine ended.
+public enum PartitionEnd: Sendable, Equatable {
+    /// Asked to stop (a clean stop, or the partition given back to another engine).
+    case stopped
+    /// The lease is over: it was lost, or a commit found it fenced. Nothing more is committed or acknowledged.
+    case lost(String)
+    /// It could not go on (the store or the broker failed): nothing uncommitted was acknowledged, and the partition
+    /// can be taken again, by this engine or another.
+    case failed(String)
+}
+
+/// One partition's engine while this process holds its lease (docs/scale.md): the partition's messages from its own
+/// broker session, acknowledged only once committed (`MQTTSource(acknowledgesAfterCommit:)`, so the broker is the
+/// partition's journal); each batch, with the rule state it changed, committed into the shared PostgreSQL store in
+/// one transaction that the lease fences. Crash-only: when a commit fails (the store unreachable, the lease over)
+/// the broker connection is cut, so nothing uncommitted is acknowledged, and the partition goes to its next holder
+/// (this engine again, or another), which starts from what the store committed and what the broker kept.
+/// The loop runs on a thread of its own: commits block, and must not hold up the lease renewals on the shared pool.
+public final class PartitionEngine: @unchecked Sendable {
+    public let partition: String
+    public let lease: Lease
+    let pipeline: Pipeline
+    let source: MQTTSource
+    let settings: MQTTSettings
+    let tuning: LiveTuning
+    let clock: WallClock
+    let log: @Sendable (String) -> Void
+    private let wake = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var stopAsked = false
+    private var lostWhy: String?
+    private var _counts = IngestCounts()
+    private var _ended: PartitionEnd?
+
+    /// Opens the partition's share of the store (fenced by `lease`) and a pipeline on what it committed, and makes the
+    /// broker session `<client_id>-p<id>` on the partition's `topics`. Throws when the store or the registry cannot
+    /// be opened (then nothing was taken from the broker).
+    public init(partition: PartitionPlan.Partition, communities: [String], topics: [String], lease: Lease, config: LiveConfig,
+                target: PostgresTarget, tuning: LiveTuning, clock: WallClock = SystemClock(),
+                log: @escaping @Sendable (String) -> Void) throws {
+        self.partition = partition.id
+        self.lease = lease
+        self.tuning = tuning
+        self.clock = clock
+        self.log = log
+        let scope = PartitionScope(partition: partition.id, communities: communities, lease: lease)
+        // A statement unanswered for 10 s ends the partition here (its lease is lost by then anyway): the next holder
+        // starts from what was committed.
+        let store = try PostgresStore(target: target, queryTimeout: .seconds(10), scope: scope)
+        do { try store.lockForPartitions() } catch { store.close(); throw error }
+        var setup = EngineSetup(registry: config.registry, rules: config.rules, store: target.description)
+        setup.deadLetters = config.deadLetters
+        setup.auditKeyFile = config.auditKeyFile ?? PostgresStore.defaultAuditKeyPath(target)
+        setup.openStore = { _ in store }
+        let (opened, key) = try setup.openSealed()
+        if case .failure(let e) = key { log("partition \(partition.id): audit rows are written unsealed: \(e)") }
+        pipeline = opened
+        pipeline.collectsNews = tuning.announcesIncidents
+        var broker = partition.broker
+        broker.topics = topics
+        settings = MQTTSettings(broker)
+        do {
+            source = try MQTTSource(settings: settings, inboxCapacity: 2 * tuning.maxBatchSize, acknowledgesAfterCommit: true)
+        } catch {
+            store.close()
+            throw error
+        }
+    }
+
+    /// What the partition took in since this engine opened it.
+    public var counts: IngestCounts { lock.withLock { _counts } }
+    /// How it ended (nil: still running).
+    public var ended: PartitionEnd? { lock.withLock { _ended } }
+
+    /// Asks the loop to stop after the batch it is committing, if any. What was received and not committed stays
+    /// with the broker for the partition's next holder.
+    public func stop() {
+        lock.withLock { stopAsked = true }
+        wake.signal()
+    }
+
+    /// The lease is lost: the broker connection is cut at once (no acknowledgement leaves after this), and the loop
+    /// ends without another commit.
+    public func lose(_ why: String) {
+        lock.withLock { if lostWhy == nil { lostWhy = why } }
+        source.sever()
+        wake.signal()
+    }
+
+    /// Connects, then takes and commits batches until `stop()`, `lose(_:)` or a failure. Returns how it ended, with
+    /// the broker connection closed and the store closed.
+    public func run() async -> PartitionEnd {
+        let b = settings
+        do {
+            try source.start(received: nil) { [weak self] e in self?.event(e) }
+        } catch {
+            source.sever()
+            return finish(.failed("partition \(partition): cannot start its broker session \(b.clientID) at \(b.host):\(b.port): \(error)"))
+        }
+        let end: PartitionEnd = await withCheckedContinuation { done in
+            let t = Thread { [self] in done.resume(returning: loop()) }
+            t.name = "cityeye-partition-\(partition)"
+            t.start()
+        }
+        if end == .stopped { await source.stop() } else { source.sever(); await source.stop() }
+        return finish(end)
+    }
+
+    private func finish(_ end: PartitionEnd) -> PartitionEnd {
+        pipeline.store.close()
+        lock.withLock { _ended = end }
+        return end
+    }
+
+    private func event(_ e: SourceEvent) {
+        switch e {
+        case .messagesWaiting: wake.signal()
+        case .connected: log("partition \(partition): connected to \(settings.host):\(settings.port) as \(settings.clientID)")
+        case .ready: log("partition \(partition): ready, subscribed to \(settings.topics.count) community filter(s)")
+        case .disconnected(let reason):
+            if lock.withLock({ stopAsked || lostWhy != nil }) { return }
+            log("partition \(partition): broker \(reason)")
+        }
+    }
+
+    private func loop() -> PartitionEnd {
+        let delay = DispatchTimeInterval.milliseconds(max(1, tuning.maxBatchDelayMs))
+        while true {
+            _ = wake.wait(timeout: .now() + delay)
+            let (stop, lost) = lock.withLock { (stopAsked, lostWhy) }
+            if let lost { return .lost(lost) }
+            if stop { return .stopped }
+            do {
+                while try takeBatch() == tuning.maxBatchSize, lock.withLock({ !stopAsked && lostWhy == nil }) {}
+            } catch where lock.withLock({ lostWhy != nil }) {
+                // The lease was lost while this commit ran (a frozen process woken up): that is why it failed.
+                return .lost(lock.withLock { lostWhy! })
+            } catch let e as StoreError where e.code == .fenced {
+                return .lost(e.description)
+            } catch let e as EngineError where e.storeFault?.code == .fenced {
+                return .lost(e.storeFault!.description)
+            } catch {
+                return .failed("partition \(partition): a commit failed, so the partition is let go and taken again from what the store committed (nothing uncommitted was acknowledged): \(error)")
+            }
+        }
+    }
+
+    /// Commits at most a batch with the timers and SLA deadlines due by now; returns how many messages it took.
+    private func takeBatch() throws -> Int {
+        let now = clock.now()
+        let messages = source.take(upTo: tuning.maxBatchSize)
+        let timersDue = pipeline.nextDue.map { $0 <= now } ?? false
+        guard !messages.isEmpty || timersDue else { return 0 }
+        try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true)
+        if !messages.isEmpty { source.committed(messages.count) }
+        let counts = pipeline.counts
+        lock.withLock { _counts = counts }
+        if tuning.announcesIncidents {
+            for line in pipeline.news.lines(registry: pipeline.registry) { log("partition \(partition): \(line)") }
+        }
+        return messages.count
+    }
+}

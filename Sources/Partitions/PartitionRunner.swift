@@ -1,0 +1,274 @@
+import Foundation
+import Logging
+import Model
+import Registry
+import Engine
+import Live
+import Lease
+
+/// Which partitions an engine process runs.
+public enum PartitionChoice: Sendable, Equatable {
+    /// Its fair share of all partitions among the engines alive (`PartitionPlan.fairShare`), given back and taken as
+    /// engines join and leave.
+    case auto
+    /// These partitions, each waited for while another engine holds it.
+    case fixed([String])
+}
+
+/// Lease timing for partitioned engines (docs/scale.md, "Failover").
+public struct PartitionTiming: Sendable {
+    /// A lease lasts this long past its last renewal, by the server's clock; an engine that stops renewing (dead, cut
+    /// off, frozen) loses its partitions after at most this.
+    public var ttl: Duration = .seconds(6)
+    public var renewEvery: Duration = .seconds(1)
+    /// The holder stops acknowledging and committing this long before its lease could expire.
+    public var margin: Duration = .seconds(2)
+    /// How often the engine beats on the roster, looks at who is alive and takes or gives back partitions.
+    public var rebalanceEvery: Duration = .seconds(1)
+    public init() {}
+}
+
+/// One engine process of a partitioned city (`cityeye run` with `partitions:`): it beats on the roster of engines,
+/// holds the leases of the partitions it runs (a `LeaseKeeper` each), runs a `PartitionEngine` for each, takes free
+/// partitions and gives some back as engines join and leave, and gives everything back on a clean stop.
+public actor PartitionRunner {
+    public nonisolated let engineID: String
+    let config: LiveConfig
+    let plan: PartitionPlan
+    let target: PostgresTarget
+    let choice: PartitionChoice
+    let timing: PartitionTiming
+    let tuning: LiveTuning
+    let leases: PartitionLeases
+    let log: @Sendable (String) -> Void
+    private var communities: [String] = []
+    private var held: [String: Held] = [:]
+    /// The holder last said to keep a partition this engine waits for (said again only when it changes).
+    private var waitingOn: [String: String] = [:]
+    private var troubleSaid: String?
+    private var stopping = false
+    private var wakeUp: CheckedContinuation<Void, Never>?
+    /// What partitions that ended here had taken in (for the totals).
+    private var endedCounts = IngestCounts()
+
+    struct Held {
+        let engine: PartitionEngine
+        let keeper: LeaseKeeper<ContinuousClock>
+        let run: Task<PartitionEnd, Never>
+        let keep: Task<Void, Never>
+    }
+
+    public init(config: LiveConfig, plan: PartitionPlan, target: PostgresTarget, choice: PartitionChoice,
+                engineID: String = PartitionRunner.newEngineID(), timing: PartitionTiming = PartitionTiming(),
+                tuning: LiveTuning = LiveTuning(), log: @escaping @Sendable (String) -> Void) {
+        self.config = config
+        self.plan = plan
+        self.target = target
+        self.choice = choice
+        self.engineID = engineID
+        self.timing = timing
+        self.tuning = tuning
+        self.log = log
+        var logger = Logger(label: "cityeye.lease")
+        logger.logLevel = .warning
+        leases = PartitionLeases(target: target, logger: logger)
+    }
+
+    /// `host-pid-random`: a restarted process is a new holder, so its tokens never pass for the old one's.
+    public static func newEngineID() -> String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        return "\(host)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    /// The partitions this engine runs now.
+    public var partitions: [String] { held.keys.sorted() }
+
+    /// What every partition run here took in, those running and those ended.
+    public var counts: IngestCounts {
+        var c = endedCounts
+        for h in held.values { c.add(h.engine.counts) }
+        return c
+    }
+
+    /// Runs until `stop()`: then every partition stops, its lease is released and the engine leaves the roster.
+    public func run() async throws {
+        let registry = try RegistryLoader.load(path: config.registry)
+        communities = registry.catalog.communityIDs
+        let ids = plan.partitions.map(\.id)
+        if case .fixed(let wanted) = choice {
+            let unknown = wanted.filter { !ids.contains($0) }
+            if !unknown.isEmpty {
+                throw LiveError("--partitions: no partition \(unknown.joined(separator: ", ")) in the config (it has \(ids.joined(separator: ", ")))")
+            }
+        }
+        let mode: String
+        switch choice {
+        case .auto: mode = "a fair share of \(ids.count) partition(s)"
+        case .fixed(let l): mode = "partition(s) \(l.joined(separator: ", "))"
+        }
+        log("engine \(engineID): running \(mode), store \(target); a lease lasts \(Self.seconds(timing.ttl)) s")
+        // PostgreSQL down at start: said once, tried again until it answers or the engine is stopped.
+        while !stopping {
+            do {
+                try await leases.prepare()
+                if troubleSaid != nil { log("engine \(engineID): PostgreSQL answers again") }
+                troubleSaid = nil
+                break
+            } catch {
+                let line = "engine \(engineID): cannot prepare the lease table (\(error)); retrying every 2 s"
+                if troubleSaid != line { log(line); troubleSaid = line }
+                await pause(.seconds(2))
+            }
+        }
+        while !stopping {
+            await rebalance(ids)
+            await pause(timing.rebalanceEvery)
+        }
+        for p in held.keys.sorted() { await giveBack(p, why: "stopping") }
+        try? await leases.leaveRoster(engineID)
+        await leases.close()
+        log("engine \(engineID): stopped; every partition given back")
+    }
+
+    /// Asks the engine to give its partitions back and return from `run()`.
+    public func stop() {
+        stopping = true
+        wakeUp?.resume()
+        wakeUp = nil
+    }
+
+    private func pause(_ d: Duration) async {
+        await withCheckedContinuation { c in
+            wakeUp = c
+            let me = self
+            Task { try? await Task.sleep(for: d); await me.wake() }
+        }
+    }
+
+    private func wake() {
+        wakeUp?.resume()
+        wakeUp = nil
+    }
+
+    /// One round: ended partitions let go, a heartbeat, then what to hold computed from the engines alive.
+    func rebalance(_ ids: [String]) async {
+        for (p, h) in held where h.engine.ended != nil { await reap(p, h) }
+        let want: [String], giveBack: [String]
+        do {
+            try await leases.heartbeat(engineID)
+            switch choice {
+            case .auto:
+                var live = try await leases.liveEngines(within: timing.ttl)
+                if !live.contains(engineID) { live.append(engineID) }
+                let share = PartitionPlan.fairShare(partitions: ids, engines: live, mine: engineID, holding: Array(held.keys))
+                (want, giveBack) = (share.hold, share.giveBack)
+            case .fixed(let l):
+                (want, giveBack) = (l, [])
+            }
+            if troubleSaid != nil { log("engine \(engineID): the lease table answers again"); troubleSaid = nil }
+        } catch {
+            let line = "engine \(engineID): cannot reach the lease table (\(error)); the partitions held keep running while their leases last, retrying"
+            if troubleSaid != line { log(line); troubleSaid = line }
+            return
+        }
+        for p in giveBack where !stopping { await self.giveBack(p, why: "another engine's fair share") }
+        for p in want where held[p] == nil && !stopping { await take(p) }
+    }
+
+    private func take(_ id: String) async {
+        guard let partition = plan.partitions.first(where: { $0.id == id }) else { return }
+        let keeper = LeaseKeeper(table: leases, partition: id, holder: engineID, ttl: timing.ttl, renewEvery: timing.renewEvery,
+                                 margin: timing.margin, clock: ContinuousClock())
+        let lease: Lease
+        do {
+            switch try await keeper.acquire() {
+            case .held(let h):
+                let who = h.holder ?? "nobody"
+                if waitingOn[id] != who {
+                    waitingOn[id] = who
+                    log("partition \(id): held by engine \(who) (lease \(h.token), \(max(0, h.expiresInMs)) ms left); waiting for it")
+                }
+                return
+            case .acquired(let l): lease = l
+            }
+        } catch {
+            log("partition \(id): cannot take its lease (\(error)); trying again")
+            return
+        }
+        waitingOn[id] = nil
+        let mine = plan.communities(of: id, in: communities)
+        let topics = plan.topics(of: id, registryCommunities: communities)
+        guard !topics.isEmpty else {
+            log("partition \(id): lease \(lease.token) taken, but no registered community belongs to it; nothing to subscribe to")
+            held[id] = nil
+            try? await keeper.release()
+            return
+        }
+        let engine: PartitionEngine
+        do {
+            engine = try PartitionEngine(partition: partition, communities: mine, topics: topics, lease: lease, config: config,
+                                         target: target, tuning: tuning, log: log)
+        } catch {
+            log("partition \(id): cannot open it (\(error)); its lease is given back and it is tried again")
+            try? await keeper.release()
+            return
+        }
+        log("partition \(id): lease \(lease.token) taken; \(mine.count) communities, broker \(partition.broker.host):\(partition.broker.port) as \(partition.broker.clientID)")
+        let run = Task.detached { await engine.run() }
+        let keep = Task.detached {
+            if let loss = await keeper.keep() { engine.lose("\(loss)") }
+        }
+        held[id] = Held(engine: engine, keeper: keeper, run: run, keep: keep)
+    }
+
+    /// A partition whose engine ended by itself (its lease lost, a failed commit): its keeper stops, and a lease
+    /// still held is released so that any engine may take the partition at once.
+    private func reap(_ id: String, _ h: Held) async {
+        let end = await h.run.value
+        h.keep.cancel()
+        await h.keep.value
+        held[id] = nil
+        endedCounts.add(h.engine.counts)
+        switch end {
+        case .lost(let why): log("partition \(id): lease lost (\(why)); its connection is cut and nothing more is committed for it")
+        case .failed(let why): log(why)
+        case .stopped: break
+        }
+        if case .lost = end { return }
+        try? await h.keeper.release()
+    }
+
+    private func giveBack(_ id: String, why: String) async {
+        guard let h = held[id] else { return }
+        h.engine.stop()
+        let end = await h.run.value
+        h.keep.cancel()
+        await h.keep.value
+        held[id] = nil
+        endedCounts.add(h.engine.counts)
+        if case .lost(let w) = end { log("partition \(id): lease lost (\(w))"); return }
+        do {
+            try await h.keeper.release()
+            log("partition \(id): given back (\(why)); lease \(h.engine.lease.token) released")
+        } catch {
+            log("partition \(id): given back (\(why)); its lease could not be released (\(error)), so it expires by itself")
+        }
+    }
+
+    static func seconds(_ d: Duration) -> String {
+        let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return s == s.rounded() ? String(Int(s)) : String(s)
+    }
+}
+
+extension IngestCounts {
+    mutating func add(_ o: IngestCounts) {
+        accepted += o.accepted
+        duplicates += o.duplicates
+        occurrences += o.occurrences
+        for (k, v) in o.rejected { rejected[k, default: 0] += v }
+        for (k, v) in o.raisedByScenario { raisedByScenario[k, default: 0] += v }
+        for (k, v) in o.notApplicable { notApplicable[k, default: 0] += v }
+        notApplicableUntold += o.notApplicableUntold
+    }
+}
