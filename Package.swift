@@ -109,7 +109,7 @@ let package = Package(
         // Engines that share a city (docs/scale.md): a partition's engine on its lease, and the process that takes
         // its fair share of partitions and gives them back.
         .target(name: "Partitions", dependencies: [
-            "Model", "Registry", "MQTT", "Engine", "Live", "Store", "Lease", "PostgresStore",
+            "Model", "Registry", "Rules", "MQTT", "Engine", "Live", "Store", "Lease", "PostgresStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.

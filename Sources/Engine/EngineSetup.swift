@@ -21,6 +21,9 @@ public struct EngineSetup: Sendable {
     /// Opens (creating when missing) the store the pipeline writes; nil: the SQLite file at `store`. The CLI sets it
     /// for a `postgres://` store (the PostgresStore target), which the engine does not link.
     public var openStore: (@Sendable (EngineSetup) throws -> any EngineStore)?
+    /// The rules this engine evaluates, of those in the folder (nil: all): a partition leaves the rules keyed across
+    /// communities to the partition that owns them.
+    public var evaluates: (@Sendable (RuleRef) -> Bool)?
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -41,7 +44,7 @@ public struct EngineSetup: Sendable {
         }
         // Rules first: the schema files under the rules folder declare the device types the registry may use.
         let ruleSet: RuleSet
-        do { ruleSet = try RuleSet.load(directory: rules) } catch {
+        do { ruleSet = try RuleSet.load(directory: rules).filtered { evaluates?($0) ?? true } } catch {
             throw EngineError(.rulesInvalid, path: rules, error.description)
         }
         let deployment: Registry

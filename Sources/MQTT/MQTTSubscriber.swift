@@ -156,7 +156,15 @@ public final class MQTTSubscriber: @unchecked Sendable {
             while Date() < due && !isStopped { Thread.sleep(forTimeInterval: 0.05) }
             delay = min(delay * 2, 30)
         }
-        mosquitto_disconnect(mosq)
+        if box.gate != nil {
+            // Threaded, libmosquitto only queues a DISCONNECT (with the PUBACKs of what was not committed before it), and
+            // nothing writes it: the socket would stay open, and the broker would go on sending into it until a next
+            // holder took the session over — mosquitto can lose what it sent a half-open connection at a takeover
+            // (eclipse-mosquitto/mosquitto#1650). Closed here, the broker queues for the session at once.
+            breakConnection()
+        } else {
+            mosquitto_disconnect(mosq)
+        }
         lock.lock(); networkRunning = false; lock.unlock()
     }
 

@@ -30,8 +30,9 @@ public final class PartitionEngine: @unchecked Sendable {
     public let partition: String
     public let lease: Lease
     let pipeline: Pipeline
-    let source: MQTTSource
-    let settings: MQTTSettings
+    /// One broker session per broker the partition hears (one, but for the partition of the rules keyed across
+    /// communities when the city's partitions use several brokers).
+    let sources: [(source: MQTTSource, settings: MQTTSettings)]
     let tuning: LiveTuning
     let clock: WallClock
     let log: @Sendable (String) -> Void
@@ -41,19 +42,24 @@ public final class PartitionEngine: @unchecked Sendable {
     private var lostWhy: String?
     private var _counts = IngestCounts()
     private var _ended: PartitionEnd?
+    /// The sessions that said they are subscribed (said once each).
+    private var ready: Set<String> = []
+    /// The broker connection dropped: the partition ends (`.failed`) and is taken again.
+    private var brokerTrouble: String?
 
-    /// Opens the partition's share of the store (fenced by `lease`) and a pipeline on what it committed, and makes the
-    /// broker session `<client_id>-p<id>` on the partition's `topics`. Throws when the store or the registry cannot
-    /// be opened (then nothing was taken from the broker).
-    public init(partition: PartitionPlan.Partition, communities: [String], topics: [String], lease: Lease, config: LiveConfig,
-                target: PostgresTarget, tuning: LiveTuning, clock: WallClock = SystemClock(),
+    /// Opens the partition's share of the store (fenced by `lease`: the incidents of `communities` (nil: all) and
+    /// `rules`) and a pipeline evaluating those rules on what it committed, and makes a broker session for each of
+    /// `sessions` (the broker with its client id, and the topics). Throws when the store or the registry cannot be
+    /// opened (then nothing was taken from the broker).
+    public init(partition: String, sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules,
+                lease: Lease, config: LiveConfig, target: PostgresTarget, tuning: LiveTuning, clock: WallClock = SystemClock(),
                 log: @escaping @Sendable (String) -> Void) throws {
-        self.partition = partition.id
+        self.partition = partition
         self.lease = lease
         self.tuning = tuning
         self.clock = clock
         self.log = log
-        let scope = PartitionScope(partition: partition.id, communities: communities, lease: lease)
+        let scope = PartitionScope(partition: partition, communities: communities, rules: rules, lease: lease)
         // A statement unanswered for 10 s ends the partition here (its lease is lost by then anyway): the next holder
         // starts from what was committed.
         let store = try PostgresStore(target: target, queryTimeout: .seconds(10), scope: scope)
@@ -62,15 +68,20 @@ public final class PartitionEngine: @unchecked Sendable {
         setup.deadLetters = config.deadLetters
         setup.auditKeyFile = config.auditKeyFile ?? PostgresStore.defaultAuditKeyPath(target)
         setup.openStore = { _ in store }
+        switch rules {
+        case .all: break
+        case .only(let ids): setup.evaluates = { ids.contains($0.id) }
+        case .except(let ids): setup.evaluates = { !ids.contains($0.id) }
+        }
         let (opened, key) = try setup.openSealed()
-        if case .failure(let e) = key { log("partition \(partition.id): audit rows are written unsealed: \(e)") }
+        if case .failure(let e) = key { log("partition \(partition): audit rows are written unsealed: \(e)") }
         pipeline = opened
         pipeline.collectsNews = tuning.announcesIncidents
-        var broker = partition.broker
-        broker.topics = topics
-        settings = MQTTSettings(broker)
         do {
-            source = try MQTTSource(settings: settings, inboxCapacity: 2 * tuning.maxBatchSize, acknowledgesAfterCommit: true)
+            sources = try sessions.map { b in
+                let settings = MQTTSettings(b)
+                return (try MQTTSource(settings: settings, inboxCapacity: 2 * tuning.maxBatchSize, acknowledgesAfterCommit: true), settings)
+            }
         } catch {
             store.close()
             throw error
@@ -93,26 +104,30 @@ public final class PartitionEngine: @unchecked Sendable {
     /// ends without another commit.
     public func lose(_ why: String) {
         lock.withLock { if lostWhy == nil { lostWhy = why } }
-        source.sever()
+        for s in sources { s.source.sever() }
         wake.signal()
     }
 
     /// Connects, then takes and commits batches until `stop()`, `lose(_:)` or a failure. Returns how it ended, with
     /// the broker connection closed and the store closed.
     public func run() async -> PartitionEnd {
-        let b = settings
-        do {
-            try source.start(received: nil) { [weak self] e in self?.event(e) }
-        } catch {
-            source.sever()
-            return finish(.failed("partition \(partition): cannot start its broker session \(b.clientID) at \(b.host):\(b.port): \(error)"))
+        for (source, b) in sources {
+            do {
+                try source.start(received: nil) { [weak self] e in self?.event(e, b) }
+            } catch {
+                for s in sources { s.source.sever(); await s.source.stop() }
+                return finish(.failed("partition \(partition): cannot start its broker session \(b.clientID) at \(b.host):\(b.port): \(error)"))
+            }
         }
         let end: PartitionEnd = await withCheckedContinuation { done in
             let t = Thread { [self] in done.resume(returning: loop()) }
             t.name = "cityeye-partition-\(partition)"
             t.start()
         }
-        if end == .stopped { await source.stop() } else { source.sever(); await source.stop() }
+        for s in sources {
+            if end != .stopped { s.source.sever() }
+            await s.source.stop()
+        }
         return finish(end)
     }
 
@@ -122,14 +137,26 @@ public final class PartitionEngine: @unchecked Sendable {
         return end
     }
 
-    private func event(_ e: SourceEvent) {
+    private func event(_ e: SourceEvent, _ settings: MQTTSettings) {
         switch e {
         case .messagesWaiting: wake.signal()
         case .connected: log("partition \(partition): connected to \(settings.host):\(settings.port) as \(settings.clientID)")
-        case .ready: log("partition \(partition): ready, subscribed to \(settings.topics.count) community filter(s)")
+        case .ready:
+            // The broker answers each subscription.
+            guard lock.withLock({ ready.insert(settings.clientID + "@\(settings.host):\(settings.port)").inserted }) else { return }
+            log("partition \(partition): ready, subscribed to \(settings.topics.count) filter(s) on \(settings.host):\(settings.port)")
         case .disconnected(let reason):
-            if lock.withLock({ stopAsked || lostWhy != nil }) { return }
-            log("partition \(partition): broker \(reason)")
+            // Crash-only here too: a session that reconnected by itself could take the client id back from the
+            // partition's next holder (a process woken after its lease ran out). The partition is let go instead, and
+            // taken again, on a valid lease, by whichever engine's share it is.
+            let first = lock.withLock { () -> Bool in
+                guard !stopAsked, lostWhy == nil, brokerTrouble == nil else { return false }
+                brokerTrouble = "\(settings.host):\(settings.port) \(reason)"
+                return true
+            }
+            guard first else { return }
+            for s in sources { s.source.sever() }
+            wake.signal()
         }
     }
 
@@ -137,9 +164,12 @@ public final class PartitionEngine: @unchecked Sendable {
         let delay = DispatchTimeInterval.milliseconds(max(1, tuning.maxBatchDelayMs))
         while true {
             _ = wake.wait(timeout: .now() + delay)
-            let (stop, lost) = lock.withLock { (stopAsked, lostWhy) }
+            let (stop, lost, trouble) = lock.withLock { (stopAsked, lostWhy, brokerTrouble) }
             if let lost { return .lost(lost) }
             if stop { return .stopped }
+            if let trouble {
+                return .failed("partition \(partition): the broker connection dropped (\(trouble)); the partition is let go and taken again (nothing uncommitted was acknowledged)")
+            }
             do {
                 while try takeBatch() == tuning.maxBatchSize, lock.withLock({ !stopAsked && lostWhy == nil }) {}
             } catch where lock.withLock({ lostWhy != nil }) {
@@ -155,14 +185,21 @@ public final class PartitionEngine: @unchecked Sendable {
         }
     }
 
-    /// Commits at most a batch with the timers and SLA deadlines due by now; returns how many messages it took.
+    /// Commits at most a batch (from each session in turn) with the timers and SLA deadlines due by now; returns how
+    /// many messages it took.
     private func takeBatch() throws -> Int {
         let now = clock.now()
-        let messages = source.take(upTo: tuning.maxBatchSize)
+        var messages: [MQTTMessage] = []
+        var taken: [Int] = []
+        for s in sources {
+            let m = s.source.take(upTo: tuning.maxBatchSize - messages.count)
+            taken.append(m.count)
+            messages += m
+        }
         let timersDue = pipeline.nextDue.map { $0 <= now } ?? false
         guard !messages.isEmpty || timersDue else { return 0 }
         try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true)
-        if !messages.isEmpty { source.committed(messages.count) }
+        for (s, n) in zip(sources, taken) where n > 0 { s.source.committed(n) }
         let counts = pipeline.counts
         lock.withLock { _counts = counts }
         if tuning.announcesIncidents {

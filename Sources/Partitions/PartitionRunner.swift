@@ -5,6 +5,8 @@ import Registry
 import Engine
 import Live
 import Lease
+import Rules
+import PostgresStore
 
 /// Which partitions an engine process runs.
 public enum PartitionChoice: Sendable, Equatable {
@@ -42,6 +44,11 @@ public actor PartitionRunner {
     let leases: PartitionLeases
     let log: @Sendable (String) -> Void
     private var communities: [String] = []
+    /// The rules keyed across communities (`RuleSet.keyedAcrossCommunities`): evaluated by the partition `keyed`
+    /// alone, which hears every community's broker, and left out by the others.
+    private var keyedRules: [String] = []
+    /// The partition that owns the rules keyed across communities (when the rules folder has any).
+    public static let keyedPartition = "keyed"
     private var held: [String: Held] = [:]
     /// The holder last said to keep a partition this engine waits for (said again only when it changes).
     private var waitingOn: [String: String] = [:]
@@ -94,7 +101,14 @@ public actor PartitionRunner {
     public func run() async throws {
         let registry = try RegistryLoader.load(path: config.registry)
         communities = registry.catalog.communityIDs
-        let ids = plan.partitions.map(\.id)
+        keyedRules = try RuleSet.load(directory: config.rules).keyedAcrossCommunities.map(\.id)
+        var ids = plan.partitions.map(\.id)
+        if !keyedRules.isEmpty {
+            if ids.contains(Self.keyedPartition) {
+                throw LiveError("partitions: the id `\(Self.keyedPartition)` is reserved for the partition of the rules keyed across communities (\(keyedRules.joined(separator: ", "))); rename that partition")
+            }
+            ids.append(Self.keyedPartition)
+        }
         if case .fixed(let wanted) = choice {
             let unknown = wanted.filter { !ids.contains($0) }
             if !unknown.isEmpty {
@@ -176,7 +190,7 @@ public actor PartitionRunner {
     }
 
     private func take(_ id: String) async {
-        guard let partition = plan.partitions.first(where: { $0.id == id }) else { return }
+        guard let (sessions, mine, rules) = shape(of: id) else { return }
         let keeper = LeaseKeeper(table: leases, partition: id, holder: engineID, ttl: timing.ttl, renewEvery: timing.renewEvery,
                                  margin: timing.margin, clock: ContinuousClock())
         let lease: Lease
@@ -196,9 +210,7 @@ public actor PartitionRunner {
             return
         }
         waitingOn[id] = nil
-        let mine = plan.communities(of: id, in: communities)
-        let topics = plan.topics(of: id, registryCommunities: communities)
-        guard !topics.isEmpty else {
+        guard sessions.contains(where: { !$0.topics.isEmpty }) else {
             log("partition \(id): lease \(lease.token) taken, but no registered community belongs to it; nothing to subscribe to")
             held[id] = nil
             try? await keeper.release()
@@ -206,19 +218,58 @@ public actor PartitionRunner {
         }
         let engine: PartitionEngine
         do {
-            engine = try PartitionEngine(partition: partition, communities: mine, topics: topics, lease: lease, config: config,
-                                         target: target, tuning: tuning, log: log)
+            engine = try PartitionEngine(partition: id, sessions: sessions, communities: mine, rules: rules, lease: lease,
+                                         config: config, target: target, tuning: tuning, log: log)
         } catch {
             log("partition \(id): cannot open it (\(error)); its lease is given back and it is tried again")
             try? await keeper.release()
             return
         }
-        log("partition \(id): lease \(lease.token) taken; \(mine.count) communities, broker \(partition.broker.host):\(partition.broker.port) as \(partition.broker.clientID)")
+        let heard = sessions.map { "\($0.host):\($0.port) as \($0.clientID)" }.joined(separator: ", ")
+        log("partition \(id): lease \(lease.token) taken; \(mine.map { "\($0.count) communities" } ?? "rules \(keyedRules.joined(separator: ", ")) in every community"), broker \(heard)")
         let run = Task.detached { await engine.run() }
         let keep = Task.detached {
             if let loss = await keeper.keep() { engine.lose("\(loss)") }
         }
         held[id] = Held(engine: engine, keeper: keeper, run: run, keep: keep)
+    }
+
+    /// A partition's broker sessions (with their topics), the communities whose incidents it owns (nil: all) and its
+    /// rules. The partition `keyed` hears every community on every broker the plan uses, as `<client_id>-keyed`, and
+    /// evaluates only the rules keyed across communities; the others leave those rules out.
+    func shape(of id: String) -> (sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules)? {
+        shapeOfSessions(id).map { s in (s.sessions.map(keepingAlive), s.communities, s.rules) }
+    }
+
+    /// A partition's session pings at least every third of the lease, and at least every 5 s (libmosquitto's
+    /// shortest): the broker drops a frozen holder's connection after 1.5 keepalives, soon after its lease expired.
+    func keepingAlive(_ b: LiveConfig.Broker) -> LiveConfig.Broker {
+        var b = b
+        b.keepaliveS = max(5, min(b.keepaliveS, Int(timing.ttl.components.seconds) / 3))
+        return b
+    }
+
+    private func shapeOfSessions(_ id: String) -> (sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules)? {
+        if id == Self.keyedPartition && !keyedRules.isEmpty {
+            var byBroker: [String: (broker: LiveConfig.Broker, topics: [String])] = [:]
+            var order: [String] = []
+            for p in plan.partitions {
+                let at = "\(p.broker.host):\(p.broker.port)"
+                if byBroker[at] == nil { byBroker[at] = (p.broker, []); order.append(at) }
+                byBroker[at]!.topics += plan.topics(of: p.id, registryCommunities: communities)
+            }
+            let sessions = order.map { at -> LiveConfig.Broker in
+                var b = byBroker[at]!.broker
+                b.clientID = config.broker.clientID + "-" + Self.keyedPartition
+                b.topics = byBroker[at]!.topics
+                return b
+            }
+            return (sessions, nil, .only(keyedRules))
+        }
+        guard let p = plan.partitions.first(where: { $0.id == id }) else { return nil }
+        var b = p.broker
+        b.topics = plan.topics(of: id, registryCommunities: communities)
+        return ([b], plan.communities(of: id, in: communities), keyedRules.isEmpty ? .all : .except(keyedRules))
     }
 
     /// A partition whose engine ended by itself (its lease lost, a failed commit): its keeper stops, and a lease

@@ -254,8 +254,9 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         guard let scope else {
             return try incidentRows("SELECT \(Self.incidentColumns) FROM incident WHERE status <> 'closed' ORDER BY id")
         }
-        var b = PostgresBindings(); b.append(scope.communities.map(pgText))
-        return try incidentRows("SELECT \(Self.incidentColumns) FROM incident WHERE status <> 'closed' AND community = ANY($1::text[]) ORDER BY id", b)
+        var b = PostgresBindings()
+        let owned = scope.owned(&b)
+        return try incidentRows("SELECT \(Self.incidentColumns) FROM incident WHERE status <> 'closed'\(owned) ORDER BY id", b)
     }
 
     public func maxIncidentID() throws -> Int64 {
@@ -395,13 +396,40 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 }
 
-/// One partition of a store several engines share: which partition, its communities (the incidents it carries over
-/// and the people's changes it picks up are theirs), and the lease every commit is fenced by.
+/// One partition of a store several engines share: which partition, the incidents it owns (those it carries over
+/// and whose people's changes it picks up: its communities', of its rules), and the lease every commit is fenced by.
 public struct PartitionScope: Sendable {
+    /// Which rules' incidents a partition owns.
+    public enum Rules: Sendable, Equatable {
+        case all
+        case only([String])
+        case except([String])
+    }
     public var partition: String
-    public var communities: [String]
+    /// nil: every community (the partition of the rules keyed across communities).
+    public var communities: [String]?
+    public var rules: Rules
     public var lease: Lease
-    public init(partition: String, communities: [String], lease: Lease) {
-        self.partition = partition; self.communities = communities; self.lease = lease
+    public init(partition: String, communities: [String]?, rules: Rules = .all, lease: Lease) {
+        self.partition = partition; self.communities = communities; self.rules = rules; self.lease = lease
+    }
+
+    /// `AND …` conditions on `incident` rows for the incidents this partition owns, their arrays bound into `b`.
+    func owned(_ b: inout PostgresBindings) -> String {
+        var sql = ""
+        if let communities {
+            b.append(communities.map(pgText))
+            sql += " AND community = ANY($\(b.count)::text[])"
+        }
+        switch rules {
+        case .all: break
+        case .only(let ids):
+            b.append(ids.map(pgText))
+            sql += " AND rule = ANY($\(b.count)::text[])"
+        case .except(let ids):
+            b.append(ids.map(pgText))
+            sql += " AND NOT (rule = ANY($\(b.count)::text[]))"
+        }
+        return sql
     }
 }

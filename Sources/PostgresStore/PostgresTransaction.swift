@@ -261,8 +261,8 @@ final class PostgresTransaction: StoreTransaction {
 
     func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident]) {
         var b = PostgresBindings(); b.append(row)
-        // A partition picks up only its own communities' incidents (another partition's desk owns the rest).
-        let mine = store.scope.map { s in b.append(s.communities.map(pgText)); return " AND community = ANY($2::text[])" } ?? ""
+        // A partition picks up only the incidents it owns (another partition's desk owns the rest).
+        let mine = store.scope?.owned(&b) ?? ""
         let rows = try run("""
             SELECT \(PostgresStore.incidentColumns) FROM incident
             WHERE id IN (SELECT incident FROM audit WHERE id > $1 AND actor <> 'engine')\(mine) ORDER BY id

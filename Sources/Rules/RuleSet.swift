@@ -14,6 +14,18 @@ public struct RuleSet: @unchecked Sendable {
     /// The schema files found under the folder, declared before any rule was compiled (`SchemaFile`).
     public private(set) var schemaSources: [SchemaSource] = []
 
+    /// The rules keyed by a field of the event's data (`key: data.<field>`): one key may gather the events of devices
+    /// in several communities (SPEC §6.4's `repeat-visitor`, keyed by `data.person`), so partitions by community
+    /// would each see a part of it. Partitioned engines give these rules one owner (docs/scale.md).
+    public var keyedAcrossCommunities: [RuleRef] {
+        compiled.filter { if case .data = $0.key { return true } else { return false } }.map(\.ref)
+    }
+
+    /// The same rule set with only the rules `keep` says yes to.
+    public func filtered(_ keep: (RuleRef) -> Bool) -> RuleSet {
+        RuleSet(compiled: compiled.filter { keep($0.ref) }, files: files, schemaSources: schemaSources)
+    }
+
     /// Loads every `*.yaml`/`*.yml` under `directory` (recursively, in path order) with a top-level `rules` key,
     /// after declaring the types of every schema file among them (top-level `event_types`/`device_types`).
     public static func load(directory: String) throws(RuleError) -> RuleSet {

@@ -33,7 +33,7 @@ final class FailoverTests: PostgresTestCase {
         }
         _ = try pg.psql("CREATE DATABASE \(name)")
         let target = try PostgresTarget.parse("postgres://\(pg.user)@127.0.0.1:\(pg.port)/\(name)")
-        let broker = try MosquittoBroker()
+        let broker = try MosquittoBroker(extraConfig: ProcessInfo.processInfo.environment["CITYEYE_BROKER_TRACE"] != nil ? "log_type all" : "")
         let dir = try temporaryPath("cityeye-\(name)")
         // The engines' logs outlive a failed test (the folder does not): /tmp/cityeye-failover-logs/<name>/.
         addTeardownBlock { [weak self] in
@@ -44,12 +44,14 @@ final class FailoverTests: PostgresTestCase {
             for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasSuffix(".log") {
                 try? FileManager.default.copyItem(atPath: dir + "/" + f, toPath: keep + "/" + f)
             }
+            try? FileManager.default.copyItem(atPath: broker.folder + "/mosquitto.log", toPath: keep + "/mosquitto.log")
         }
         var registry = ["communities:"] + Self.communities.map { "  - {id: \($0), name: \($0), timezone: Asia/Shanghai}" }
         registry += ["grids:"] + Self.communities.map { "  - {id: \($0)-g1, community: \($0), name: G1}" }
         registry += ["workers:"] + Self.communities.map { "  - {id: w-\($0), name: W \($0), grid: \($0)-g1, role: worker}" }
         registry += ["devices:"] + Self.communities.flatMap { c in
             (1...Self.detectorsEach).map { "  - {id: \(c)-sd-\($0), type: smoke_detector, community: \(c), grid: \(c)-g1}" }
+                + ["  - {id: \(c)-venue, type: footfall_cam, community: \(c), grid: \(c)-g1, subject: \(c)-shop, attrs: {flagged: true}}"]
         }
         try registry.joined(separator: "\n").write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
         try ("""
@@ -78,6 +80,47 @@ final class FailoverTests: PostgresTestCase {
         return p
     }
 
+    /// Six partitions by community, and `keyed`, which owns the scenarios' rules keyed across communities.
+    static let partitionCount = 7
+
+    /// How many partitions hold an unexpired lease of an engine other than `excluding` (an engine id).
+    func held(_ city: City, excluding: String? = nil) throws -> Int {
+        let others = excluding.map { " AND holder <> '\($0)'" } ?? ""
+        // No table yet: no engine has prepared the lease table, so nothing is held.
+        guard let text = try? pg.psql("SELECT count(*) FROM partition_lease WHERE holder IS NOT NULL AND expires_at > now()\(others)",
+                                      in: city.target.database) else { return 0 }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// Waits until every partition's broker session has subscribed once (its persistent session exists): the broker
+    /// keeps what is published from then on, whoever holds the partition, and drops what comes before (nobody
+    /// subscribed to it) — as it would for gateways that publish before the city's engines first started.
+    func waitUntilEveryPartitionSubscribed(_ city: City, _ names: [String]) throws {
+        try waitUntil("every partition subscribed", timeout: 30) {
+            var ready = Set<String>()
+            for name in names {
+                for line in log(city, name).split(separator: "\n") where line.contains(": ready, subscribed") {
+                    if let r = line.range(of: "partition "), let end = line.range(of: ":", range: r.upperBound..<line.endIndex) {
+                        ready.insert(String(line[r.upperBound..<end.lowerBound]))
+                    }
+                }
+            }
+            return ready.count == Self.partitionCount
+        }
+    }
+
+    /// The engine id an engine's log names on its first line.
+    func engineID(_ city: City, _ name: String) throws -> String {
+        var id = ""
+        try waitUntil("\(name) names its engine id") {
+            let first = log(city, name).split(separator: "\n").first.map(String.init) ?? ""
+            guard let r = first.range(of: "engine "), let end = first.range(of: ":", range: r.upperBound..<first.endIndex) else { return false }
+            id = String(first[r.upperBound..<end.lowerBound])
+            return true
+        }
+        return id
+    }
+
     func log(_ city: City, _ name: String) -> String {
         (try? String(contentsOfFile: city.dir + "/\(name).log", encoding: .utf8)) ?? ""
     }
@@ -96,9 +139,11 @@ final class FailoverTests: PostgresTestCase {
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 let (c, d) = devices[i % devices.count]
                 let body = "{\"id\":\"a-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(d)\",\"type\":\"smoke.alarm\",\"data\":{}}"
-                try? pub.publish(topic: "cityeye/\(c)/\(d)", payload: Array(body.utf8), qos: 1)
+                do { try pub.publish(topic: "cityeye/\(c)/\(d)", payload: Array(body.utf8), qos: 1) } catch {
+                    done.failed("publish a-\(i): \(error)")
+                }
             }
-            try? pub.waitForAcks(timeout: 60)
+            do { try pub.waitForAcks(timeout: 60) } catch { done.failed("waiting for the broker's acknowledgements: \(error)") }
             pub.disconnect()
         }
     }
@@ -123,6 +168,13 @@ final class FailoverTests: PostgresTestCase {
 
     func assertEachAlarmCountedOnce(_ city: City, n: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let (byDevice, incidents) = try counts(city)
+        if byDevice.values.reduce(0, +) != Int64(n) {
+            // What each partition committed as processed (12 bytes a message), to tell a message never taken from one
+            // taken and then miscounted.
+            let processed = (try? pg.psql("SELECT part, sum(length(keys)) / 12 FROM processed_batch GROUP BY part ORDER BY part",
+                                          in: city.target.database)) ?? "?"
+            print("processed by partition:\n\(processed)")
+        }
         let each = Int64(n / city.devices.count)
         XCTAssertEqual(byDevice.values.reduce(0, +), Int64(n), "every alarm counted exactly once", file: file, line: line)
         XCTAssertEqual(byDevice.count, city.devices.count, file: file, line: line)
@@ -151,9 +203,9 @@ final class FailoverTests: PostgresTestCase {
         defer { city.broker.stop() }
         var engines = try ["a", "b", "c"].map { try engine(city, $0) }
         defer { stopAll(engines) }
-        try waitUntil("all six partitions taken", timeout: 30) {
-            ["a", "b", "c"].map { log(city, $0).components(separatedBy: "taken;").count - 1 }.reduce(0, +) >= 6
-        }
+        let dead = try engineID(city, "b")
+        try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
+        try waitUntilEveryPartitionSubscribed(city, ["a", "b", "c"])
         let n = 7_200
         let done = Flag()
         publish(city, n: n, rate: 900, done: done)
@@ -162,13 +214,12 @@ final class FailoverTests: PostgresTestCase {
         engines[1].waitUntilExit()
         let killedAt = Date()
         // The survivors take b's partitions once its lease expires.
-        try waitUntil("b's partitions taken over", timeout: 30) {
-            ["a", "c"].map { log(city, $0).components(separatedBy: "taken;").count - 1 }.reduce(0, +) >= 6
-        }
+        try waitUntil("b's partitions taken over", timeout: 30) { try held(city, excluding: dead) == Self.partitionCount }
         let failover = Date().timeIntervalSince(killedAt)
         XCTAssertLessThan(failover, 15, "lease 6 s, roster 6 s, rounds of 1 s")
         engines[1] = try engine(city, "b2")
         try waitUntil("published", timeout: 60) { done.isSet }
+        XCTAssertEqual(done.failures, [], "the publisher handed every alarm to the broker")
         try waitForAll(city, n: n)
         try assertEachAlarmCountedOnce(city, n: n)
         // The restarted engine got its share back.
@@ -189,22 +240,74 @@ final class FailoverTests: PostgresTestCase {
             for e in engines where e.isRunning { kill(e.processIdentifier, SIGCONT) }
             stopAll(engines)
         }
-        try waitUntil("all six partitions taken", timeout: 30) {
-            ["a", "b"].map { log(city, $0).components(separatedBy: "taken;").count - 1 }.reduce(0, +) >= 6
-        }
+        let frozen = try engineID(city, "a")
+        try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
+        try waitUntil("a holds partitions", timeout: 30) { log(city, "a").contains("taken;") }
+        try waitUntilEveryPartitionSubscribed(city, ["a", "b"])
         let n = 4_800
         let done = Flag()
         publish(city, n: n, rate: 800, done: done)
         Thread.sleep(forTimeInterval: 1.5)
         kill(engines[0].processIdentifier, SIGSTOP)
-        try waitUntil("a's partitions taken by b", timeout: 30) { log(city, "b").components(separatedBy: "taken;").count - 1 >= 6 }
+        try waitUntil("a's partitions taken by b", timeout: 30) { try held(city, excluding: frozen) == Self.partitionCount }
         kill(engines[0].processIdentifier, SIGCONT)
         try waitUntil("a says its leases are lost", timeout: 20) { log(city, "a").contains("lease lost") }
         try waitUntil("published", timeout: 60) { done.isSet }
+        XCTAssertEqual(done.failures, [], "the publisher handed every alarm to the broker")
         try waitForAll(city, n: n)
         try assertEachAlarmCountedOnce(city, n: n)
         stopAll(engines)
         XCTAssertEqual(engines.map(\.terminationStatus), [0, 0], log(city, "a"))
+    }
+
+    /// `health_marketing.repeat-visitor` counts a person's days at flagged venues in any community (keyed by
+    /// `data.person`): with partitions by community, the partition `keyed` alone evaluates it and hears every
+    /// community, so visits in two partitions' communities give the incident one engine gives on the same traffic.
+    func testRulesKeyedAcrossCommunitiesGiveTheIncidentsOfOneEngine() throws {
+        let city = try city("keyed")
+        defer { city.broker.stop() }
+        let engines = try ["a", "b"].map { try engine(city, $0) }
+        defer { stopAll(engines) }
+        try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
+        // One elderly visitor, three days, venues in c1 and c2 (partitions p0 and p1); another visits c3 twice only.
+        let now = SystemClock().now()
+        let visits: [(community: String, person: String, daysAgo: Int64)] = [
+            ("c1", "p-7", 2), ("c2", "p-7", 1), ("c1", "p-7", 0), ("c3", "p-8", 1), ("c3", "p-8", 0),
+        ]
+        var lines: [String] = []
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: city.broker.port, clientID: "venues", cleanSession: true, topics: []))
+        try pub.connect()
+        for (i, v) in visits.enumerated() {
+            let ts = RFC3339.format(now - v.daysAgo * 86_400_000)
+            let body = "{\"id\":\"v-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(v.community)-venue\",\"type\":\"venue.visit\",\"data\":{\"person\":\"\(v.person)\",\"elderly\":true}}"
+            try pub.publish(topic: "cityeye/\(v.community)/\(v.community)-venue", payload: Array(body.utf8), qos: 1)
+            lines.append(body)
+        }
+        try pub.waitForAcks(timeout: 10)
+        pub.disconnect()
+        func repeatVisitors(_ incidents: [Incident]) -> [String] {
+            incidents.filter { $0.rule == "health_marketing.repeat-visitor" }.map { "\($0.key) \($0.community) \($0.device) \($0.count)" }
+        }
+        var partitioned: [String] = []
+        try waitUntil("the repeat visitor raised", timeout: 30) {
+            let store = try PostgresStore(target: city.target, create: false)
+            defer { store.close() }
+            partitioned = repeatVisitors(try store.incidents())
+            return !partitioned.isEmpty
+        }
+        // One engine on the same traffic, in order: a replay into SQLite.
+        try lines.joined(separator: "\n").write(toFile: city.dir + "/visits.jsonl", atomically: true, encoding: .utf8)
+        let r = try CityEyeBinary.run(["replay", city.dir + "/visits.jsonl", "--rules", Repo.scenarios.path, "--registry",
+                                       city.dir + "/registry.yaml", "--db", city.dir + "/one.db", "--quiet"])
+        XCTAssertEqual(r.code, 0, r.err)
+        let one = try Store(path: city.dir + "/one.db", create: false)
+        defer { one.close() }
+        XCTAssertEqual(repeatVisitors(try one.incidents()), ["p-7 c1 c1-venue 1"])
+        Thread.sleep(forTimeInterval: 1)
+        let store = try PostgresStore(target: city.target, create: false)
+        defer { store.close() }
+        XCTAssertEqual(repeatVisitors(try store.incidents()), repeatVisitors(try one.incidents()), "the same incident, raised once")
+        XCTAssertTrue((log(city, "a") + log(city, "b")).contains("partition keyed: lease 1 taken; rules health_marketing.repeat-visitor in every community"))
     }
 
     /// Two engines told to run the same partition: the second waits for the lease and says who holds it.
@@ -234,6 +337,10 @@ final class FailoverTests: PostgresTestCase {
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
+    private var problems: [String] = []
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+    /// The publisher's own failures: a message it could not hand to the broker is not the engines' loss.
+    func failed(_ why: String) { lock.withLock { problems.append(why) } }
+    var failures: [String] { lock.withLock { problems } }
 }
