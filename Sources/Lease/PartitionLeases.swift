@@ -274,8 +274,15 @@ public actor PartitionLeases {
         if let c = connection, !c.isClosed { return c }
         connectionIDs += 1
         let c = try await target.connect(id: connectionIDs, logger: logger)
-        if let old = connection, old !== c { try? await old.close() }
+        // The actor is reentrant: another operation may have connected while this one waited. Every connection let go
+        // is closed (postgres-nio traps on one dropped open).
+        if let current = connection, current !== c, !current.isClosed {
+            try? await c.close()
+            return current
+        }
+        let old = connection
         connection = c
+        if let old, old !== c { try? await old.close() }
         return c
     }
 

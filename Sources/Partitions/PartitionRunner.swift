@@ -76,9 +76,13 @@ public actor PartitionRunner {
         self.timing = timing
         self.tuning = tuning
         self.log = log
+        // The runner says what goes wrong with the lease table itself, once per change; the table's own per-retry
+        // warnings would repeat it every 50 ms–1 s.
         var logger = Logger(label: "cityeye.lease")
-        logger.logLevel = .warning
-        leases = PartitionLeases(target: target, logger: logger)
+        logger.logLevel = .error
+        // Each operation gives up after 3 s of connection trouble: a renewal races its deadline anyway, and a stop
+        // asked while PostgreSQL is down is not held up longer.
+        leases = PartitionLeases(target: target, retryBudget: .seconds(3), logger: logger)
     }
 
     /// `host-pid-random`: a restarted process is a new holder, so its tokens never pass for the old one's.
@@ -122,9 +126,11 @@ public actor PartitionRunner {
         }
         log("engine \(engineID): running \(mode), store \(target); a lease lasts \(Self.seconds(timing.ttl)) s")
         // PostgreSQL down at start: said once, tried again until it answers or the engine is stopped.
+        var prepared = false
         while !stopping {
             do {
                 try await leases.prepare()
+                prepared = true
                 if troubleSaid != nil { log("engine \(engineID): PostgreSQL answers again") }
                 troubleSaid = nil
                 break
@@ -139,7 +145,7 @@ public actor PartitionRunner {
             await pause(timing.rebalanceEvery)
         }
         for p in held.keys.sorted() { await giveBack(p, why: "stopping") }
-        try? await leases.leaveRoster(engineID)
+        if prepared { try? await leases.leaveRoster(engineID) }
         await leases.close()
         log("engine \(engineID): stopped; every partition given back")
     }

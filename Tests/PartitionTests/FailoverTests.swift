@@ -22,18 +22,28 @@ final class FailoverTests: PostgresTestCase {
         let dir: String
         let target: PostgresTarget
         let broker: MosquittoBroker
+        /// The district broker of c4–c6 (partitions p3–p5), when the city has two.
+        let second: MosquittoBroker?
+        func broker(of community: String) -> MosquittoBroker {
+            guard let second, ["c4", "c5", "c6"].contains(community) else { return broker }
+            return second
+        }
+        func stop() { broker.stop(); second?.stop() }
         var devices: [(community: String, device: String)] {
             FailoverTests.communities.flatMap { c in (1...FailoverTests.detectorsEach).map { (c, "\(c)-sd-\($0)") } }
         }
     }
 
-    func city(_ name: String) throws -> City {
+    /// A city of six communities, one partition each; with `twoBrokers`, p3–p5 (c4–c6) on a second mosquitto.
+    func city(_ name: String, twoBrokers: Bool = false) throws -> City {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw XCTSkip("\(Self.binary) not built (swift build --build-tests builds it)")
         }
         _ = try pg.psql("CREATE DATABASE \(name)")
         let target = try PostgresTarget.parse("postgres://\(pg.user)@127.0.0.1:\(pg.port)/\(name)")
-        let broker = try MosquittoBroker(extraConfig: ProcessInfo.processInfo.environment["CITYEYE_BROKER_TRACE"] != nil ? "log_type all" : "")
+        let trace = ProcessInfo.processInfo.environment["CITYEYE_BROKER_TRACE"] != nil ? "log_type all" : ""
+        let broker = try MosquittoBroker(extraConfig: trace)
+        let second = twoBrokers ? try MosquittoBroker(extraConfig: trace) : nil
         let dir = try temporaryPath("cityeye-\(name)")
         // The engines' logs outlive a failed test (the folder does not): /tmp/cityeye-failover-logs/<name>/.
         addTeardownBlock { [weak self] in
@@ -62,9 +72,12 @@ final class FailoverTests: PostgresTestCase {
         audit_key_file: audit-key
         partitions:
 
-        """ + Self.communities.enumerated().map { "  - {id: p\($0.offset), communities: [\($0.element)]}" }.joined(separator: "\n") + "\n")
+        """ + Self.communities.enumerated().map { p in
+            let own = p.offset >= 3 ? second.map { ", broker: {port: \($0.port)}" } ?? "" : ""
+            return "  - {id: p\(p.offset), communities: [\(p.element)]\(own)}"
+        }.joined(separator: "\n") + "\n")
             .write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
-        return City(dir: dir, target: target, broker: broker)
+        return City(dir: dir, target: target, broker: broker, second: second)
     }
 
     /// Starts `cityeye run` on the city's config; `name` names its log (`<dir>/<name>.log`).
@@ -125,26 +138,34 @@ final class FailoverTests: PostgresTestCase {
         (try? String(contentsOfFile: city.dir + "/\(name).log", encoding: .utf8)) ?? ""
     }
 
-    /// Publishes `n` smoke alarms at `rate` a second, round-robin over the city's detectors, on its own thread.
+    /// Publishes `n` smoke alarms at `rate` a second, round-robin over the city's detectors, each to its community's
+    /// broker, on its own thread.
     func publish(_ city: City, n: Int, rate: Double, done: Flag) {
-        let port = city.broker.port, devices = city.devices
+        let devices = city.devices
+        let ports = devices.map { city.broker(of: $0.community).port }
         let ts = RFC3339.format(SystemClock().now())
         Thread.detachNewThread {
             defer { done.set() }
-            guard let pub = try? MQTTPublisher(settings: MQTTSettings(port: port, clientID: "gateways", cleanSession: true, topics: [])),
-                  (try? pub.connect()) != nil else { return }
+            var publishers: [Int: MQTTPublisher] = [:]
+            for port in Set(ports) {
+                guard let p = try? MQTTPublisher(settings: MQTTSettings(port: port, clientID: "gateways", cleanSession: true, topics: [])),
+                      (try? p.connect()) != nil else { done.failed("cannot connect to the broker on \(port)"); return }
+                publishers[port] = p
+            }
             let start = Date()
             for i in 0..<n {
                 let wait = start.addingTimeInterval(Double(i) / rate).timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 let (c, d) = devices[i % devices.count]
                 let body = "{\"id\":\"a-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(d)\",\"type\":\"smoke.alarm\",\"data\":{}}"
-                do { try pub.publish(topic: "cityeye/\(c)/\(d)", payload: Array(body.utf8), qos: 1) } catch {
+                do { try publishers[ports[i % devices.count]]!.publish(topic: "cityeye/\(c)/\(d)", payload: Array(body.utf8), qos: 1) } catch {
                     done.failed("publish a-\(i): \(error)")
                 }
             }
-            do { try pub.waitForAcks(timeout: 60) } catch { done.failed("waiting for the broker's acknowledgements: \(error)") }
-            pub.disconnect()
+            for p in publishers.values {
+                do { try p.waitForAcks(timeout: 60) } catch { done.failed("waiting for the broker's acknowledgements: \(error)") }
+                p.disconnect()
+            }
         }
     }
 
@@ -197,10 +218,11 @@ final class FailoverTests: PostgresTestCase {
         }
     }
 
-    /// Three engines, six partitions; one killed with -9 mid-stream and started again later.
+    /// Three engines, six partitions on two brokers (and `keyed` on both); one engine killed with -9 mid-stream and
+    /// started again later.
     func testAKilledEnginesPartitionsAreTakenOverAndNothingIsLostOrCountedTwice() throws {
-        let city = try city("killed")
-        defer { city.broker.stop() }
+        let city = try city("killed", twoBrokers: true)
+        defer { city.stop() }
         var engines = try ["a", "b", "c"].map { try engine(city, $0) }
         defer { stopAll(engines) }
         let dead = try engineID(city, "b")
@@ -234,7 +256,7 @@ final class FailoverTests: PostgresTestCase {
     /// commits nothing more for them — every alarm is still counted exactly once.
     func testAnEngineFrozenPastItsLeasesCommitsNothingAfter() throws {
         let city = try city("frozen")
-        defer { city.broker.stop() }
+        defer { city.stop() }
         let engines = try ["a", "b"].map { try engine(city, $0) }
         defer {
             for e in engines where e.isRunning { kill(e.processIdentifier, SIGCONT) }
@@ -260,12 +282,55 @@ final class FailoverTests: PostgresTestCase {
         XCTAssertEqual(engines.map(\.terminationStatus), [0, 0], log(city, "a"))
     }
 
+    /// PostgreSQL restarted mid-stream: the engines' commits and lease renewals fail meanwhile, their partitions are
+    /// let go (nothing uncommitted was acknowledged) and taken again once the server is back; nothing is lost.
+    func testPostgreSQLRestartedMidStreamLosesNothing() throws {
+        let city = try city("pgrestart")
+        let engines = try ["a", "b"].map { try engine(city, $0) }
+        defer { stopAll(engines); city.stop() }
+        try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
+        try waitUntilEveryPartitionSubscribed(city, ["a", "b"])
+        let n = 4_800
+        let done = Flag()
+        publish(city, n: n, rate: 800, done: done)
+        Thread.sleep(forTimeInterval: 1.5)
+        try pg.restart()
+        try waitUntil("published", timeout: 60) { done.isSet }
+        XCTAssertEqual(done.failures, [])
+        try waitForAll(city, n: n)
+        try assertEachAlarmCountedOnce(city, n: n)
+        XCTAssertTrue(engines.allSatisfy(\.isRunning), "the engines waited the restart out")
+        let logs = log(city, "a") + log(city, "b")
+        XCTAssertTrue(logs.contains("cannot be reached") || logs.contains("did not answer") || logs.contains("lease lost"), logs)
+    }
+
+    /// PostgreSQL not running when the engine starts: it says so once, naming the server, keeps trying, and stops
+    /// cleanly when asked meanwhile.
+    func testPostgreSQLDownAtStartIsSaidAndRetried() throws {
+        let city = try city("down")
+        defer { city.stop() }
+        let port = try PostgresServer.unusedPort()
+        let config = try String(contentsOfFile: city.dir + "/cityeye.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "127.0.0.1:\(pg.port)", with: "127.0.0.1:\(port)")
+        try config.write(toFile: city.dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let e = try engine(city, "a")
+        defer { stopAll([e]) }
+        try waitUntil("the engine says PostgreSQL cannot be reached", timeout: 30) {
+            log(city, "a").contains("cannot prepare the lease table (PostgreSQL at postgres://cityeye@127.0.0.1:\(port)/down")
+        }
+        Thread.sleep(forTimeInterval: 3)
+        XCTAssertTrue(e.isRunning, "it keeps trying")
+        XCTAssertEqual(log(city, "a").components(separatedBy: "cannot prepare the lease table").count - 1, 1, "said once: \(log(city, "a"))")
+        stopAll([e])
+        XCTAssertEqual(e.terminationStatus, 0, log(city, "a"))
+    }
+
     /// `health_marketing.repeat-visitor` counts a person's days at flagged venues in any community (keyed by
     /// `data.person`): with partitions by community, the partition `keyed` alone evaluates it and hears every
     /// community, so visits in two partitions' communities give the incident one engine gives on the same traffic.
     func testRulesKeyedAcrossCommunitiesGiveTheIncidentsOfOneEngine() throws {
         let city = try city("keyed")
-        defer { city.broker.stop() }
+        defer { city.stop() }
         let engines = try ["a", "b"].map { try engine(city, $0) }
         defer { stopAll(engines) }
         try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
@@ -313,7 +378,7 @@ final class FailoverTests: PostgresTestCase {
     /// Two engines told to run the same partition: the second waits for the lease and says who holds it.
     func testASecondEngineOnTheSameFixedPartitionWaitsAndSaysSo() throws {
         let city = try city("fixed")
-        defer { city.broker.stop() }
+        defer { city.stop() }
         let first = try engine(city, "first", ["--partitions", "p0,p1,p2,p3,p4,p5"])
         defer { stopAll([first]) }
         try waitUntil("first holds p0", timeout: 30) { log(city, "first").contains("partition p0: lease 1 taken") }
