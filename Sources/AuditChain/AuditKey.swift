@@ -19,15 +19,23 @@ public struct AuditKey: Sendable {
             return AuditKey(bytes: Array(bytes.prefix(32)))
         case .failure(let e) where e.isMissing && create:
             let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
-            let f = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            // Written whole under a name of its own, then linked into place: several engines starting at once on one
+            // store (partitions) never read a key half written, and all but the first use the first one's key.
+            let temporary = path + ".\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
+            let f = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard f >= 0 else { throw AuditKeyError(path: path, detail: "cannot create: \(String(cString: strerror(errno)))") }
-            defer { close(f) }
+            defer { unlink(temporary) }
             fchmod(f, 0o600)
             let written = bytes.withUnsafeBytes { write(f, $0.baseAddress!, $0.count) }
             guard written == bytes.count, fsync(f) == 0 else {
-                throw AuditKeyError(path: path, detail: "cannot write: \(String(cString: strerror(errno)))")
+                let why = String(cString: strerror(errno))
+                close(f)
+                throw AuditKeyError(path: path, detail: "cannot write: \(why)")
             }
-            return AuditKey(bytes: bytes)
+            close(f)
+            if link(temporary, path) == 0 { return AuditKey(bytes: bytes) }
+            if errno == EEXIST { return try load(path: path, create: false) }
+            throw AuditKeyError(path: path, detail: "cannot create: \(String(cString: strerror(errno)))")
         case .failure(let e):
             throw AuditKeyError(path: path, detail: e.isMissing ? "no such file" : e.description)
         }

@@ -89,4 +89,24 @@ final class AuditChainTests: XCTestCase {
         XCTAssertEqual(AuditChain.mac(one, previous: [], key: made), AuditChain.mac(one, previous: [], key: again))
         XCTAssertThrowsError(try AuditKey.load(path: path + ".none", create: false))
     }
+
+    /// Engines starting at once on one store (partitions) all create the missing key: one wins, every other reads the
+    /// winner's key — none fails, none reads a key half written, no temporary file is left.
+    func testEnginesCreatingTheKeyAtOnceAllGetTheSameKey() throws {
+        let folder = try temporaryPath("cityeye-key-race")
+        let path = folder + "/audit.key"
+        let results = (0..<16).map { _ in Slot() }
+        DispatchQueue.concurrentPerform(iterations: results.count) { i in
+            results[i].value = Result { try AuditKey.load(path: path, create: true) }
+        }
+        var one = rows()[0]
+        one.mac = []
+        let macs = try results.map { AuditChain.mac(one, previous: [], key: try XCTUnwrap($0.value).get()) }
+        XCTAssertEqual(Set(macs).count, 1, "one key for all")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["audit.key"])
+    }
+}
+
+private final class Slot: @unchecked Sendable {
+    var value: Result<AuditKey, any Error>?
 }
