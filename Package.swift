@@ -122,6 +122,10 @@ let package = Package(
         // Benchmarks: writes BENCHMARKS.md (not a test: figures, not assertions).
         .executableTarget(name: "CityEyeBench", dependencies: [
             "Model", "Registry", "Ingest", "Rules", "Store", "Engine", "Simulation", "MQTT", "Live", "Incidents", "Closedloop",
+            // The partitions benchmark reads the lease table and the store.
+            "Lease", "PostgresStore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         // libFuzzer targets (scripts/fuzz.sh builds each alone with -sanitize=fuzzer,address).

@@ -173,6 +173,10 @@ usage: cityeye-bench MODE [options]   (figures are printed and written to --writ
   crash     [--trials 50] [--messages 20000] [--rate 5000|max] [--seed 1]   kill -9 trials (scripts/crash-harness.sh)
   faults    [--flood 20000] [--size 70000] [--messages N] [--rate N] [--trials N]
             peak memory under a garbage flood; broker stopped / killed mid-stream
+  partitions [--kills 10] [--rate 3000] [--duration 60] [--restart-after 15] [--detectors 50] [--messages 300000]
+            [--runs 3] [--seed 1] [--only failover|throughput] [--dir DIR]
+            a private PostgreSQL (fsync on) and two mosquitto: 3 partitioned engines, kill -9 failover times and the
+            ledger; one engine's events/s on PostgreSQL vs SQLite (needs the cityeye binary beside this one)
   webstore  [--db PATH] [--registry-out PATH] [--end RFC3339] [--devices N] [--events-per-slice N] [--episode-rate P]   the web load benchmark's store (scripts/web-bench.sh)
 """
 if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
@@ -409,6 +413,12 @@ case "faults":
     \(brokerRows.joined(separator: "\n"))
     """
     try writeSection("faults", body, to: out)
+case "partitions":
+    // Issue 15's failover and throughput figures (PartitionBench.swift; scripts/partition-bench.sh).
+    do { try await PartitionBench.run(out: out) } catch {
+        FileHandle.standardError.write(Data("cityeye-bench partitions: \(error)\n".utf8))
+        exit(1)
+    }
 case "webstore":
     // The web load benchmark's store (scripts/web-bench.sh): a week ending now, engine and people (WebStore.swift).
     let db = arg("--db", NSTemporaryDirectory() + "cityeye-web/web.db")

@@ -12,7 +12,7 @@ import Live
 /// community, simulated smoke detectors (every alarm adds 1 to its device's incident count, so the counts are the
 /// publisher's ledger). An engine killed with -9, or frozen past its lease, loses nothing and counts nothing twice:
 /// the others take its partitions, the broker hands them what it kept, and the frozen one commits nothing after.
-/// The longer form with figures is scripts/partition-failover.sh.
+/// The longer form with figures (10 kills, failover times, the ledger) is scripts/partition-bench.sh.
 final class FailoverTests: PostgresTestCase {
     static let binary = CityEyeBinary.url.path
     static let communities = (1...6).map { "c\($0)" }
