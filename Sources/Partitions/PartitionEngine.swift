@@ -42,8 +42,8 @@ public final class PartitionEngine: @unchecked Sendable {
     private var lostWhy: String?
     private var _counts = IngestCounts()
     private var _ended: PartitionEnd?
-    /// The sessions that said they are subscribed (said once each).
-    private var ready: Set<String> = []
+    /// Subscriptions acknowledged, by session: a session is ready once the broker acknowledged each of its filters.
+    private var acknowledged: [String: Int] = [:]
     /// The broker connection dropped: the partition ends (`.failed`) and is taken again.
     private var brokerTrouble: String?
 
@@ -142,8 +142,10 @@ public final class PartitionEngine: @unchecked Sendable {
         case .messagesWaiting: wake.signal()
         case .connected: log("partition \(partition): connected to \(settings.host):\(settings.port) as \(settings.clientID)")
         case .ready:
-            // The broker answers each subscription.
-            guard lock.withLock({ ready.insert(settings.clientID + "@\(settings.host):\(settings.port)").inserted }) else { return }
+            // The broker answers each filter's subscription; the session is ready when it answered them all.
+            let session = settings.clientID + "@\(settings.host):\(settings.port)"
+            let n = lock.withLock { () -> Int in acknowledged[session, default: 0] += 1; return acknowledged[session]! }
+            guard n == settings.topics.count else { return }
             log("partition \(partition): ready, subscribed to \(settings.topics.count) filter(s) on \(settings.host):\(settings.port)")
         case .disconnected(let reason):
             // Crash-only here too: a session that reconnected by itself could take the client id back from the
