@@ -95,9 +95,11 @@ public actor PartitionRunner {
     public var partitions: [String] { held.keys.sorted() }
 
     /// What every partition run here took in, those running and those ended.
+    /// The partition `keyed` hears the messages the community partitions hear: of its counts only what its rules did
+    /// (incidents, occurrences, evaluations not applicable) is added, so each message is counted once.
     public var counts: IngestCounts {
         var c = endedCounts
-        for h in held.values { c.add(h.engine.counts) }
+        for h in held.values { c.add(h.engine.counts, messages: h.engine.partition != Self.keyedPartition) }
         return c
     }
 
@@ -285,7 +287,7 @@ public actor PartitionRunner {
         h.keep.cancel()
         await h.keep.value
         held[id] = nil
-        endedCounts.add(h.engine.counts)
+        endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
         switch end {
         case .lost(let why): log("partition \(id): lease lost (\(why)); its connection is cut and nothing more is committed for it")
         case .failed(let why): log(why)
@@ -302,7 +304,7 @@ public actor PartitionRunner {
         h.keep.cancel()
         await h.keep.value
         held[id] = nil
-        endedCounts.add(h.engine.counts)
+        endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
         if case .lost(let w) = end { log("partition \(id): lease lost (\(w))"); return }
         do {
             try await h.keeper.release()
@@ -319,11 +321,14 @@ public actor PartitionRunner {
 }
 
 extension IngestCounts {
-    mutating func add(_ o: IngestCounts) {
-        accepted += o.accepted
-        duplicates += o.duplicates
+    /// Adds `o`; its messages (accepted, duplicates, rejected) only when `messages`.
+    mutating func add(_ o: IngestCounts, messages: Bool) {
+        if messages {
+            accepted += o.accepted
+            duplicates += o.duplicates
+            for (k, v) in o.rejected { rejected[k, default: 0] += v }
+        }
         occurrences += o.occurrences
-        for (k, v) in o.rejected { rejected[k, default: 0] += v }
         for (k, v) in o.raisedByScenario { raisedByScenario[k, default: 0] += v }
         for (k, v) in o.notApplicable { notApplicable[k, default: 0] += v }
         notApplicableUntold += o.notApplicableUntold
