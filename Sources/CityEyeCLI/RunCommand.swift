@@ -58,6 +58,12 @@ struct Run: AsyncParsableCommand {
             try await runPartitions(cfg, plan)
             return
         }
+        if partitions != "auto" {
+            throw Failure("--partitions \(partitions): \(config) has no `partitions:`; it runs one engine on `broker:` (docs/scale.md)")
+        }
+        if dbPasswordFile != nil {
+            throw Failure("--db-password-file: \(config)'s store \(cfg.store) is an SQLite file, which has no password")
+        }
         var tuning = LiveTuning()
         tuning.announcesIncidents = !quiet
         let log: @Sendable (String) -> Void = { line in

@@ -50,6 +50,16 @@ extension CLITests {
         XCTAssertEqual(pg.code, 1, pg.err)
         XCTAssertTrue(pg.err.contains("cityeye.yaml:4"), pg.err)
         XCTAssertTrue(pg.err.contains("a PostgreSQL store (postgres://…) is for engines that share a city by partitions: add `partitions:`"), pg.err)
+        // The partition options on a one-engine config are refused, not ignored.
+        try "broker: {host: 127.0.0.1, port: 1883}\nregistry: registry.yaml\nrules: rules\nstore: x.db\n"
+            .write(toFile: d + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let named = try cityeye(["run", "--config", d + "/cityeye.yaml", "--partitions", "p0"])
+        XCTAssertEqual(named.code, 1, named.err)
+        XCTAssertTrue(named.err.contains("--partitions p0: \(d)/cityeye.yaml has no `partitions:`"), named.err)
+        let password = try cityeye(["run", "--config", d + "/cityeye.yaml", "--db-password-file", d + "/pw"])
+        XCTAssertEqual(password.code, 1, password.err)
+        XCTAssertTrue(password.err.contains("is an SQLite file, which has no password"), password.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d + "/x.db"), "nothing started")
     }
 
     /// A listed plan that leaves a registered community in no partition is refused first, naming the community.
