@@ -327,6 +327,7 @@ extension IngestCounts {
             accepted += o.accepted
             duplicates += o.duplicates
             for (k, v) in o.rejected { rejected[k, default: 0] += v }
+            largestClockJump = max(largestClockJump, o.largestClockJump)
         }
         occurrences += o.occurrences
         for (k, v) in o.raisedByScenario { raisedByScenario[k, default: 0] += v }
