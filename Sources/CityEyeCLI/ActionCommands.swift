@@ -8,16 +8,17 @@ import Closedloop
 
 /// Applies one person's action to one incident through the shared action path (`PeopleActions`), recording the
 /// `cli` channel and the operating-system user. A refusal changes nothing and exits 1 with the desk's explanation.
-func act(_ action: PeopleAction, id: Int64, worker: String, store options: StoreOptions, key: AuditKeyOption) throws {
+func act(_ action: PeopleAction, id: Int64, worker: String, store options: AnyStoreOptions, key: AuditKeyOption) throws {
     let (store, registry) = try options.openWithRegistry()
-    key.sealForPeople(store)
+    defer { store.close() }
+    key.sealForPeople(store, keyPath: try key.path(for: options))
     let now = Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
     let result: Incident
     do {
         result = try PeopleActions.perform(action, on: id, by: .commandLine(worker: worker), registry: registry,
                                            store: store, at: now)
     } catch .noIncident {
-        throw Failure("no incident \(id) in \(options.db): `cityeye incidents --db \(options.db)` lists them")
+        throw Failure("no incident \(id) in \(options.display): `cityeye incidents --db \(options.display)` lists them")
     } catch {
         throw Failure(Terminal.safe(error.description))  // a refusal names keys and ids that came from payloads
     }
@@ -42,7 +43,7 @@ struct Acknowledge: ParsableCommand {
         discussion: "Only the assignee or a supervisor of the incident's community may acknowledge, and only a dispatched incident.")
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var who: WorkerOption
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var key: AuditKeyOption
     func run() throws { try act(.acknowledge, id: id, worker: who.worker, store: store, key: key) }
 }
@@ -54,7 +55,7 @@ struct Resolve: ParsableCommand {
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var who: WorkerOption
     @Option(help: "What was found and done.") var note: String
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var key: AuditKeyOption
     func run() throws { try act(.resolve(note: note), id: id, worker: who.worker, store: store, key: key) }
 }
@@ -64,7 +65,7 @@ struct Close: ParsableCommand {
         abstract: "Close a resolved incident after verifying it (supervisors only).")
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var who: WorkerOption
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var key: AuditKeyOption
     func run() throws { try act(.close, id: id, worker: who.worker, store: store, key: key) }
 }
@@ -76,7 +77,7 @@ struct Reopen: ParsableCommand {
     @Argument(help: "The incident id.") var id: Int64
     @OptionGroup var who: WorkerOption
     @Option(help: "Why it is reopened.") var note: String
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var key: AuditKeyOption
     func run() throws { try act(.reopen(note: note), id: id, worker: who.worker, store: store, key: key) }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Store
 import AuditChain
+import PostgresStore
 
 struct AuditKeyOption: ParsableArguments {
     @Option(name: .customLong("audit-key"),
@@ -14,7 +15,17 @@ struct AuditKeyOption: ParsableArguments {
     /// Seals `store`'s audit rows with the key; when it cannot be read, says on stderr that the row(s) this command
     /// writes are not sealed, and carries on: a person's action is never lost or refused because of the key.
     func sealForPeople(_ store: Store, rows: String = "the audit row of this action is") {
-        let path = path(store: store.path)
+        sealForPeople(store, keyPath: path(store: store.path), rows: rows)
+    }
+
+    /// The key file of a store of either kind: `--audit-key`, else the store's default (for PostgreSQL, the one the
+    /// partitioned engines and `replay` use).
+    func path(for store: AnyStoreOptions) throws -> String {
+        if let file { return file }
+        return store.isPostgres ? PostgresStore.defaultAuditKeyPath(try store.target()) : AuditKey.defaultPath(store: store.db)
+    }
+
+    func sealForPeople(_ store: any EngineStore, keyPath path: String, rows: String = "the audit row of this action is") {
         do { _ = try AuditTrail.seal(store, keyFile: path, create: false) } catch {
             Terminal.error("warning: \(error): \(rows) written without a MAC (not sealed); "
                            + "`cityeye audit verify` will report it. Ask an operator who can read the key to check it.")
@@ -39,13 +50,15 @@ struct VerifyAudit: ParsableCommand {
         this version) are counted, not checked.
         """)
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var key: AuditKeyOption
     @Option(help: ArgumentHelp("A log with the engine's `audit heads` lines.", valueName: "FILE")) var heads: String?
 
     func run() throws {
-        let db = try store.openExisting()
-        let auditKey = try failing { try AuditKey.load(path: key.path(store: store.db), create: false) }
+        let db = try store.openReader()
+        defer { db.close() }
+        let keyPath = try key.path(for: store)
+        let auditKey = try failing { try AuditKey.load(path: keyPath, create: false) }
         var logged: [String: AuditHead] = [:]
         if let heads {
             guard let text = try? String(contentsOfFile: heads, encoding: .utf8) else {

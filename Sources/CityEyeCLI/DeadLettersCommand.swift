@@ -12,7 +12,7 @@ struct DeadLetters: ParsableCommand {
         total size); every rejected message is counted per reason and topic, which `--counts` shows.
         """)
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @Option(help: "Only this reason, e.g. bad_json.") var reason: String?
     @Option(help: "At most this many, the most recent.") var limit: Int?
     @Flag(help: "One JSON object per line: reason, topic, received_at, detail, payload (with --counts: reason, topic, count, first_at, last_at).")
@@ -27,7 +27,8 @@ struct DeadLetters: ParsableCommand {
     }
 
     func run() throws {
-        let db = try store.openExisting()
+        let db = try store.openReader()
+        defer { db.close() }
         var tally = try failing { try db.deadLetterCountsByTopic() }
         if let reason { tally = tally.filter { $0.reason.rawValue == reason } }
         if counts { return printCounts(tally) }

@@ -15,7 +15,7 @@ struct StoreOptions: ParsableArguments {
     func validate() throws {
         if PostgresURL.names(db) {
             throw ValidationError("--db \(PostgresURL.redacted(db)): this command does not work on a PostgreSQL store yet; "
-                                  + "only `replay`, `incidents` and `show` do (docs/scale.md). Give it an SQLite store file")
+                                  + "`replay`, `incidents`, `show`, `ack`, `resolve`, `close`, `reopen`, `workload`, `dead-letters` and `audit verify` do (docs/scale.md). Give it an SQLite store file")
         }
     }
 
@@ -40,7 +40,7 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// `--db` for the commands that also work on a PostgreSQL store (`replay`, `incidents`, `show`): an SQLite file, or
+/// `--db` for the commands that also work on a PostgreSQL store (replay, listings, people's actions, audit verify): an SQLite file, or
 /// `postgres://user@host:port/database` with the password from `--db-password-file` or `PGPASSWORD` (never in the URL).
 struct AnyStoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The store: an SQLite file, or postgres://user@host:port/database.", valueName: "FILE|URL"))
@@ -66,10 +66,24 @@ struct AnyStoreOptions: ParsableArguments {
     var display: String { isPostgres ? PostgresURL.redacted(db) : db }
 
     /// Opens an existing store of either kind for reading; a missing one is an error that says how to make one.
-    func openReader() throws -> any StoreReader {
+    func openReader() throws -> any StoreReader { try openWriter() }
+
+    /// Opens an existing store of either kind for people's writes (their actions commit under the store's write lock,
+    /// beside a live engine or partitioned engines).
+    func openWriter() throws -> any EngineStore {
         guard isPostgres else { return try StoreOptions.openExisting(db) }
         let target = try target()
         return try failing { try PostgresStore(target: target, create: false) }
+    }
+
+    /// The store and the registry recorded in it (who works where, timezones).
+    func openWithRegistry() throws -> (any EngineStore, Registry) {
+        let store = try openWriter()
+        let recorded = try failing { try Deployment.people(in: store) }
+        guard let registry = recorded else {
+            throw Failure("the store \(display) has no registry recorded: run `cityeye replay` or `cityeye run` into it first")
+        }
+        return (store, registry)
     }
 }
 

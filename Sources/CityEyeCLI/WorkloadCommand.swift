@@ -13,13 +13,14 @@ struct Workload: ParsableCommand {
         (the community's supervisor with the smallest id), which stay assigned to their worker.
         """)
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @Flag(help: "One JSON object per line: kind (worker|grid), id, open, escalated, overdue.") var json = false
 
     struct Tally { var open = 0, escalated = 0, overdue = 0 }
 
     func run() throws {
-        let db = try store.openExisting()
+        let db = try store.openWriter()
+        defer { db.close() }
         let registry = try? Deployment.people(in: db)
         let open = try failing { try db.notClosedIncidents() }
         let all = try failing { try db.incidents() }

@@ -26,9 +26,9 @@ public enum PeopleActions {
     /// (with the person's channel and operating-system user) in one write transaction; returns the new incident.
     /// The live engine sees the change through the audit table, as it does any other person's.
     public static func perform(_ action: PeopleAction, on id: Int64, by person: ActingPerson, registry: Registry,
-                               store: Store, at now: Instant) throws(ActionFailure) -> Incident {
+                               store: any EngineStore, at now: Instant) throws(ActionFailure) -> Incident {
         do {
-            return try store.writeTransaction { tx throws -> Incident in
+            return try store.transaction { tx throws -> Incident in
                 guard let incident = try tx.incident(id: id) else { throw ActionFailure.noIncident(id) }
                 let changed: Incident, applied: AuditEntry
                 // docs/contract.md §8: a reopen is refused while a newer incident for the same (rule, key) is not closed.

@@ -287,4 +287,13 @@ final class PostgresTransaction: StoreTransaction {
         let rows = try run("SELECT \(PostgresStore.incidentColumns) FROM incident WHERE id = $1", b)
         return try store.decode { try rows.first.map { try PostgresStore.incident($0) } }
     }
+
+    func newerNotClosed(than incident: Incident) throws -> Incident? {
+        var b = PostgresBindings(); b.append(incident.rule); b.append(incident.key); b.append(incident.id)
+        let rows = try run("""
+            SELECT \(PostgresStore.incidentColumns) FROM incident
+            WHERE rule = $1 AND key = $2 AND id > $3 AND status <> 'closed' ORDER BY id LIMIT 1
+            """, b)
+        return try store.decode { try rows.first.map { try PostgresStore.incident($0) } }
+    }
 }

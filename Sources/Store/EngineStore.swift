@@ -87,6 +87,9 @@ public protocol StoreTransaction: AnyObject {
     func peopleChanges(afterAuditRow row: Int64) throws -> (lastRow: Int64, incidents: [Incident])
     func lastAuditRow() throws -> Int64
     func incident(id: Int64) throws -> Incident?
+    /// The oldest incident for the same (rule, key) raised after `incident` that is not closed, if any: a reopen
+    /// while it is open would make two open incidents for one (rule, key) (docs/contract.md §8).
+    func newerNotClosed(than incident: Incident) throws -> Incident?
     /// When several engines share the store (partitions): the largest incident id any of them committed, read under
     /// the store's write lock, so that this transaction's new incidents take ids above it. nil: this engine alone
     /// gives ids in this store.
