@@ -40,6 +40,65 @@ final class PostgresCLITests: PostgresTestCase {
         XCTAssertTrue(again.out.contains("\"accepted\":0"), again.out)
     }
 
+    /// The closed loop on a PostgreSQL store, as grid workers and supervisors run it from the command line: the same
+    /// refusals and audit rows as on SQLite, sealed with the store's key; workload and dead letters read alike.
+    func testPeoplesActionsWorkloadDeadLettersAndAuditVerifyOnPostgreSQL() throws {
+        try pg.psql("CREATE DATABASE cli_loop")
+        let url = "postgres://\(pg.user)@127.0.0.1:\(pg.port)/cli_loop"
+        let folder = try temporaryPath("cityeye-pgloop")
+        let key = folder + "/pg.key"
+        let dir = Repo.scenarios.appendingPathComponent("elevator")
+        let log = dir.appendingPathComponent("elevator-morning.jsonl").path
+        let common = ["--registry", dir.appendingPathComponent("registry.yaml").path, "--rules", Repo.scenarios.path, "--quiet"]
+        XCTAssertEqual(try CityEyeBinary.run(["replay", log, "--db", url, "--audit-key", key] + common).code, 0)
+        let lite = folder + "/city.db"
+        XCTAssertEqual(try CityEyeBinary.run(["replay", log, "--db", lite] + common).code, 0)
+        func run(_ args: [String]) throws -> CityEyeBinary.Result {
+            try CityEyeBinary.run(args + ["--db", url, "--audit-key", key])
+        }
+
+        var r = try run(["ack", "1", "--worker", "w-chen"])
+        XCTAssertEqual(r.code, 1, "not the assignee: refused")
+        r = try run(["ack", "99", "--worker", "w-li"])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.err.contains("no incident 99 in \(url)"), r.err)
+        r = try run(["close", "1", "--worker", "s-zhao"])
+        XCTAssertEqual(r.code, 1, "closing a dispatched incident is refused")
+        r = try run(["ack", "1", "--worker", "w-li"])
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.out.contains("incident 1 acknowledged by w-li"), r.out)
+        XCTAssertTrue(r.err.isEmpty, "sealed with the key, no warning: \(r.err)")
+        XCTAssertEqual(try run(["resolve", "1", "--worker", "w-li", "--note", "  "]).code, 1, "a resolve needs a note")
+        XCTAssertEqual(try run(["resolve", "1", "--worker", "w-li", "--note", "freed the passenger"]).code, 0)
+        XCTAssertEqual(try run(["close", "1", "--worker", "w-li"]).code, 1, "only a supervisor closes")
+        XCTAssertEqual(try run(["close", "1", "--worker", "s-zhao"]).code, 0)
+        XCTAssertEqual(try run(["reopen", "1", "--worker", "s-zhao", "--note", "still stuck"]).code, 0)
+
+        func actions(_ db: String) throws -> [String] {
+            try CityEyeBinary.run(["show", "1", "--db", db, "--json"]).out.split(separator: "\n").dropFirst().compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["action"] as? String
+            }
+        }
+        XCTAssertEqual(Array(try actions(url).suffix(4)), ["acknowledged", "resolved", "closed", "reopened"])
+        let verify = try run(["audit", "verify"])
+        XCTAssertEqual(verify.code, 0, verify.err)
+        let wrongKey = try CityEyeBinary.run(["audit", "verify", "--db", url, "--audit-key", folder + "/other.key"])
+        XCTAssertEqual(wrongKey.code, 1, "a key that is not there is an error, not a pass")
+
+        // The same actions on the SQLite store give the same workload; dead letters read alike.
+        for a in [["ack", "1", "--worker", "w-li"], ["resolve", "1", "--worker", "w-li", "--note", "freed the passenger"],
+                  ["close", "1", "--worker", "s-zhao"], ["reopen", "1", "--worker", "s-zhao", "--note", "still stuck"]] {
+            XCTAssertEqual(try CityEyeBinary.run(a + ["--db", lite]).code, 0, "\(a)")
+        }
+        XCTAssertEqual(try actions(url), try actions(lite))
+        for args in [["workload"], ["workload", "--json"], ["dead-letters"], ["dead-letters", "--counts"]] {
+            let pgOut = try CityEyeBinary.run(args + ["--db", url])
+            XCTAssertEqual(pgOut.code, 0, "\(args): \(pgOut.err)")
+            XCTAssertEqual(pgOut.out, try CityEyeBinary.run(args + ["--db", lite]).out, "\(args)")
+        }
+        XCTAssertTrue(try CityEyeBinary.run(["workload", "--db", url]).out.contains("w-li"))
+    }
+
     func testCommandsThatDoNotSupportPostgreSQLYetSaySoAndExit2() throws {
         for args in [["status"], ["people", "list"]] {
             let r = try CityEyeBinary.run(args + ["--db", "postgres://cityeye@127.0.0.1:5432/city"])
