@@ -19,9 +19,9 @@ public enum Deployment {
         let schemaJSON = Array((try? JSONSerialization.data(withJSONObject: schema.map { ["path": $0.path, "text": $0.text] },
                                                              options: [.sortedKeys])) ?? Data())
         try store.transaction { tx in
-            try tx.setState(stateName, Array(registryText.utf8))
-            try tx.setState(peopleStateName, people)
-            try tx.setState(schemaStateName, schemaJSON)
+            try tx.setCityState(stateName, Array(registryText.utf8))
+            try tx.setCityState(peopleStateName, people)
+            try tx.setCityState(schemaStateName, schemaJSON)
         }
     }
 

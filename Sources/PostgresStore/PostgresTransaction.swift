@@ -221,8 +221,13 @@ final class PostgresTransaction: StoreTransaction {
         try run("DELETE FROM processed_batch WHERE part = $2 AND at < $1", b)
     }
 
-    func setState(_ name: String, _ value: [UInt8]) throws {
-        var b = PostgresBindings(); b.append(pgText(name)); b.append(bytea(value)); b.append(store.part)
+    func setState(_ name: String, _ value: [UInt8]) throws { try setState(name, value, part: store.part) }
+
+    /// Under the part of one engine that owns the whole store (''), where people's commands read it.
+    func setCityState(_ name: String, _ value: [UInt8]) throws { try setState(name, value, part: "") }
+
+    private func setState(_ name: String, _ value: [UInt8], part: String) throws {
+        var b = PostgresBindings(); b.append(pgText(name)); b.append(bytea(value)); b.append(part)
         try run("INSERT INTO engine_state (part, name, value) VALUES ($3, $1, $2) ON CONFLICT (part, name) DO UPDATE SET value = excluded.value", b)
     }
 

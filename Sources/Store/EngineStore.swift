@@ -81,6 +81,9 @@ public protocol StoreTransaction: AnyObject {
     func pruneProcessed(before: Instant) throws
     func setState(_ name: String, _ value: [UInt8]) throws
     func deleteState(_ name: String) throws
+    /// State that belongs to the whole store, not to the engine or partition writing it (the registry people's
+    /// commands read): one copy, whichever of several engines writes it last.
+    func setCityState(_ name: String, _ value: [UInt8]) throws
     func state(_ name: String) throws -> [UInt8]?
     func saveRuleKeys(removed: [(rule: String, key: String)], written: [SavedRuleKey], replaceAll: Bool) throws
     /// Incidents that people (actor other than `engine`) changed after an audit row, and the last row id.
@@ -98,6 +101,7 @@ public protocol StoreTransaction: AnyObject {
 
 extension StoreTransaction {
     public func sharedMaxIncidentID() throws -> Int64? { nil }
+    public func setCityState(_ name: String, _ value: [UInt8]) throws { try setState(name, value) }
 }
 
 extension Store: EngineStore {

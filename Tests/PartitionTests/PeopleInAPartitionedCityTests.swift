@@ -1,0 +1,87 @@
+import XCTest
+import Foundation
+import TestSupport
+import Model
+import MQTT
+import Store
+import PostgresStore
+import Live
+
+/// People act on a partitioned city's incidents from the command line (`cityeye ack --db postgres://…`) while the
+/// engines run: the partition that owns the incident picks the change up before its next commit (so more alarms
+/// for it keep it acknowledged, not dispatched again), a partition taken over after a kill -9 carries it on, and the
+/// city's audit chains stay sealed with the people's rows among the engines'.
+extension FailoverTests {
+    func testAPersonsAckOnThePostgreSQLStoreIsKeptByThePartitionThatOwnsTheIncident() throws {
+        let city = try city("people")
+        defer { city.stop() }
+        var engines = try ["a", "b"].map { try engine(city, $0) }
+        defer { stopAll(engines) }
+        try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
+        try waitUntilEveryPartitionSubscribed(city, ["a", "b"])
+        let url = city.target.description
+        let key = city.dir + "/audit-key"
+
+        let gateway = try MQTTPublisher(settings: MQTTSettings(port: city.broker.port, clientID: "gateway", cleanSession: true, topics: []))
+        try gateway.connect()
+        defer { gateway.disconnect() }
+        var sent = 0
+        func alarms(_ n: Int) throws {
+            let ts = RFC3339.format(SystemClock().now())
+            for _ in 0..<n {
+                sent += 1
+                let body = "{\"id\":\"p-\(sent)\",\"ts\":\"\(ts)\",\"device\":\"c1-sd-1\",\"type\":\"smoke.alarm\",\"data\":{}}"
+                try gateway.publish(topic: "cityeye/c1/c1-sd-1", payload: Array(body.utf8), qos: 1)
+            }
+            try gateway.waitForAcks(timeout: 30)
+        }
+        func incident() throws -> Incident? {
+            let store = try PostgresStore(target: city.target, create: false)
+            defer { store.close() }
+            return try store.incidents().first { $0.device == "c1-sd-1" }
+        }
+        func waitForCount(_ n: Int64) throws {
+            try waitUntil("the incident counts \(n) alarms", timeout: 30) { (try? incident())??.count == n }
+        }
+
+        try alarms(3)
+        try waitForCount(3)
+        let id = try XCTUnwrap(try incident()).id
+        let refused = try CityEyeBinary.run(["ack", String(id), "--worker", "w-c2", "--db", url, "--audit-key", key])
+        XCTAssertEqual(refused.code, 1, "a worker of another community may not: \(refused.out)")
+        XCTAssertTrue(refused.err.contains("only the assignee or a supervisor of c1"), refused.err)
+        let ack = try CityEyeBinary.run(["ack", String(id), "--worker", "w-c1", "--db", url, "--audit-key", key])
+        XCTAssertEqual(ack.code, 0, ack.err)
+        XCTAssertTrue(ack.err.isEmpty, "sealed with the city's key: \(ack.err)")
+
+        // The owning partition's next commits change the incident: it must have taken the ack in first.
+        try alarms(4)
+        try waitForCount(7)
+        XCTAssertEqual(try incident()?.status, .acknowledged)
+
+        // The engine that holds c1's partition dies; the partition's next holder reads the incident as people left it.
+        let holder = try XCTUnwrap(try pg.psql("SELECT holder FROM partition_lease WHERE partition = 'p0'", in: city.target.database)
+            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let victim = try engineID(city, "a") == holder ? 0 : 1
+        kill(engines[victim].processIdentifier, SIGKILL)
+        engines[victim].waitUntilExit()
+        try waitUntil("p0 taken over", timeout: 30) {
+            let now = try pg.psql("SELECT holder FROM partition_lease WHERE partition = 'p0' AND expires_at > now()",
+                                  in: city.target.database).trimmingCharacters(in: .whitespacesAndNewlines)
+            return !now.isEmpty && now != holder
+        }
+        try alarms(2)
+        try waitForCount(9)
+        XCTAssertEqual(try incident()?.status, .acknowledged)
+        let resolve = try CityEyeBinary.run(["resolve", String(id), "--worker", "w-c1", "--note", "false alarm, burnt toast",
+                                             "--db", url, "--audit-key", key])
+        XCTAssertEqual(resolve.code, 0, resolve.err)
+
+        stopAll(engines)
+        let actions = try PostgresStore(target: city.target, create: false).audit(of: id).map(\.action.rawValue)
+        XCTAssertEqual(actions.filter { $0 == "acknowledged" || $0 == "resolved" }, ["acknowledged", "resolved"], "\(actions)")
+        XCTAssertFalse(actions.dropFirst(2).contains("dispatched"), "never dispatched again: \(actions)")
+        let verify = try CityEyeBinary.run(["audit", "verify", "--db", url, "--audit-key", key])
+        XCTAssertEqual(verify.code, 0, verify.err + verify.out)
+    }
+}
