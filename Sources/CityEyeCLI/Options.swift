@@ -15,7 +15,7 @@ struct StoreOptions: ParsableArguments {
     func validate() throws {
         if PostgresURL.names(db) {
             throw ValidationError("--db \(PostgresURL.redacted(db)): this command does not work on a PostgreSQL store yet; "
-                                  + "`replay`, `incidents`, `show`, `ack`, `resolve`, `close`, `reopen`, `workload`, `dead-letters` and `audit verify` do (docs/scale.md). Give it an SQLite store file")
+                                  + "`replay`, `incidents`, `show`, `ack`, `resolve`, `close`, `reopen`, `workload`, `dead-letters`, `status` and `audit verify` do (docs/scale.md). Give it an SQLite store file")
         }
     }
 

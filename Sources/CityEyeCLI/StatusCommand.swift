@@ -3,6 +3,7 @@ import Foundation
 import Model
 import Live
 import Engine
+import PostgresStore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,22 +21,34 @@ struct Status: ParsableCommand {
         row. Exit 0 whenever the store can be read, whatever the audit chain.
         """)
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
     @OptionGroup var key: AuditKeyOption
     @Flag(help: "Show the engine's recorded audit check; do not verify the trail here.") var auditRecorded = false
     @Flag(help: "One JSON object: store, size_bytes, last_write, engine_running, engine, rule_clock, rule_state_keys, journal_position, incidents (by scenario: open, escalated, overdue), dead_letters, dead_letters_by_reason, audit_chain.")
     var json = false
 
     func run() throws {
+        if store.isPostgres { return try runOnPostgreSQL() }
         let files = StoreStatus.files(store.db)
-        let db = try store.openExisting()
+        let db = try StoreOptions.openExisting(store.db)
         defer { db.close() }
         var s = try failing { try StoreStatus.read(db, files: files) }
         s.audit.resolve(store: store.db, keyPath: key.path(store: store.db), verify: !auditRecorded) { SystemClock().now() }
         print(json ? Self.json(s) : Self.text(s, now: SystemClock().now()))
     }
 
-    static func json(_ s: StoreStatus) -> String {
+    /// A store several partitioned engines share: their roster and leases instead of one engine's lock and journal.
+    private func runOnPostgreSQL() throws {
+        let target = try store.target()
+        let db = try failing { try PostgresStore(target: target, create: false) }
+        defer { db.close() }
+        var s = try failing { try CityStatus.read(db) }
+        s.verifyAudit(db, keyPath: try key.path(for: store), verify: !auditRecorded) { SystemClock().now() }
+        print(json ? s.json() : s.text(now: SystemClock().now()))
+    }
+
+    /// `extra`: more members (name, JSON text) after the store's own.
+    static func json(_ s: StoreStatus, extra: [(String, String)] = []) -> String {
         var j = JSONLine()
         j.add("store", s.path)
         j.add("size_bytes", s.sizeBytes)
@@ -56,6 +69,7 @@ struct Status: ParsableCommand {
         for r in RejectReason.allCases { if let n = s.deadLetters[r] { reasons.add(r.rawValue, n) } }
         j.addRaw("dead_letters_by_reason", reasons.text)
         j.addRaw("audit_chain", auditJSON(s.audit))
+        for (name, value) in extra { j.addRaw(name, value) }
         return j.text
     }
 

@@ -49,16 +49,21 @@ struct StoreStatus {
             .flatMap { Int64(String(decoding: $0, as: UTF8.self)) }.map(Instant.init(ms:))
         s.ruleStateKeys = try store.ruleKeyCount()
         s.journalPosition = try store.state(LiveEngine.journalPositionName).map { String(decoding: $0, as: UTF8.self) }
+        s.scenarios = try openByScenario(store)
+        s.deadLetters = try store.deadLetterCounts()
+        s.audit.recorded = try store.state(AuditWatch.stateName)
+        return s
+    }
+
+    /// Open incidents (dispatched or acknowledged) by scenario, with the escalated and overdue among them.
+    static func openByScenario(_ store: any StoreReader) throws -> [ScenarioCounts] {
         var by: [String: ScenarioCounts] = [:]
         for i in try store.incidents(IncidentFilter(openOnly: true)) {
             by[i.scenario, default: ScenarioCounts(scenario: i.scenario)].open += 1
             if i.escalated { by[i.scenario]!.escalated += 1 }
             if i.overdue { by[i.scenario]!.overdue += 1 }
         }
-        s.scenarios = by.values.sorted { $0.scenario < $1.scenario }
-        s.deadLetters = try store.deadLetterCounts()
-        s.audit.recorded = try store.state(AuditWatch.stateName)
-        return s
+        return by.values.sorted { $0.scenario < $1.scenario }
     }
 }
 
@@ -76,25 +81,31 @@ struct AuditStatus {
     /// Verifies the trail on a read-only connection when `verify` and the key at `keyPath` can be read; otherwise
     /// takes the engine's record.
     mutating func resolve(store: String, keyPath: String, verify: Bool, now: () -> Instant) {
-        if verify {
-            do {
-                let key = try AuditKey.load(path: keyPath, create: false)
-                let started = now()
-                do {
-                    let reader = try AuditTrailReader(path: store)
-                    defer { reader.close() }
-                    var follower = AuditFollower(key: key)
-                    let report = try follower.pass(reader)
-                    check = AuditCheck(report, startedAt: started, finished: now(), checkedUpTo: follower.checkedUpTo)
-                } catch {
-                    check = .unreadable(error, store: store, startedAt: started, at: now())
-                }
-                source = .verified
-                return
-            } catch {
-                keyProblem = "\(error)"
-            }
+        guard verify else { return resolve(verified: nil, keyProblem: nil) }
+        let key: AuditKey
+        do { key = try AuditKey.load(path: keyPath, create: false) } catch {
+            return resolve(verified: nil, keyProblem: "\(error)")
         }
+        let started = now()
+        do {
+            let reader = try AuditTrailReader(path: store)
+            defer { reader.close() }
+            var follower = AuditFollower(key: key)
+            let report = try follower.pass(reader)
+            resolve(verified: AuditCheck(report, startedAt: started, finished: now(), checkedUpTo: follower.checkedUpTo), keyProblem: nil)
+        } catch {
+            resolve(verified: .unreadable(error, store: store, startedAt: started, at: now()), keyProblem: nil)
+        }
+    }
+
+    /// This command's own check when it made one; else the engine's record, with why this command did not verify.
+    mutating func resolve(verified: AuditCheck?, keyProblem problem: String?) {
+        if let verified {
+            source = .verified
+            check = verified
+            return
+        }
+        keyProblem = problem
         if let bytes = recorded {
             source = .engine
             check = AuditCheck(json: bytes)

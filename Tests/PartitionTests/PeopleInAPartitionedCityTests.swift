@@ -54,6 +54,21 @@ extension FailoverTests {
         XCTAssertEqual(ack.code, 0, ack.err)
         XCTAssertTrue(ack.err.isEmpty, "sealed with the city's key: \(ack.err)")
 
+        // `cityeye status` on the store: both engines on the roster, every partition held by one of them.
+        let status = try CityEyeBinary.run(["status", "--db", url, "--audit-key", key, "--json"])
+        XCTAssertEqual(status.code, 0, status.err)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as? [String: Any], status.out)
+        XCTAssertEqual(o["engines_alive"] as? Int, 2, status.out)
+        let ids = Set(try ["a", "b"].map { try engineID(city, $0) })
+        let partitions = try XCTUnwrap(o["partitions"] as? [[String: Any]])
+        XCTAssertEqual(partitions.count, Self.partitionCount, status.out)
+        for p in partitions {
+            XCTAssertEqual(p["held"] as? Bool, true, "\(p)")
+            XCTAssertTrue(ids.contains(p["holder"] as? String ?? ""), "\(p)")
+        }
+        XCTAssertEqual((o["audit_chain"] as? [String: Any])?["state"] as? String, "intact", status.out)
+        XCTAssertEqual((o["incidents"] as? [String: Any])?.keys.sorted(), ["electricity"], status.out)
+
         // The owning partition's next commits change the incident: it must have taken the ack in first.
         try alarms(4)
         try waitForCount(7)
@@ -83,5 +98,8 @@ extension FailoverTests {
         XCTAssertFalse(actions.dropFirst(2).contains("dispatched"), "never dispatched again: \(actions)")
         let verify = try CityEyeBinary.run(["audit", "verify", "--db", url, "--audit-key", key])
         XCTAssertEqual(verify.code, 0, verify.err + verify.out)
+        let after = try CityEyeBinary.run(["status", "--db", url, "--audit-key", key])
+        XCTAssertTrue(after.out.contains("engines       none alive"), after.out)
+        XCTAssertTrue(after.out.contains("partitions    \(Self.partitionCount), 0 held"), after.out)
     }
 }
