@@ -139,11 +139,15 @@ final class FailoverTests: PostgresTestCase {
     }
 
     /// Publishes `n` smoke alarms at `rate` a second, round-robin over the city's detectors, each to its community's
-    /// broker, on its own thread.
-    func publish(_ city: City, n: Int, rate: Double, done: Flag) {
+    /// broker, on its own thread. Returns the alarms in the order they are published (a one-engine replay's log).
+    @discardableResult
+    func publish(_ city: City, n: Int, rate: Double, done: Flag) -> [String] {
         let devices = city.devices
         let ports = devices.map { city.broker(of: $0.community).port }
         let ts = RFC3339.format(SystemClock().now())
+        @Sendable func alarm(_ i: Int) -> String {
+            "{\"id\":\"a-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(devices[i % devices.count].device)\",\"type\":\"smoke.alarm\",\"data\":{}}"
+        }
         Thread.detachNewThread {
             defer { done.set() }
             var publishers: [Int: MQTTPublisher] = [:]
@@ -157,8 +161,7 @@ final class FailoverTests: PostgresTestCase {
                 let wait = start.addingTimeInterval(Double(i) / rate).timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 let (c, d) = devices[i % devices.count]
-                let body = "{\"id\":\"a-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(d)\",\"type\":\"smoke.alarm\",\"data\":{}}"
-                do { try publishers[ports[i % devices.count]]!.publish(topic: "cityeye/\(c)/\(d)", payload: Array(body.utf8), qos: 1) } catch {
+                do { try publishers[ports[i % devices.count]]!.publish(topic: "cityeye/\(c)/\(d)", payload: Array(alarm(i).utf8), qos: 1) } catch {
                     done.failed("publish a-\(i): \(error)")
                 }
             }
@@ -167,6 +170,27 @@ final class FailoverTests: PostgresTestCase {
                 p.disconnect()
             }
         }
+        return (0..<n).map(alarm)
+    }
+
+    /// The partitioned city's incidents equal a one-engine replay's of the same alarms in publishing order (into
+    /// SQLite): the same rule, key, device, count, status and assignee for each (ids may differ: partitions commit
+    /// in their own order).
+    func assertSameIncidentsAsOneEngineReplay(_ city: City, _ alarms: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        try alarms.joined(separator: "\n").write(toFile: city.dir + "/alarms.jsonl", atomically: true, encoding: .utf8)
+        let r = try CityEyeBinary.run(["replay", city.dir + "/alarms.jsonl", "--rules", Repo.scenarios.path, "--registry",
+                                       city.dir + "/registry.yaml", "--db", city.dir + "/one.db", "--quiet"])
+        XCTAssertEqual(r.code, 0, r.err, file: file, line: line)
+        func rows(_ incidents: [Incident]) -> [String] {
+            incidents.map { "\($0.rule) \($0.key) \($0.device) \($0.count) \($0.status.rawValue) \($0.assignee)" }.sorted()
+        }
+        let one = try Store(path: city.dir + "/one.db", create: false)
+        defer { one.close() }
+        let store = try PostgresStore(target: city.target, create: false)
+        defer { store.close() }
+        let expected = rows(try one.incidents())
+        XCTAssertEqual(expected.count, city.devices.count, file: file, line: line)
+        XCTAssertEqual(rows(try store.incidents()), expected, "the incidents of one engine", file: file, line: line)
     }
 
     /// Each device's incident count in the store, summed over its incidents, and the number of incidents.
@@ -230,7 +254,7 @@ final class FailoverTests: PostgresTestCase {
         try waitUntilEveryPartitionSubscribed(city, ["a", "b", "c"])
         let n = 7_200
         let done = Flag()
-        publish(city, n: n, rate: 900, done: done)
+        let alarms = publish(city, n: n, rate: 900, done: done)
         Thread.sleep(forTimeInterval: 2.5)
         kill(engines[1].processIdentifier, SIGKILL)
         engines[1].waitUntilExit()
@@ -244,6 +268,7 @@ final class FailoverTests: PostgresTestCase {
         XCTAssertEqual(done.failures, [], "the publisher handed every alarm to the broker")
         try waitForAll(city, n: n)
         try assertEachAlarmCountedOnce(city, n: n)
+        try assertSameIncidentsAsOneEngineReplay(city, alarms)
         // The restarted engine got its share back.
         try waitUntil("b2 holds partitions again", timeout: 20) { log(city, "b2").contains("taken;") }
         stopAll(engines)
