@@ -111,6 +111,7 @@ let package = Package(
         .target(name: "Partitions", dependencies: [
             "Model", "Registry", "Rules", "MQTT", "Engine", "Live", "Store", "Lease", "PostgresStore",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // Seeded, realistic gateway traffic for all eight scenarios: demo, simulator, benchmark.
         .target(name: "Simulation", dependencies: ["Model"]),

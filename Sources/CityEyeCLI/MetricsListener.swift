@@ -4,6 +4,7 @@ import Registry
 import Live
 import Engine
 import Telemetry
+import Partitions
 
 /// `cityeye run`'s `/metrics` and `/healthz` (the live config's `metrics.listen`), served beside the engine until
 /// it stops. A listener that cannot start (the port is taken) stops the engine: an operator who asked for metrics
@@ -14,10 +15,16 @@ final class MetricsListener: @unchecked Sendable {
     private let lock = NSLock()
     private var failure: String?
 
-    init(engine: LiveEngine, address: ListenAddress?, metrics: MetricsRegistry?, log: @escaping @Sendable (String) -> Void) {
+    convenience init(engine: LiveEngine, address: ListenAddress?, metrics: MetricsRegistry?, log: @escaping @Sendable (String) -> Void) {
+        self.init(address: address, metrics: metrics, health: { Self.report(engine.health(), stats: engine.stats) },
+                  stopEngine: { engine.stop() }, log: log)
+    }
+
+    /// `health` answers `/healthz`; `stopEngine` stops the engine when the listener cannot serve.
+    init(address: ListenAddress?, metrics: MetricsRegistry?, health: @escaping @Sendable () async -> HealthReport,
+         stopEngine: @escaping @Sendable () -> Void, log: @escaping @Sendable (String) -> Void) {
         guard let address, let metrics else { return }
-        let server = TelemetryServer(host: address.host, port: address.port, metrics: metrics,
-                                     health: { Self.report(engine.health(), stats: engine.stats) },
+        let server = TelemetryServer(host: address.host, port: address.port, metrics: metrics, health: health,
                                      onRunning: { port in log("metrics: serving http://\(address.host):\(port)/metrics and /healthz") })
         self.server = server
         task = Task { [lock] in
@@ -27,7 +34,7 @@ final class MetricsListener: @unchecked Sendable {
                 let problem = "metrics.listen \(address): cannot serve /metrics and /healthz: \(error)"
                 lock.withLock { self.failure = problem }
                 log(problem + "; stopping the engine")
-                engine.stop()
+                stopEngine()
             }
         }
     }
@@ -37,6 +44,20 @@ final class MetricsListener: @unchecked Sendable {
         await server?.stop()
         await task?.value
         return lock.withLock { failure }
+    }
+
+    /// A partitioned engine's `/healthz`: unhealthy while the lease table does not answer.
+    static func report(_ h: PartitionRunnerHealth) -> HealthReport {
+        var facts: [String: HealthReport.Fact] = [
+            "engine": .text(h.engineID),
+            "partitions_held": .number(Double(h.partitions.count)),
+            "partitions": .text(h.partitions.joined(separator: ",")),
+        ]
+        if let t = h.lastHeartbeat {
+            facts["last_heartbeat"] = .text(RFC3339.format(Instant(ms: Int64((t.timeIntervalSince1970 * 1000).rounded()))))
+        }
+        if h.healthy { return .ok(facts) }
+        return .unhealthy(h.trouble ?? "the engine has not reached the lease table yet", facts)
     }
 
     static func report(_ h: LiveHealth, stats s: LiveStats) -> HealthReport {

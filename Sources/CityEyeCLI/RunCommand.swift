@@ -111,7 +111,6 @@ extension Run {
         var unsupported: [String] = []
         if cfg.captureDir != nil { unsupported.append("capture_dir") }
         if !cfg.webhooks.isEmpty { unsupported.append("webhooks") }
-        if cfg.metricsListen != nil { unsupported.append("metrics") }
         if !unsupported.isEmpty {
             throw Failure("\(config): \(unsupported.joined(separator: ", ")) not yet with `partitions:` (docs/scale.md says what is built); remove \(unsupported.count == 1 ? "it" : "them")")
         }
@@ -131,7 +130,9 @@ extension Run {
             print("\(RFC3339.format(SystemClock().now())) \(line)")
             fflush(nil)
         }
-        let runner = PartitionRunner(config: cfg, plan: plan, target: target, choice: choice, tuning: tuning, log: log)
+        let metrics = cfg.metricsListen.map { _ in MetricsRegistry.process }
+        let runner = PartitionRunner(config: cfg, plan: plan, target: target, choice: choice, tuning: tuning,
+                                     metrics: metrics?.factory ?? MetricsSystem.factory, log: log)
         let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -155,7 +156,13 @@ extension Run {
             }
         }
         defer { statsTask?.cancel() }
-        try await failingAsync { try await runner.run() }
+        let listener = MetricsListener(address: cfg.metricsListen, metrics: metrics, health: { MetricsListener.report(runner.health) },
+                                       stopEngine: { Task { await runner.stop() } }, log: log)
+        do { try await failingAsync { try await runner.run() } } catch {
+            _ = await listener.stop()
+            throw error
+        }
+        if let problem = await listener.stop() { throw Failure(problem) }
         let c = await runner.counts
         log("stopped: \(c.accepted) accepted, \(c.duplicates) duplicates, \(c.rejectedTotal) rejected, \(c.raisedTotal) incidents raised")
     }

@@ -5,9 +5,14 @@ import Engine
 /// What the live engine records after each committed batch, through swift-metrics (whatever backend the process
 /// bootstrapped; `cityeye run` uses Prometheus). docs/operations.md lists every metric and what to alert on.
 /// Counters move by the batch's difference in `IngestCounts`, so they equal the engine's own counts. Used from the
-/// engine's loop task only.
-final class LiveMetrics {
+/// engine's loop task only. A partitioned engine keeps one per partition, each series labelled with its
+/// `partition` (`dimensions`).
+public final class LiveMetrics {
     private let factory: any MetricsFactory
+    private let dimensions: [(String, String)]
+    /// Whether the messages taken (accepted, duplicates, rejected) are counted: not for the partition `keyed`, which
+    /// hears what the community partitions hear.
+    private let countsMessages: Bool
     private let accepted: Counter
     private let duplicates: Counter
     private let rejected: [RejectReason: Counter]
@@ -21,33 +26,38 @@ final class LiveMetrics {
     private let lastMessage: Gauge
     private let ruleKeys: Gauge
 
-    init(factory: any MetricsFactory, scenarios: [String]) {
+    public init(factory: any MetricsFactory, scenarios: [String], dimensions: [(String, String)] = [], countsMessages: Bool = true) {
         self.factory = factory
-        accepted = Counter(label: "cityeye_messages_accepted_total", factory: factory)
-        duplicates = Counter(label: "cityeye_messages_duplicate_total", factory: factory)
+        self.dimensions = dimensions
+        self.countsMessages = countsMessages
+        let d = dimensions
+        accepted = Counter(label: "cityeye_messages_accepted_total", dimensions: d, factory: factory)
+        duplicates = Counter(label: "cityeye_messages_duplicate_total", dimensions: d, factory: factory)
         // Every reason and scenario from the start, at 0: an alert on `increase(…[5m]) > 0` needs the series to exist.
         rejected = Dictionary(uniqueKeysWithValues: RejectReason.allCases.map {
-            ($0, Counter(label: "cityeye_messages_rejected_total", dimensions: [("reason", $0.rawValue)], factory: factory))
+            ($0, Counter(label: "cityeye_messages_rejected_total", dimensions: d + [("reason", $0.rawValue)], factory: factory))
         })
-        batches = Counter(label: "cityeye_batches_committed_total", factory: factory)
-        commitDuration = CoreMetrics.Timer(label: "cityeye_batch_commit_duration_seconds", factory: factory)
-        batchMessages = Recorder(label: "cityeye_batch_messages", factory: factory)
-        inbox = Gauge(label: "cityeye_inbox_messages", factory: factory)
-        connected = Gauge(label: "cityeye_broker_connected", factory: factory)
-        lastCommit = Gauge(label: "cityeye_last_commit_timestamp_seconds", factory: factory)
-        lastMessage = Gauge(label: "cityeye_last_message_timestamp_seconds", factory: factory)
-        ruleKeys = Gauge(label: "cityeye_rule_state_keys", factory: factory)
+        batches = Counter(label: "cityeye_batches_committed_total", dimensions: d, factory: factory)
+        commitDuration = CoreMetrics.Timer(label: "cityeye_batch_commit_duration_seconds", dimensions: d, factory: factory)
+        batchMessages = Recorder(label: "cityeye_batch_messages", dimensions: d, factory: factory)
+        inbox = Gauge(label: "cityeye_inbox_messages", dimensions: d, factory: factory)
+        connected = Gauge(label: "cityeye_broker_connected", dimensions: d, factory: factory)
+        lastCommit = Gauge(label: "cityeye_last_commit_timestamp_seconds", dimensions: d, factory: factory)
+        lastMessage = Gauge(label: "cityeye_last_message_timestamp_seconds", dimensions: d, factory: factory)
+        ruleKeys = Gauge(label: "cityeye_rule_state_keys", dimensions: d, factory: factory)
         connected.record(0)
         for s in scenarios { _ = raisedCounter(s) }
     }
 
     /// One committed batch: `before` and `after` are the pipeline's counts around it.
-    func committed(messages: Int, before: IngestCounts, after: IngestCounts, nanoseconds: UInt64, at now: Instant,
-                   waiting: Int, trackedRuleKeys: Int) {
-        accepted.increment(by: after.accepted - before.accepted)
-        duplicates.increment(by: after.duplicates - before.duplicates)
-        for (reason, n) in after.rejected where n != before.rejected[reason, default: 0] {
-            rejected[reason]?.increment(by: n - before.rejected[reason, default: 0])
+    public func committed(messages: Int, before: IngestCounts, after: IngestCounts, nanoseconds: UInt64, at now: Instant,
+                          waiting: Int, trackedRuleKeys: Int) {
+        if countsMessages {
+            accepted.increment(by: after.accepted - before.accepted)
+            duplicates.increment(by: after.duplicates - before.duplicates)
+            for (reason, n) in after.rejected where n != before.rejected[reason, default: 0] {
+                rejected[reason]?.increment(by: n - before.rejected[reason, default: 0])
+            }
         }
         for (scenario, n) in after.raisedByScenario where n != before.raisedByScenario[scenario, default: 0] {
             raisedCounter(scenario).increment(by: n - before.raisedByScenario[scenario, default: 0])
@@ -63,11 +73,11 @@ final class LiveMetrics {
         ruleKeys.record(trackedRuleKeys)
     }
 
-    func connection(_ up: Bool) { connected.record(up ? 1 : 0) }
+    public func connection(_ up: Bool) { connected.record(up ? 1 : 0) }
 
     private func raisedCounter(_ scenario: String) -> Counter {
         if let c = raised[scenario] { return c }
-        let c = Counter(label: "cityeye_incidents_raised_total", dimensions: [("scenario", scenario)], factory: factory)
+        let c = Counter(label: "cityeye_incidents_raised_total", dimensions: dimensions + [("scenario", scenario)], factory: factory)
         raised[scenario] = c
         return c
     }

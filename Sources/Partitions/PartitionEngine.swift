@@ -1,4 +1,5 @@
 import Foundation
+import CoreMetrics
 import Model
 import Registry
 import MQTT
@@ -46,6 +47,8 @@ public final class PartitionEngine: @unchecked Sendable {
     private var acknowledged: [String: Int] = [:]
     /// The broker connection dropped: the partition ends (`.failed`) and is taken again.
     private var brokerTrouble: String?
+    /// The partition's series (label `partition`) of the live engine's metrics.
+    private let metrics: LiveMetrics
 
     /// Opens the partition's share of the store (fenced by `lease`: the incidents of `communities` (nil: all) and
     /// `rules`) and a pipeline evaluating those rules on what it committed, and makes a broker session for each of
@@ -53,7 +56,7 @@ public final class PartitionEngine: @unchecked Sendable {
     /// opened (then nothing was taken from the broker).
     public init(partition: String, sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules,
                 lease: Lease, config: LiveConfig, target: PostgresTarget, tuning: LiveTuning, clock: WallClock = SystemClock(),
-                log: @escaping @Sendable (String) -> Void) throws {
+                metrics factory: any MetricsFactory = MetricsSystem.factory, log: @escaping @Sendable (String) -> Void) throws {
         self.partition = partition
         self.lease = lease
         self.tuning = tuning
@@ -77,6 +80,8 @@ public final class PartitionEngine: @unchecked Sendable {
         if case .failure(let e) = key { log("partition \(partition): audit rows are written unsealed: \(e)") }
         pipeline = opened
         pipeline.collectsNews = tuning.announcesIncidents
+        metrics = LiveMetrics(factory: factory, scenarios: Set(opened.ruleSet.rules.map(\.scenario)).sorted(),
+                              dimensions: [("partition", partition)], countsMessages: partition != PartitionRunner.keyedPartition)
         do {
             sources = try sessions.map { b in
                 let settings = MQTTSettings(b)
@@ -132,6 +137,7 @@ public final class PartitionEngine: @unchecked Sendable {
     }
 
     private func finish(_ end: PartitionEnd) -> PartitionEnd {
+        metrics.connection(false)
         pipeline.store.close()
         lock.withLock { _ended = end }
         return end
@@ -140,7 +146,9 @@ public final class PartitionEngine: @unchecked Sendable {
     private func event(_ e: SourceEvent, _ settings: MQTTSettings) {
         switch e {
         case .messagesWaiting: wake.signal()
-        case .connected: log("partition \(partition): connected to \(settings.host):\(settings.port) as \(settings.clientID)")
+        case .connected:
+            metrics.connection(true)
+            log("partition \(partition): connected to \(settings.host):\(settings.port) as \(settings.clientID)")
         case .ready:
             // The broker answers each filter's subscription; the session is ready when it answered them all.
             let session = settings.clientID + "@\(settings.host):\(settings.port)"
@@ -157,6 +165,7 @@ public final class PartitionEngine: @unchecked Sendable {
                 return true
             }
             guard first else { return }
+            metrics.connection(false)
             for s in sources { s.source.sever() }
             wake.signal()
         }
@@ -200,10 +209,15 @@ public final class PartitionEngine: @unchecked Sendable {
         }
         let timersDue = pipeline.nextDue.map { $0 <= now } ?? false
         guard !messages.isEmpty || timersDue else { return 0 }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let before = pipeline.counts
         try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true)
         for (s, n) in zip(sources, taken) where n > 0 { s.source.committed(n) }
         let counts = pipeline.counts
         lock.withLock { _counts = counts }
+        metrics.committed(messages: messages.count, before: before, after: counts,
+                          nanoseconds: DispatchTime.now().uptimeNanoseconds - started, at: now,
+                          waiting: sources.map(\.source.waiting).reduce(0, +), trackedRuleKeys: pipeline.trackedRuleKeys)
         if tuning.announcesIncidents {
             for line in pipeline.news.lines(registry: pipeline.registry) { log("partition \(partition): \(line)") }
         }

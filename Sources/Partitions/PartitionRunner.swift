@@ -1,4 +1,5 @@
 import Foundation
+import CoreMetrics
 import Logging
 import Model
 import Registry
@@ -57,6 +58,9 @@ public actor PartitionRunner {
     private var wakeUp: CheckedContinuation<Void, Never>?
     /// What partitions that ended here had taken in (for the totals).
     private var endedCounts = IngestCounts()
+    let metricsFactory: any MetricsFactory
+    private var metrics: PartitionRunnerMetrics?
+    private let healthBox: HealthBox
 
     struct Held {
         let engine: PartitionEngine
@@ -67,7 +71,10 @@ public actor PartitionRunner {
 
     public init(config: LiveConfig, plan: PartitionPlan, target: PostgresTarget, choice: PartitionChoice,
                 engineID: String = PartitionRunner.newEngineID(), timing: PartitionTiming = PartitionTiming(),
-                tuning: LiveTuning = LiveTuning(), log: @escaping @Sendable (String) -> Void) {
+                tuning: LiveTuning = LiveTuning(), metrics: any MetricsFactory = MetricsSystem.factory,
+                log: @escaping @Sendable (String) -> Void) {
+        self.metricsFactory = metrics
+        healthBox = HealthBox(PartitionRunnerHealth(engineID: engineID))
         self.config = config
         self.plan = plan
         self.target = target
@@ -93,6 +100,9 @@ public actor PartitionRunner {
 
     /// The partitions this engine runs now.
     public var partitions: [String] { held.keys.sorted() }
+
+    /// For `/healthz`, from any thread.
+    public nonisolated var health: PartitionRunnerHealth { healthBox.value }
 
     /// What every partition run here took in, those running and those ended.
     /// The partition `keyed` hears the messages the community partitions hear: of its counts only what its rules did
@@ -121,6 +131,7 @@ public actor PartitionRunner {
                 throw LiveError("--partitions: no partition \(unknown.joined(separator: ", ")) in the config (it has \(ids.joined(separator: ", ")))")
             }
         }
+        metrics = PartitionRunnerMetrics(factory: metricsFactory, partitions: ids)
         let mode: String
         switch choice {
         case .auto: mode = "a fair share of \(ids.count) partition(s)"
@@ -147,6 +158,7 @@ public actor PartitionRunner {
             await pause(timing.rebalanceEvery)
         }
         for p in held.keys.sorted() { await giveBack(p, why: "stopping") }
+        heldChanged()
         if prepared { try? await leases.leaveRoster(engineID) }
         await leases.close()
         log("engine \(engineID): stopped; every partition given back")
@@ -188,13 +200,25 @@ public actor PartitionRunner {
                 (want, giveBack) = (l, [])
             }
             if troubleSaid != nil { log("engine \(engineID): the lease table answers again"); troubleSaid = nil }
+            metrics?.leaseTable(up: true)
+            healthBox.update { $0.lastHeartbeat = Date(); $0.trouble = nil }
         } catch {
             let line = "engine \(engineID): cannot reach the lease table (\(error)); the partitions held keep running while their leases last, retrying"
             if troubleSaid != line { log(line); troubleSaid = line }
+            metrics?.leaseTable(up: false)
+            healthBox.update { $0.trouble = "the lease table does not answer (\(error)): the partitions held run only while their leases last, and none can be taken" }
+            heldChanged()
             return
         }
         for p in giveBack where !stopping { await self.giveBack(p, why: "another engine's fair share") }
         for p in want where held[p] == nil && !stopping { await take(p) }
+        heldChanged()
+    }
+
+    private func heldChanged() {
+        let now = partitions
+        metrics?.held(now)
+        healthBox.update { $0.partitions = now }
     }
 
     private func take(_ id: String) async {
@@ -227,7 +251,7 @@ public actor PartitionRunner {
         let engine: PartitionEngine
         do {
             engine = try PartitionEngine(partition: id, sessions: sessions, communities: mine, rules: rules, lease: lease,
-                                         config: config, target: target, tuning: tuning, log: log)
+                                         config: config, target: target, tuning: tuning, metrics: metricsFactory, log: log)
         } catch {
             log("partition \(id): cannot open it (\(error)); its lease is given back and it is tried again")
             try? await keeper.release()
@@ -240,6 +264,7 @@ public actor PartitionRunner {
             if let loss = await keeper.keep() { engine.lose("\(loss)") }
         }
         held[id] = Held(engine: engine, keeper: keeper, run: run, keep: keep)
+        metrics?.taken(id)
     }
 
     /// A partition's broker sessions (with their topics), the communities whose incidents it owns (nil: all) and its
@@ -288,6 +313,7 @@ public actor PartitionRunner {
         await h.keep.value
         held[id] = nil
         endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
+        metrics?.ended(id, end)
         switch end {
         case .lost(let why): log("partition \(id): lease lost (\(why)); its connection is cut and nothing more is committed for it")
         case .failed(let why): log(why)
@@ -305,6 +331,7 @@ public actor PartitionRunner {
         await h.keep.value
         held[id] = nil
         endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
+        metrics?.ended(id, end)
         if case .lost(let w) = end { log("partition \(id): lease lost (\(w))"); return }
         do {
             try await h.keeper.release()
@@ -334,4 +361,13 @@ extension IngestCounts {
         for (k, v) in o.notApplicable { notApplicable[k, default: 0] += v }
         notApplicableUntold += o.notApplicableUntold
     }
+}
+
+/// The runner's health, written by the actor and read by the `/healthz` handler on another thread.
+final class HealthBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: PartitionRunnerHealth
+    init(_ value: PartitionRunnerHealth) { _value = value }
+    var value: PartitionRunnerHealth { lock.withLock { _value } }
+    func update(_ body: (inout PartitionRunnerHealth) -> Void) { lock.withLock { body(&_value) } }
 }

@@ -35,7 +35,7 @@ final class FailoverTests: PostgresTestCase {
     }
 
     /// A city of six communities, one partition each; with `twoBrokers`, p3–p5 (c4–c6) on a second mosquitto.
-    func city(_ name: String, twoBrokers: Bool = false) throws -> City {
+    func city(_ name: String, twoBrokers: Bool = false, extraConfig: String = "") throws -> City {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw XCTSkip("\(Self.binary) not built (swift build --build-tests builds it)")
         }
@@ -70,6 +70,7 @@ final class FailoverTests: PostgresTestCase {
         rules: \(Repo.scenarios.path)
         store: \(target)
         audit_key_file: audit-key
+        \(extraConfig)
         partitions:
 
         """ + Self.communities.enumerated().map { p in
@@ -122,11 +123,11 @@ final class FailoverTests: PostgresTestCase {
         }
     }
 
-    /// The engine id an engine's log names on its first line.
+    /// The engine id an engine's log names on its `running` line.
     func engineID(_ city: City, _ name: String) throws -> String {
         var id = ""
         try waitUntil("\(name) names its engine id") {
-            let first = log(city, name).split(separator: "\n").first.map(String.init) ?? ""
+            let first = log(city, name).split(separator: "\n").first { $0.contains(": running ") }.map(String.init) ?? ""
             guard let r = first.range(of: "engine "), let end = first.range(of: ":", range: r.upperBound..<first.endIndex) else { return false }
             id = String(first[r.upperBound..<end.lowerBound])
             return true

@@ -13,7 +13,7 @@ import Live
 /// city's audit chains stay sealed with the people's rows among the engines'.
 extension FailoverTests {
     func testAPersonsAckOnThePostgreSQLStoreIsKeptByThePartitionThatOwnsTheIncident() throws {
-        let city = try city("people")
+        let city = try city("people", extraConfig: "metrics: {listen: \"127.0.0.1:0\"}")
         defer { city.stop() }
         var engines = try ["a", "b"].map { try engine(city, $0) }
         defer { stopAll(engines) }
@@ -39,6 +39,10 @@ extension FailoverTests {
             let store = try PostgresStore(target: city.target, create: false)
             defer { store.close() }
             return try store.incidents().first { $0.device == "c1-sd-1" }
+        }
+        func holderOfP0() throws -> String {
+            try pg.psql("SELECT holder FROM partition_lease WHERE partition = 'p0'", in: city.target.database)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
         }
         func waitForCount(_ n: Int64) throws {
             try waitUntil("the incident counts \(n) alarms", timeout: 30) { (try? incident())??.count == n }
@@ -74,9 +78,30 @@ extension FailoverTests {
         try waitForCount(7)
         XCTAssertEqual(try incident()?.status, .acknowledged)
 
+        // Each engine's /metrics: the partitions it holds, and the p0 holder's series for p0 (7 alarms, 1 incident);
+        // the partition `keyed` hears the same alarms and does not count them again.
+        var scraped: [String: String] = [:]
+        for name in ["a", "b"] {
+            let line = try XCTUnwrap(log(city, name).split(separator: "\n").first { $0.contains("metrics: serving http://127.0.0.1:") })
+            let after = line[line.range(of: "127.0.0.1:")!.upperBound...]
+            let port = try XCTUnwrap(Int(after.prefix { $0.isNumber }), String(line))
+            let health = try HTTPGet.get(port: port, "/healthz")
+            XCTAssertEqual(health.status, 200, health.body)
+            XCTAssertTrue(health.body.contains("\"partitions_held\":"), health.body)
+            scraped[try engineID(city, name)] = try HTTPGet.get(port: port, "/metrics").body
+        }
+        XCTAssertEqual(scraped.values.compactMap { metric($0, "cityeye_partitions_held") }.reduce(0, +), Double(Self.partitionCount))
+        let p0 = try XCTUnwrap(scraped[holderOfP0()], "the p0 holder's metrics")
+        XCTAssertEqual(metric(p0, "cityeye_partition_held{partition=\"p0\"}"), 1)
+        XCTAssertEqual(metric(p0, "cityeye_messages_accepted_total{partition=\"p0\"}"), 7, p0)
+        XCTAssertEqual(metric(p0, "cityeye_incidents_raised_total{partition=\"p0\",scenario=\"electricity\"}"), 1, p0)
+        XCTAssertEqual(metric(p0, "cityeye_broker_connected{partition=\"p0\"}"), 1)
+        for text in scraped.values where metric(text, "cityeye_partition_held{partition=\"keyed\"}") == 1 {
+            XCTAssertEqual(metric(text, "cityeye_messages_accepted_total{partition=\"keyed\"}") ?? 0, 0, "keyed counts no message again")
+        }
+
         // The engine that holds c1's partition dies; the partition's next holder reads the incident as people left it.
-        let holder = try XCTUnwrap(try pg.psql("SELECT holder FROM partition_lease WHERE partition = 'p0'", in: city.target.database)
-            .trimmingCharacters(in: .whitespacesAndNewlines))
+        let holder = try holderOfP0()
         let victim = try engineID(city, "a") == holder ? 0 : 1
         kill(engines[victim].processIdentifier, SIGKILL)
         engines[victim].waitUntilExit()

@@ -1,14 +1,17 @@
 import Foundation
-import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A plain HTTP/1.1 GET over a loopback socket (what Prometheus or a load balancer does to `/metrics`, `/healthz`).
-enum HTTPGet {
-    struct Answer { var status: Int; var body: String }
+public enum HTTPGet {
+    public struct Answer {
+        public var status: Int
+        public var body: String
+        public init(status: Int, body: String) { self.status = status; self.body = body }
+    }
 
-    static func get(port: Int, _ path: String) throws -> Answer {
+    public static func get(port: Int, _ path: String) throws -> Answer {
         let fd = try connectLoopback(port: port)
         defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
@@ -40,5 +43,5 @@ enum HTTPGet {
         return out
     }
 
-    struct Problem: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
+    public struct Problem: Error, CustomStringConvertible { public var description: String; public init(_ d: String) { description = d } }
 }
