@@ -308,12 +308,7 @@ public actor PartitionRunner {
     /// A partition whose engine ended by itself (its lease lost, a failed commit): its keeper stops, and a lease
     /// still held is released so that any engine may take the partition at once.
     private func reap(_ id: String, _ h: Held) async {
-        let end = await h.run.value
-        h.keep.cancel()
-        await h.keep.value
-        held[id] = nil
-        endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
-        metrics?.ended(id, end)
+        let end = await retire(id, h)
         switch end {
         case .lost(let why): log("partition \(id): lease lost (\(why)); its connection is cut and nothing more is committed for it")
         case .failed(let why): log(why)
@@ -326,12 +321,7 @@ public actor PartitionRunner {
     private func giveBack(_ id: String, why: String) async {
         guard let h = held[id] else { return }
         h.engine.stop()
-        let end = await h.run.value
-        h.keep.cancel()
-        await h.keep.value
-        held[id] = nil
-        endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
-        metrics?.ended(id, end)
+        let end = await retire(id, h)
         if case .lost(let w) = end { log("partition \(id): lease lost (\(w))"); return }
         do {
             try await h.keeper.release()
@@ -339,6 +329,18 @@ public actor PartitionRunner {
         } catch {
             log("partition \(id): given back (\(why)); its lease could not be released (\(error)), so it expires by itself")
         }
+    }
+
+    /// Waits for a partition's engine to end, stops its lease keeper and counts what it took in; the lease itself
+    /// is the caller's to release (or not, when it was lost).
+    private func retire(_ id: String, _ h: Held) async -> PartitionEnd {
+        let end = await h.run.value
+        h.keep.cancel()
+        await h.keep.value
+        held[id] = nil
+        endedCounts.add(h.engine.counts, messages: id != Self.keyedPartition)
+        metrics?.ended(id, end)
+        return end
     }
 
     static func seconds(_ d: Duration) -> String {
