@@ -109,7 +109,7 @@ let package = Package(
         // Engines that share a city (docs/scale.md): a partition's engine on its lease, and the process that takes
         // its fair share of partitions and gives them back.
         .target(name: "Partitions", dependencies: [
-            "Model", "Registry", "Rules", "MQTT", "Engine", "Live", "Store", "Lease", "PostgresStore",
+            "Model", "Registry", "Rules", "MQTT", "Engine", "Live", "Store", "Lease", "PostgresStore", "Webhooks",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),

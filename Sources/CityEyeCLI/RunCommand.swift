@@ -110,7 +110,6 @@ extension Run {
         }
         var unsupported: [String] = []
         if cfg.captureDir != nil { unsupported.append("capture_dir") }
-        if !cfg.webhooks.isEmpty { unsupported.append("webhooks") }
         if !unsupported.isEmpty {
             throw Failure("\(config): \(unsupported.joined(separator: ", ")) not yet with `partitions:` (docs/scale.md says what is built); remove \(unsupported.count == 1 ? "it" : "them")")
         }

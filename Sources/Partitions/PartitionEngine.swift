@@ -8,6 +8,7 @@ import Live
 import Store
 import Lease
 import PostgresStore
+import Webhooks
 
 /// How a partition's engine ended.
 public enum PartitionEnd: Sendable, Equatable {
@@ -49,6 +50,8 @@ public final class PartitionEngine: @unchecked Sendable {
     private var brokerTrouble: String?
     /// The partition's series (label `partition`) of the live engine's metrics.
     private let metrics: LiveMetrics
+    /// Drains the webhook outbox of the partition's communities while the partition runs here (config `webhooks`).
+    private let webhooks: WebhookSender?
 
     /// Opens the partition's share of the store (fenced by `lease`: the incidents of `communities` (nil: all) and
     /// `rules`) and a pipeline evaluating those rules on what it committed, and makes a broker session for each of
@@ -87,6 +90,14 @@ public final class PartitionEngine: @unchecked Sendable {
                 let settings = MQTTSettings(b)
                 return (try MQTTSource(settings: settings, inboxCapacity: 2 * tuning.maxBatchSize, acknowledgesAfterCommit: true), settings)
             }
+            // The partition `keyed` sends nothing: its incidents' communities belong to community partitions, which send.
+            if let communities, !config.webhooks.isEmpty, partition != PartitionRunner.keyedPartition {
+                webhooks = WebhookSender(outbox: try PostgresOutbox(target: target, communities: communities), targets: config.webhooks,
+                                         tuning: tuning.webhooks, metrics: factory, dimensions: [("partition", partition)],
+                                         now: { clock.now() }, log: { log("partition \(partition): \($0)") })
+            } else {
+                webhooks = nil
+            }
         } catch {
             store.close()
             throw error
@@ -124,11 +135,14 @@ public final class PartitionEngine: @unchecked Sendable {
                 return finish(.failed("partition \(partition): cannot start its broker session \(b.clientID) at \(b.host):\(b.port): \(error)"))
             }
         }
+        let sending = webhooks.map { sender in Task { await sender.run() } }
         let end: PartitionEnd = await withCheckedContinuation { done in
             let t = Thread { [self] in done.resume(returning: loop()) }
             t.name = "cityeye-partition-\(partition)"
             t.start()
         }
+        sending?.cancel()
+        await sending?.value
         for s in sources {
             if end != .stopped { s.source.sever() }
             await s.source.stop()

@@ -8,6 +8,7 @@ import Live
 import Lease
 import Rules
 import PostgresStore
+import Store
 
 /// Which partitions an engine process runs.
 public enum PartitionChoice: Sendable, Equatable {
@@ -117,6 +118,10 @@ public actor PartitionRunner {
     public func run() async throws {
         let registry = try RegistryLoader.load(path: config.registry)
         communities = registry.catalog.communityIDs
+        for (i, w) in config.webhooks.enumerated() where w.community != Store.anyCommunity && !communities.contains(w.community) {
+            throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(config.registry) (a community id or \"*\")")
+        }
+        for w in config.webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
         keyedRules = try RuleSet.load(directory: config.rules).keyedAcrossCommunities.map(\.id)
         var ids = plan.partitions.map(\.id)
         if !keyedRules.isEmpty {
@@ -143,6 +148,7 @@ public actor PartitionRunner {
         while !stopping {
             do {
                 try await leases.prepare()
+                try recordWebhookTargets()
                 prepared = true
                 if troubleSaid != nil { log("engine \(engineID): PostgreSQL answers again") }
                 troubleSaid = nil
@@ -162,6 +168,14 @@ public actor PartitionRunner {
         if prepared { try? await leases.leaveRoster(engineID) }
         await leases.close()
         log("engine \(engineID): stopped; every partition given back")
+    }
+
+    /// The communities whose changes go into the store's outbox, from this engine's config (none: nothing is
+    /// enqueued), for every engine and person writing the store.
+    private func recordWebhookTargets() throws {
+        let outbox = try PostgresOutbox(target: target, communities: nil, create: true)
+        defer { outbox.close() }
+        try outbox.setWebhookTargets(config.webhooks.map(\.community))
     }
 
     /// Asks the engine to give its partitions back and return from `run()`.

@@ -121,5 +121,19 @@ enum PostgresMigrations {
             "DROP INDEX processed_batch_at",
             "CREATE INDEX processed_batch_part_at ON processed_batch (part, at)",
         ]),
+        // Outgoing webhooks, as in the SQLite store (docs/operations.md, "Webhooks"): the communities with a webhook
+        // ('*': all), and one outbox row per change to tell of, keyed by its audit row and inserted in the same
+        // transaction. Each partition's engine drains its own communities' rows.
+        ("v4-webhook-outbox", [
+            "CREATE TABLE webhook_target (community TEXT COLLATE \"C\" PRIMARY KEY)",
+            """
+            CREATE TABLE webhook_outbox (
+                id BIGINT PRIMARY KEY, community TEXT COLLATE "C" NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, next_at BIGINT NOT NULL,
+                last_error TEXT NOT NULL DEFAULT '', done_at BIGINT
+            )
+            """,
+            "CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_at)",
+        ]),
     ]
 }

@@ -15,8 +15,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     public var path: String { target.description }
     let session: PostgresSession
     private let lock = NSLock()
-    /// The sealer and the moved heads. Its notices switch changes nothing yet: the webhook outbox is not in the
-    /// PostgreSQL store, and no webhook can target it (`cityeye run` does not run on it), so no notice is lost.
+    /// The sealer, the moved heads, and whether audit rows of notifying actions go to the webhook outbox.
     public let writeSettings = WriteSettings()
     /// The partition this store's engine owns, when several engines share the database (nil: one engine).
     public let scope: PartitionScope?
@@ -153,7 +152,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         do {
             try session.query("SELECT pg_advisory_xact_lock(\(Self.lockClass), \(LockKey.write.rawValue))")
             if let scope { try fence(scope) }
-            let tx = PostgresTransaction(store: self, sealer: writeSettings.sealer)
+            let tx = PostgresTransaction(store: self, sealer: writeSettings.sealer, enqueuesNotices: writeSettings.enqueuesNotices)
             let result = try body(tx)
             try session.query("COMMIT")
             writeSettings.committed(tx.sealedHeads)

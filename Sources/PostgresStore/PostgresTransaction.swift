@@ -8,12 +8,15 @@ import Store
 final class PostgresTransaction: StoreTransaction {
     private let store: PostgresStore
     private let sealer: (any AuditSealer)?
+    /// Appended audit rows of notifying actions go to the webhook outbox (off for a replay).
+    private let enqueuesNotices: Bool
     /// The chain heads this transaction's audit rows moved.
     var sealedHeads: [String: AuditHead] = [:]
 
-    init(store: PostgresStore, sealer: (any AuditSealer)?) {
+    init(store: PostgresStore, sealer: (any AuditSealer)?, enqueuesNotices: Bool) {
         self.store = store
         self.sealer = sealer
+        self.enqueuesNotices = enqueuesNotices
     }
 
     @discardableResult
@@ -69,7 +72,37 @@ final class PostgresTransaction: StoreTransaction {
             FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],
                         $9::text[], $10::text[]) AS r(id, chain, mac, incident, at, actor, action, note, channel, os_user)
             """, b)
+        if enqueuesNotices { try enqueueNotices(rows) }
         return rows[rows.count - 1].id
+    }
+
+    func replaceWebhookTargets(_ targets: [String]) throws {
+        try run("DELETE FROM webhook_target")
+        var b = PostgresBindings(); b.append(targets.map(pgText))
+        try run("INSERT INTO webhook_target (community) SELECT DISTINCT unnest($1::text[])", b)
+    }
+
+    /// The rows of notifying actions (`IncidentNotice.actions`) whose chain has a webhook target go into the outbox
+    /// in this transaction, with the incident as this transaction left it (as the SQLite store does).
+    private func enqueueNotices(_ rows: [AuditRow]) throws {
+        let notifying = rows.filter { IncidentNotice.actions.contains($0.entry.action) }
+        guard !notifying.isEmpty else { return }
+        let targets = try store.decode { try run("SELECT community FROM webhook_target").map { try $0.text(0) } }
+        guard !targets.isEmpty else { return }
+        let all = targets.contains(Store.anyCommunity)
+        var ids: [Int64] = [], communities: [String] = [], bodies: [String] = [], at: [Int64] = []
+        for r in notifying where all || targets.contains(pgText(r.chain)) {
+            guard let incident = try incident(id: r.entry.incident) else { continue }
+            ids.append(r.id); communities.append(pgText(incident.community))
+            bodies.append(pgText(IncidentNotice.body(auditRow: r.id, entry: r.entry, incident: incident))); at.append(r.entry.at.ms)
+        }
+        guard !ids.isEmpty else { return }
+        var b = PostgresBindings(); b.append(ids); b.append(communities); b.append(bodies); b.append(at)
+        try run("""
+            INSERT INTO webhook_outbox (id, community, body, created_at, next_at)
+            SELECT id, community, body, at, at FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS r(id, community, body, at)
+            ON CONFLICT (id) DO NOTHING
+            """, b)
     }
 
     /// The recorded heads of `chains` (a chain with no sealed row yet is absent).

@@ -26,6 +26,12 @@ public struct OutboxEntry: Sendable, Equatable {
     public var nextAt: Instant
     public var lastError: String
     public var doneAt: Instant?
+
+    public init(id: Int64, community: String, body: String, createdAt: Instant, state: OutboxState, attempts: Int,
+                nextAt: Instant, lastError: String, doneAt: Instant?) {
+        self.id = id; self.community = community; self.body = body; self.createdAt = createdAt; self.state = state
+        self.attempts = attempts; self.nextAt = nextAt; self.lastError = lastError; self.doneAt = doneAt
+    }
 }
 
 /// What one delivery attempt (or the sender's decision) did to an outbox row.

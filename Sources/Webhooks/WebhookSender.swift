@@ -27,7 +27,7 @@ public struct WebhookSenderTuning: Sendable {
 /// community has no webhook in the running config is dropped (logged once per community). A crash between a 2xx and
 /// its record sends that row again on the next start, with the same delivery id: at least once, never lost.
 public final class WebhookSender: @unchecked Sendable {
-    private let store: Store
+    private let store: any WebhookOutbox
     private let targets: [WebhookTarget]
     private let transport: any WebhookTransport
     private let now: @Sendable () -> Instant
@@ -45,23 +45,32 @@ public final class WebhookSender: @unchecked Sendable {
     private let pending: Gauge
 
     /// Opens its own connection to the store at `storePath`. Time comes from `now` (a test moves it by hand).
-    public init(storePath: String, targets: [WebhookTarget], transport: any WebhookTransport = HTTPPost(),
+    public convenience init(storePath: String, targets: [WebhookTarget], transport: any WebhookTransport = HTTPPost(),
+                            tuning: WebhookSenderTuning = WebhookSenderTuning(), metrics: any MetricsFactory = MetricsSystem.factory,
+                            now: @escaping @Sendable () -> Instant, log: @escaping @Sendable (String) -> Void) throws {
+        self.init(outbox: try Store(path: storePath, create: false), targets: targets, transport: transport, tuning: tuning,
+                  metrics: metrics, now: now, log: log)
+    }
+
+    /// Drains `outbox` (its own connection, closed with the sender). `dimensions` label its metrics (a partition's).
+    public init(outbox: any WebhookOutbox, targets: [WebhookTarget], transport: any WebhookTransport = HTTPPost(),
                 tuning: WebhookSenderTuning = WebhookSenderTuning(), metrics: any MetricsFactory = MetricsSystem.factory,
-                now: @escaping @Sendable () -> Instant, log: @escaping @Sendable (String) -> Void) throws {
-        store = try Store(path: storePath, create: false)
+                dimensions: [(String, String)] = [],
+                now: @escaping @Sendable () -> Instant, log: @escaping @Sendable (String) -> Void) {
+        store = outbox
         self.targets = targets
         self.transport = transport
         self.tuning = tuning
         self.now = now
         self.log = log
         func outcome(_ r: String) -> Counter {
-            Counter(label: "cityeye_webhook_deliveries_total", dimensions: [("result", r)], factory: metrics)
+            Counter(label: "cityeye_webhook_deliveries_total", dimensions: dimensions + [("result", r)], factory: metrics)
         }
         delivered = outcome("delivered")
         failed = outcome("failed")
         dropped = outcome("dropped")
-        retried = Counter(label: "cityeye_webhook_attempts_failed_total", factory: metrics)
-        pending = Gauge(label: "cityeye_webhook_outbox_pending", factory: metrics)
+        retried = Counter(label: "cityeye_webhook_attempts_failed_total", dimensions: dimensions, factory: metrics)
+        pending = Gauge(label: "cityeye_webhook_outbox_pending", dimensions: dimensions, factory: metrics)
     }
 
     deinit { store.close() }

@@ -58,7 +58,9 @@ final class FailoverTests: PostgresTestCase {
         }
         var registry = ["communities:"] + Self.communities.map { "  - {id: \($0), name: \($0), timezone: Asia/Shanghai}" }
         registry += ["grids:"] + Self.communities.map { "  - {id: \($0)-g1, community: \($0), name: G1}" }
-        registry += ["workers:"] + Self.communities.map { "  - {id: w-\($0), name: W \($0), grid: \($0)-g1, role: worker}" }
+        registry += ["workers:"] + Self.communities.flatMap {
+            ["  - {id: w-\($0), name: W \($0), grid: \($0)-g1, role: worker}", "  - {id: s-\($0), name: S \($0), community: \($0), role: supervisor}"]
+        }
         registry += ["devices:"] + Self.communities.flatMap { c in
             (1...Self.detectorsEach).map { "  - {id: \(c)-sd-\($0), type: smoke_detector, community: \(c), grid: \(c)-g1}" }
                 + ["  - {id: \(c)-venue, type: footfall_cam, community: \(c), grid: \(c)-g1, subject: \(c)-shop, attrs: {flagged: true}}"]

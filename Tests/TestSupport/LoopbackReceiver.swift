@@ -6,24 +6,24 @@ import Glibc
 /// A small HTTP/1.1 receiver on 127.0.0.1 (a plain socket and one thread): it records each request and answers with
 /// the next scripted status (200 once the script is used up), then closes the connection. `LoopbackReceiver.silent`
 /// in the script: no answer at all, the connection held open until the receiver stops.
-final class LoopbackReceiver: @unchecked Sendable {
-    struct Request {
-        var method: String
-        var target: String
+public final class LoopbackReceiver: @unchecked Sendable {
+    public struct Request {
+        public var method: String
+        public var target: String
         /// Header names in lower case.
-        var headers: [String: String]
-        var body: [UInt8]
+        public var headers: [String: String]
+        public var body: [UInt8]
     }
 
-    static let silent = -1
-    let port: Int
+    public static let silent = -1
+    public let port: Int
     private let listener: Int32
     private let lock = NSLock()
     private var script: [Int]
     private var seen: [Request] = []
     private var thread: Thread?
 
-    init(statuses: [Int] = []) throws {
+    public init(statuses: [Int] = []) throws {
         script = statuses
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
@@ -48,9 +48,9 @@ final class LoopbackReceiver: @unchecked Sendable {
         t.start()
     }
 
-    var requests: [Request] { lock.withLock { seen } }
+    public var requests: [Request] { lock.withLock { seen } }
 
-    func stop() {
+    public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
