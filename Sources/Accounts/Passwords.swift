@@ -19,9 +19,9 @@ public struct Passwords: Sendable {
     /// bcrypt reads only the first 72 bytes; a longer password would be silently cut.
     public static let maximumBytes = 72
 
-    let store: Store
+    let store: any WebStore
     let cost: UInt8
-    public init(store: Store, cost: UInt8 = Passwords.defaultCost) { self.store = store; self.cost = cost }
+    public init(store: any WebStore, cost: UInt8 = Passwords.defaultCost) { self.store = store; self.cost = cost }
 
     /// Sets a password for a worker or supervisor of the registry, replacing any earlier one.
     public func set(_ password: String, for worker: String, registry: Registry, at: Instant, by osUser: String) throws(AccountError) {

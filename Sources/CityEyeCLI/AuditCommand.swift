@@ -3,6 +3,7 @@ import Foundation
 import Store
 import AuditChain
 import PostgresStore
+import Lease
 
 struct AuditKeyOption: ParsableArguments {
     @Option(name: .customLong("audit-key"),
@@ -22,8 +23,11 @@ struct AuditKeyOption: ParsableArguments {
     /// partitioned engines and `replay` use).
     func path(for store: AnyStoreOptions) throws -> String {
         if let file { return file }
-        return store.isPostgres ? PostgresStore.defaultAuditKeyPath(try store.target()) : AuditKey.defaultPath(store: store.db)
+        return store.isPostgres ? path(for: try store.target()) : AuditKey.defaultPath(store: store.db)
     }
+
+    /// The key file of a PostgreSQL store: `--audit-key`, else the one the partitioned engines and `replay` use.
+    func path(for target: PostgresTarget) -> String { file ?? PostgresStore.defaultAuditKeyPath(target) }
 
     func sealForPeople(_ store: any EngineStore, keyPath path: String, rows: String = "the audit row of this action is") {
         do { _ = try AuditTrail.seal(store, keyFile: path, create: false) } catch {

@@ -6,41 +6,18 @@ import Engine
 import Lease
 import PostgresStore
 
-/// `--db` for the commands that work on the SQLite store only: a `postgres://` URL is refused at once (exit 2), never
-/// taken for a file name.
-struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The SQLite store file.", valueName: "FILE"))
-    var db: String = "cityeye.db"
-
-    func validate() throws {
-        if PostgresURL.names(db) {
-            throw ValidationError("--db \(PostgresURL.redacted(db)): this command does not work on a PostgreSQL store yet; "
-                                  + "`replay`, `incidents`, `show`, `ack`, `resolve`, `close`, `reopen`, `workload`, `dead-letters`, `status` and `audit verify` do (docs/scale.md). Give it an SQLite store file")
-        }
-    }
-
+/// An SQLite store file given to a command.
+enum SQLiteStoreFile {
     /// Opens an existing store; a missing file is an error that says how to make one.
-    func openExisting() throws -> Store { try Self.openExisting(db) }
-
     static func openExisting(_ db: String) throws -> Store {
         guard FileManager.default.fileExists(atPath: db) else {
             throw Failure("no store at \(db): run `cityeye replay` or `cityeye run` first, or pass --db FILE")
         }
         return try failing { try Store(path: db, create: false) }
     }
-
-    /// The store and the registry recorded in it (who works where, timezones).
-    func openWithRegistry() throws -> (Store, Registry) {
-        let store = try openExisting()
-        let recorded = try failing { try Deployment.people(in: store) }
-        guard let registry = recorded else {
-            throw Failure("the store \(db) has no registry recorded: run `cityeye replay` or `cityeye run` into it first")
-        }
-        return (store, registry)
-    }
 }
 
-/// `--db` for the commands that also work on a PostgreSQL store (replay, listings, people's actions, audit verify): an SQLite file, or
+/// `--db` of every command that reads or writes a store: an SQLite file, or
 /// `postgres://user@host:port/database` with the password from `--db-password-file` or `PGPASSWORD` (never in the URL).
 struct AnyStoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The store: an SQLite file, or postgres://user@host:port/database.", valueName: "FILE|URL"))
@@ -71,7 +48,7 @@ struct AnyStoreOptions: ParsableArguments {
     /// Opens an existing store of either kind for people's writes (their actions commit under the store's write lock,
     /// beside a live engine or partitioned engines).
     func openWriter() throws -> any EngineStore {
-        guard isPostgres else { return try StoreOptions.openExisting(db) }
+        guard isPostgres else { return try SQLiteStoreFile.openExisting(db) }
         let target = try target()
         return try failing { try PostgresStore(target: target, create: false) }
     }

@@ -9,8 +9,10 @@ struct People: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Web accounts of the registry's workers and supervisors (for `cityeye serve`).",
         discussion: """
-        Passwords are stored only as bcrypt hashes, in the store. The command line itself does not ask for a \
-        password: whoever can write the store file can act as anyone, as with any SQLite file.
+        Passwords are stored only as bcrypt hashes, in the store: an SQLite file, or the city's PostgreSQL store \
+        (--db postgres://user@host:port/database, its password from --db-password-file or PGPASSWORD). The command \
+        line itself does not ask for a password: whoever can write the store (the SQLite file, or the PostgreSQL \
+        database as its user) can act as anyone.
         """,
         subcommands: [SetPassword.self, ListPeople.self])
 }
@@ -21,12 +23,13 @@ struct SetPassword: ParsableCommand {
         abstract: "Set a person's web password, read from standard input (twice on a terminal, once from a pipe).",
         discussion: "The person must be a worker or supervisor of the registry recorded in the store. Never put a password on the command line: it would show in the process list and the shell history.")
     @Argument(help: "A worker or supervisor id from the registry.") var id: String
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
 
     func run() throws {
-        let (db, registry) = try store.openWithRegistry()
+        let (db, registry) = try store.openAccounts()
+        defer { db.close() }
         guard registry.workers[id] != nil else {
-            throw Failure("\(id) is not a worker or supervisor in the registry recorded in \(store.db): `cityeye people list --db \(store.db)` lists them")
+            throw Failure("\(id) is not a worker or supervisor in the registry recorded in \(store.display): `cityeye people list --db \(store.display)` lists them")
         }
         let password = try PasswordInput.read(for: id)
         let now = Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
@@ -42,10 +45,11 @@ struct SetPassword: ParsableCommand {
 struct ListPeople: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "The registry's workers and supervisors, and whether each has a web password.")
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: AnyStoreOptions
 
     func run() throws {
-        let (db, registry) = try store.openWithRegistry()
+        let (db, registry) = try store.openAccounts()
+        defer { db.close() }
         let accounts = Dictionary(uniqueKeysWithValues: try failing { try db.accounts() }.map { ($0.worker, $0) })
         let rows = registry.workers.values.sorted { $0.id < $1.id }.map { w -> [String] in
             let set = accounts[w.id].map {
@@ -54,6 +58,18 @@ struct ListPeople: ParsableCommand {
             return [w.id, w.name, w.role.rawValue, w.community, w.grid ?? "", set]
         }
         print(Terminal.table(["ID", "NAME", "ROLE", "COMMUNITY", "GRID", "WEB PASSWORD"], rows))
+    }
+}
+
+extension AnyStoreOptions {
+    /// The store (either kind) with its web accounts, and the registry recorded in it.
+    func openAccounts() throws -> (any WebStore, Registry) {
+        let (store, registry) = try openWithRegistry()
+        guard let accounts = store as? any WebStore else {
+            store.close()
+            throw Failure("the store \(display) keeps no web accounts")
+        }
+        return (accounts, registry)
     }
 }
 

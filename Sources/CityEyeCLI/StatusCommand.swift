@@ -30,7 +30,7 @@ struct Status: ParsableCommand {
     func run() throws {
         if store.isPostgres { return try runOnPostgreSQL() }
         let files = StoreStatus.files(store.db)
-        let db = try StoreOptions.openExisting(store.db)
+        let db = try SQLiteStoreFile.openExisting(store.db)
         defer { db.close() }
         var s = try failing { try StoreStatus.read(db, files: files) }
         s.audit.resolve(store: store.db, keyPath: key.path(store: store.db), verify: !auditRecorded) { SystemClock().now() }

@@ -1,8 +1,9 @@
 /// The PostgreSQL store's schema migrations, applied in order, once each, recorded in its own `schema_migration`
 /// table. Never edit a released one: add the next. v1 is the SQLite store's schema as of its v10 (docs/scale.md), in
 /// PostgreSQL's types: BIGINT millisecond times, bytea for blobs, boolean flags; the text a store sorts by is
-/// `COLLATE "C"` (byte order, as SQLite's BINARY), so both stores list in the same order. Not yet here: accounts and the
-/// webhook outbox (people's web logins and webhooks do not run on PostgreSQL yet).
+/// `COLLATE "C"` (byte order, as SQLite's BINARY), so both stores list in the same order. v3 adds people's web accounts
+/// (`cityeye serve` and `cityeye people` on PostgreSQL). Not yet here: the webhook outbox (webhooks do not run on
+/// PostgreSQL yet).
 enum PostgresMigrations {
     static let all: [(name: String, sql: [String])] = [
         ("v1-engine-tables", [
@@ -120,6 +121,15 @@ enum PostgresMigrations {
             "ALTER TABLE processed_batch ADD COLUMN part TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
             "DROP INDEX processed_batch_at",
             "CREATE INDEX processed_batch_part_at ON processed_batch (part, at)",
+        ]),
+        // People's web accounts (`cityeye people set-password`, `cityeye serve`), as the SQLite store's v4: only a
+        // bcrypt hash of the password is kept. The cockpit's queries are served by v1's incident indexes.
+        ("v3-accounts", [
+            """
+            CREATE TABLE account (
+                worker TEXT COLLATE "C" PRIMARY KEY, password_hash TEXT NOT NULL, set_at BIGINT NOT NULL, set_by TEXT NOT NULL
+            )
+            """,
         ]),
         // Outgoing webhooks, as in the SQLite store (docs/operations.md, "Webhooks"): the communities with a webhook
         // ('*': all), and one outbox row per change to tell of, keyed by its audit row and inserted in the same

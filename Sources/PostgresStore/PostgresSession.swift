@@ -21,18 +21,37 @@ final class PostgresSession {
     /// froze, a network that silently drops): the caller gets an error instead of waiting for ever.
     let queryTimeout: Duration
 
+    let connectTimeout: Duration
+
     init(target: PostgresTarget, connectTimeout: Duration, queryTimeout: Duration) throws(StoreError) {
         self.target = target
         self.queryTimeout = queryTimeout
+        self.connectTimeout = connectTimeout
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
-            let config = try target.configuration(connectTimeout: connectTimeout)
-            connection = try Self.wait(PostgresConnection.connect(on: group.next(), configuration: config, id: 1, logger: logger),
-                                       upTo: connectTimeout + .seconds(5))
+            connection = try connect()
         } catch {
             try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    private func connect() throws(StoreError) -> PostgresConnection {
+        do {
+            let config = try target.configuration(connectTimeout: connectTimeout)
+            return try Self.wait(PostgresConnection.connect(on: group.next(), configuration: config, id: 1, logger: logger),
+                                 upTo: connectTimeout + .seconds(5))
+        } catch {
             throw Self.storeError(error, server: target.description, connecting: true)
         }
+    }
+
+    /// Connects again when the connection was lost (the server restarted, a statement went unanswered); a store that
+    /// was closed stays closed. Only for a session that keeps nothing on the connection between statements (no
+    /// session lock, no open transaction): a new connection has none of that.
+    func reconnectIfLost() throws(StoreError) {
+        guard !closed, connection?.isClosed ?? true else { return }
+        connection = try connect()
     }
 
     deinit { close() }

@@ -19,6 +19,8 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     public let writeSettings = WriteSettings()
     /// The partition this store's engine owns, when several engines share the database (nil: one engine).
     public let scope: PartitionScope?
+    /// Whether a lost connection is made again (`init`'s `reconnects`).
+    let reconnects: Bool
     /// The `part` of the engine state, rule state and processed ids this store reads and writes ('' for one engine).
     var part: String { scope?.partition ?? "" }
 
@@ -32,10 +34,13 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// `queryTimeout`: how long one statement may go unanswered before the store gives up on the connection with an
     /// error (a batch of 65,536 lines is ~20 statements of well under a second each here).
     /// `scope`: the partition (and its lease) this store writes for, beside other engines' partitions.
+    /// `reconnects`: a lost connection is made again before the next read or transaction (a long-running reader such
+    /// as `cityeye serve`, which keeps no session lock); without it the store stays broken until it is opened again.
     public init(target: PostgresTarget, create: Bool = true, connectTimeout: Duration = .seconds(5),
-                queryTimeout: Duration = .seconds(60), scope: PartitionScope? = nil) throws {
+                queryTimeout: Duration = .seconds(60), scope: PartitionScope? = nil, reconnects: Bool = false) throws {
         self.target = target
         self.scope = scope
+        self.reconnects = reconnects
         session = try PostgresSession(target: target, connectTimeout: connectTimeout, queryTimeout: queryTimeout)
         do {
             if scope != nil {
@@ -117,6 +122,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// naming the holder's connection. A session-level advisory lock: it goes with the connection, so a crashed
     /// engine's lock is gone as soon as the server sees the connection drop.
     public func lockForEngine(role: String) throws {
+        precondition(!reconnects, "a store that reconnects would lose its session lock with the connection")
         try lock.withLock {
             let rows = try session.query("SELECT pg_try_advisory_lock(\(Self.lockClass), \(LockKey.engine.rawValue))")
             if try decode({ try rows[0].bool(0) }) { return }
@@ -136,6 +142,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// Takes the store for partitioned engines: any number of them share it (each fenced by its partition's lease),
     /// while a replay, which takes it whole (`lockForEngine`), is refused meanwhile and refuses them.
     public func lockForPartitions() throws {
+        precondition(!reconnects, "a store that reconnects would lose its session lock with the connection")
         try lock.withLock {
             let rows = try session.query("SELECT pg_try_advisory_lock_shared(\(Self.lockClass), \(LockKey.engine.rawValue))")
             if try decode({ try rows[0].bool(0) }) { return }
@@ -148,6 +155,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// equivalent of SQLite's BEGIN IMMEDIATE): people's changes committed before it are seen before it writes.
     public func transaction<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
         lock.lock(); defer { lock.unlock() }
+        if reconnects { try session.reconnectIfLost() }
         try session.query("BEGIN")
         do {
             try session.query("SELECT pg_advisory_xact_lock(\(Self.lockClass), \(LockKey.write.rawValue))")
@@ -193,7 +201,10 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
 
     /// One statement outside a write transaction, under the lock.
     func read(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws -> [PostgresRandomAccessRow] {
-        try lock.withLock { try session.query(sql, binds) }
+        try lock.withLock {
+            if reconnects { try session.reconnectIfLost() }
+            return try session.query(sql, binds)
+        }
     }
 
     /// Decoding a row: a column of an unexpected type is a store error naming the store, not a crash.
@@ -222,8 +233,15 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 
     public func incidents(_ f: IncidentFilter) throws -> [Incident] {
-        var clauses: [String] = []
         var b = PostgresBindings()
+        let sql = "SELECT \(Self.incidentColumns) FROM incident" + Self.whereClause(f, &b)
+            + " ORDER BY id\(f.newestFirst ? " DESC" : "")" + (f.limit.map { " LIMIT \(max(0, $0))" } ?? "")
+        return try incidentRows(sql, b)
+    }
+
+    /// ` WHERE …` for a filter (empty for none), its values bound into `b`.
+    static func whereClause(_ f: IncidentFilter, _ b: inout PostgresBindings) -> String {
+        var clauses: [String] = []
         func add(_ column: String, _ value: String) { b.append(value); clauses.append("\(column) = $\(b.count)") }
         if let v = f.status { add("status", v.rawValue) }
         if let v = f.assignee { add("assignee", pgText(v)) }
@@ -234,9 +252,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         if let v = f.since { b.append(v.ms); clauses.append("last_seen >= $\(b.count)") }
         if f.openOnly { clauses.append("status IN ('dispatched', 'acknowledged')") }
         if f.notClosed { clauses.append("status IN ('dispatched', 'acknowledged', 'resolved')") }
-        let sql = "SELECT \(Self.incidentColumns) FROM incident" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
-            + " ORDER BY id\(f.newestFirst ? " DESC" : "")" + (f.limit.map { " LIMIT \(max(0, $0))" } ?? "")
-        return try incidentRows(sql, b)
+        return clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
     }
 
     public func scenarios() throws -> [String] {

@@ -9,7 +9,7 @@ import Store
 /// written since that give someone work (dispatched, escalated, reopened) are read once, with whom each is for,
 /// and kept for the streams of those people (`notices(for:after:)`).
 public final class ChangeFeed: Service, @unchecked Sendable {
-    let store: Store
+    let store: any WebStore
     let registry: Registry?
     let interval: Duration
     private let lock = NSLock()
@@ -21,7 +21,7 @@ public final class ChangeFeed: Service, @unchecked Sendable {
     static let keptNotices = 2_000
 
     /// `registry`: whom an escalation goes to (nil: no notices, only changes).
-    public init(store: Store, registry: Registry? = nil, interval: Duration = .milliseconds(500)) {
+    public init(store: any WebStore, registry: Registry? = nil, interval: Duration = .milliseconds(500)) {
         self.store = store
         self.registry = registry
         self.interval = interval

@@ -9,7 +9,8 @@ import Model
 ///
 /// ```yaml
 /// listen: 127.0.0.1:8080      # required: host:port to listen on (port 0: any free port, printed at start)
-/// store: cityeye.db           # required: the store that `cityeye run` or `cityeye replay` writes
+/// store: cityeye.db           # required: the store that `cityeye run` or `cityeye replay` writes: an SQLite file, or
+///                             #   postgres://user@host:port/database (password: --db-password-file or PGPASSWORD)
 /// language: zh-CN             # optional: the pages' default language, zh-CN (default) or en
 /// session_idle_minutes: 720   # optional: a session ends after this long without a request (default 720)
 /// secure_cookies: false       # optional: true when served over HTTPS (a TLS proxy in front): cookies get Secure
@@ -23,6 +24,9 @@ public struct ServeConfig: Sendable, Equatable {
     public var secureCookies = false
 
     public init(host: String, port: Int, store: String) { self.host = host; self.port = port; self.store = store }
+
+    /// `store` names a PostgreSQL store (postgres://…), not an SQLite file.
+    public var storeIsPostgres: Bool { PostgresStoreName.names(store) }
 
     public static let keys: Set<String> = ["listen", "store", "language", "session_idle_minutes", "secure_cookies"]
 
@@ -43,12 +47,12 @@ public struct ServeConfig: Sendable, Equatable {
         }
         let storeV = try need("store")
         var store = try storeV.string("store")
-        if PostgresStoreName.names(store) {
-            throw storeV.error("store: a PostgreSQL store (postgres://…); `cityeye serve` does not work on one yet (docs/scale.md): give it an SQLite store file")
-        }
-        if !store.hasPrefix("/") { store = (folder as NSString).appendingPathComponent(store) }
-        guard FileManager.default.fileExists(atPath: store) else {
-            throw storeV.error("store: no store at \(store): run `cityeye replay` or `cityeye run` first")
+        // A PostgreSQL store is checked when `cityeye serve` connects (its password comes from a file or PGPASSWORD).
+        if !PostgresStoreName.names(store) {
+            if !store.hasPrefix("/") { store = (folder as NSString).appendingPathComponent(store) }
+            guard FileManager.default.fileExists(atPath: store) else {
+                throw storeV.error("store: no store at \(store): run `cityeye replay` or `cityeye run` first")
+            }
         }
         var c = ServeConfig(host: address.host, port: address.port, store: store)
         if let v = top["language"] {

@@ -6,11 +6,11 @@ import Accounts
 import Telemetry
 
 /// `cityeye serve`: pages for grid workers (their phones) and supervisors (the cockpit on a wall screen), on the
-/// store the engine writes. Reads through SQLite's WAL readers; people's actions go through `PeopleActions`, the
-/// same path as the CLI's. Sessions live in memory (a restart signs everyone out).
+/// store the engine writes: an SQLite file (read through its WAL readers) or the city's PostgreSQL store. People's
+/// actions go through `PeopleActions`, the same path as the CLI's. Sessions live in memory (a restart signs everyone out).
 public struct WebApp: Sendable {
     public let config: ServeConfig
-    let store: Store
+    let store: any WebStore
     let registry: Registry
     let sessions: SessionBook
     let throttle = LoginThrottle()
@@ -26,7 +26,7 @@ public struct WebApp: Sendable {
     static let languageCookie = "lang"
 
     /// Metrics go to `metrics` (`cityeye serve` passes the process's registry; by default a registry of its own).
-    public init(config: ServeConfig, store: Store, registry: Registry, feedInterval: Duration = .milliseconds(500),
+    public init(config: ServeConfig, store: any WebStore, registry: Registry, feedInterval: Duration = .milliseconds(500),
                 metrics: MetricsRegistry = MetricsRegistry(),
                 clock: @escaping @Sendable () -> Instant = { Instant(ms: Int64((Date().timeIntervalSince1970 * 1000).rounded())) }) {
         self.config = config

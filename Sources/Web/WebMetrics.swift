@@ -28,7 +28,7 @@ extension WebApp {
             do {
                 return .ok(["last_audit_row": .number(Double(try store.lastAuditRow()))])
             } catch {
-                return .unhealthy("store \(store.path) cannot be read: \(error); check the file, its folder's permissions and the disk")
+                return .unhealthy("store \(store.path) cannot be read: \(error); \(store.unreadableHint)")
             }
         }
     }

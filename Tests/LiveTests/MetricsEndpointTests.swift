@@ -19,7 +19,7 @@ final class MetricsEndpointTests: XCTestCase {
         let serving = try run.waitForLine(containing: "metrics: serving http://127.0.0.1:")
         let port = try XCTUnwrap(Int(serving.split(separator: ":").last!.prefix { $0.isNumber }), serving)
         _ = try run.waitForLine(containing: "ready: subscribed")
-        let ok = try HTTPGet.get(port: port, "/healthz")
+        let ok = try LoopbackHTTP.get(port: port, "/healthz")
         XCTAssertEqual(ok.status, 200, ok.body)
         XCTAssertTrue(ok.body.hasPrefix("{") && ok.body.contains(#""status":"ok""#), ok.body)
 
@@ -39,7 +39,7 @@ final class MetricsEndpointTests: XCTestCase {
 
         var text = ""
         try waitUntil("6 messages in the metrics") {
-            text = try HTTPGet.get(port: port, "/metrics").body
+            text = try LoopbackHTTP.get(port: port, "/metrics").body
             let handled = ["cityeye_messages_accepted_total", "cityeye_messages_duplicate_total"].compactMap { metric(text, $0) }
                 + RejectReason.allCases.compactMap { metric(text, #"cityeye_messages_rejected_total{reason="\#($0.rawValue)"}"#) }
             return handled.reduce(0, +) == 6
@@ -65,13 +65,13 @@ final class MetricsEndpointTests: XCTestCase {
         }
 
         broker.stop()
-        var answer = HTTPGet.Answer(status: 0, body: "")
+        var answer = LoopbackHTTP.Answer(status: 0, body: "")
         try waitUntil("unhealthy once the broker is gone") {
-            answer = try HTTPGet.get(port: port, "/healthz")
+            answer = try LoopbackHTTP.get(port: port, "/healthz")
             return answer.status == 503
         }
         XCTAssertTrue(answer.body.contains(#""reason":"broker disconnected since "#), answer.body)
-        XCTAssertEqual(metric(try HTTPGet.get(port: port, "/metrics").body, "cityeye_broker_connected"), 0)
+        XCTAssertEqual(metric(try LoopbackHTTP.get(port: port, "/metrics").body, "cityeye_broker_connected"), 0)
         XCTAssertEqual(run.stop(), 0)
     }
 }
@@ -103,50 +103,6 @@ extension MetricsEndpointTests {
         """.write(toFile: dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
         return dir
     }
-}
-
-/// A `cityeye` command running in the background, its output lines collected as they come.
-final class RunningCommand: @unchecked Sendable {
-    private let process = Process()
-    private let lines = Seen<String>()
-    private var partial = ""
-
-    init(_ args: [String]) throws {
-        process.executableURL = CityEyeBinary.url
-        process.arguments = args
-        process.currentDirectoryURL = Repo.root
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        out.fileHandleForReading.readabilityHandler = { [weak self] h in
-            guard let self else { return }
-            self.partial += String(decoding: h.availableData, as: UTF8.self)
-            while let nl = self.partial.firstIndex(of: "\n") {
-                self.lines.add(String(self.partial[..<nl]))
-                self.partial = String(self.partial[self.partial.index(after: nl)...])
-            }
-        }
-        try process.run()
-    }
-
-    func waitForLine(containing text: String, timeout: Double = 30) throws -> String {
-        var found: String?
-        try waitUntil("a line with \(text)", timeout: timeout) {
-            found = lines.all.first { $0.contains(text) }
-            return found != nil || !process.isRunning
-        }
-        guard let found else { throw HTTPGet.Problem("`cityeye` ended without printing \(text): \(lines.all.joined(separator: "\n"))") }
-        return found
-    }
-
-    /// SIGTERM, as an operator's service manager stops it; returns the exit code.
-    func stop() -> Int32 {
-        process.terminate()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
-    func terminate() { if process.isRunning { process.terminate(); process.waitUntilExit() } }
 }
 
 extension MetricsEndpointTests {
@@ -181,7 +137,7 @@ extension MetricsEndpointTests {
         let loud = try run.waitForLine(containing: "AUDIT CHAIN BROKEN: ")
         XCTAssertTrue(loud.contains("chain changzhengqiao: audit row 2 does not match its MAC"), loud)
 
-        let health = try HTTPGet.get(port: port, "/healthz")
+        let health = try LoopbackHTTP.get(port: port, "/healthz")
         XCTAssertEqual(health.status, 200, health.body)
         let facts = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(health.body.utf8)) as? [String: Any])
         XCTAssertEqual(facts["status"] as? String, "ok")
@@ -189,7 +145,7 @@ extension MetricsEndpointTests {
         XCTAssertEqual(facts["audit_broken_community"] as? String, "changzhengqiao")
         XCTAssertEqual(facts["audit_broken_row"] as? Int, 2)
         XCTAssertTrue((facts["audit_detail"] as? String)?.hasPrefix("BROKEN in community changzhengqiao at audit row 2: ") == true, health.body)
-        let text = try HTTPGet.get(port: port, "/metrics").body
+        let text = try LoopbackHTTP.get(port: port, "/metrics").body
         XCTAssertEqual(metric(text, "cityeye_audit_chain_ok"), 0)
         XCTAssertEqual(metric(text, #"cityeye_audit_broken_row{community="changzhengqiao"}"#), 2)
 

@@ -85,10 +85,10 @@ extension FailoverTests {
             let line = try XCTUnwrap(log(city, name).split(separator: "\n").first { $0.contains("metrics: serving http://127.0.0.1:") })
             let after = line[line.range(of: "127.0.0.1:")!.upperBound...]
             let port = try XCTUnwrap(Int(after.prefix { $0.isNumber }), String(line))
-            let health = try HTTPGet.get(port: port, "/healthz")
+            let health = try LoopbackHTTP.get(port: port, "/healthz")
             XCTAssertEqual(health.status, 200, health.body)
             XCTAssertTrue(health.body.contains("\"partitions_held\":"), health.body)
-            scraped[try engineID(city, name)] = try HTTPGet.get(port: port, "/metrics").body
+            scraped[try engineID(city, name)] = try LoopbackHTTP.get(port: port, "/metrics").body
         }
         XCTAssertEqual(scraped.values.compactMap { metric($0, "cityeye_partitions_held") }.reduce(0, +), Double(Self.partitionCount))
         let p0 = try XCTUnwrap(scraped[holderOfP0()], "the p0 holder's metrics")

@@ -2,8 +2,8 @@ import XCTest
 import Foundation
 import TestSupport
 
-/// `cityeye replay --db postgres://…`, then `incidents` and `show` from it, as an operator runs them; the commands that
-/// do not support PostgreSQL yet say so (exit 2), and a server that is down or a bad URL is a message, not a crash.
+/// `cityeye replay --db postgres://…`, then `incidents` and `show` from it, as an operator runs them; the command that
+/// does not support PostgreSQL yet says so (exit 2), and a server that is down or a bad URL is a message, not a crash.
 final class PostgresCLITests: PostgresTestCase {
     func testReplayIntoPostgreSQLThenIncidentsAndShowPrintWhatSQLiteWouldPrint() throws {
         try pg.psql("CREATE DATABASE cli_city")
@@ -115,11 +115,14 @@ final class PostgresCLITests: PostgresTestCase {
         XCTAssertNotNil(o["incidents"] as? [String: Any])
     }
 
-    func testCommandsThatDoNotSupportPostgreSQLYetSaySoAndExit2() throws {
-        for args in [["people", "list"]] {
-            let r = try CityEyeBinary.run(args + ["--db", "postgres://cityeye@127.0.0.1:5432/city"])
-            XCTAssertEqual(r.code, 2, "\(args): \(r.err)")
-            XCTAssertTrue(r.err.contains("this command does not work on a PostgreSQL store yet"), "\(args): \(r.err)")
+    /// Every command that takes `--db` takes a PostgreSQL URL: a server that is down is a message naming it (exit 1),
+    /// never a file called `postgres:`; a password file with an SQLite store is a usage error.
+    func testEveryDBCommandTakesAURLAndAServerDownIsAMessage() throws {
+        let down = "postgres://cityeye@127.0.0.1:\(try PostgresServer.unusedPort())/city"
+        for args in [["status"], ["people", "list"], ["workload"], ["dead-letters"], ["audit", "verify"], ["ack", "1", "--worker", "w1"]] {
+            let r = try CityEyeBinary.run(args + ["--db", down])
+            XCTAssertEqual(r.code, 1, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.contains("PostgreSQL at \(down) cannot be reached"), "\(args): \(r.err)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: Repo.root.appendingPathComponent("postgres:").path), "never a file name")
         }
         let file = try CityEyeBinary.run(["incidents", "--db", "city.db", "--db-password-file", "/nonexistent"])

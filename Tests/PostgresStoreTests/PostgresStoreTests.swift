@@ -15,13 +15,6 @@ import Lease
 /// the same replay into SQLite, a replay cut short and run again ends as an uninterrupted one, and what goes wrong
 /// (server down, no such database, a database of something else, a second engine) is a typed error that says so.
 final class PostgresStoreTests: PostgresTestCase {
-    /// A new empty database on the test server, for one store.
-    func newDatabase() throws -> PostgresTarget {
-        let name = "t_" + UUID().uuidString.prefix(8).lowercased()
-        try pg.psql("CREATE DATABASE \(name)")
-        return try PostgresTarget.parse("postgres://\(pg.user)@127.0.0.1:\(pg.port)/\(name)", environment: [:])
-    }
-
     func sqlitePath() throws -> String { try temporaryPath("cityeye-pgstore") + "/store.db" }
 
     /// Everything a replay leaves in a store that the two kinds must agree on.
@@ -298,5 +291,14 @@ struct Lines: MessageBatch {
             let bytes = Array(payload.utf8)
             try bytes.withUnsafeBytes { try body(InboundMessage(payload: $0, topic: topic)) }
         }
+    }
+}
+
+extension PostgresTestCase {
+    /// A new empty database on the test server, for one store.
+    func newDatabase() throws -> PostgresTarget {
+        let name = "t_" + UUID().uuidString.prefix(8).lowercased()
+        try pg.psql("CREATE DATABASE \(name)")
+        return try PostgresTarget.parse("postgres://\(pg.user)@127.0.0.1:\(pg.port)/\(name)", environment: [:])
     }
 }

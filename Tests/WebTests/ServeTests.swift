@@ -30,6 +30,13 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(c.secureCookies)
     }
 
+    func testAPostgreSQLStoreIsTakenAsAURLNotAFileBesideTheConfig() throws {
+        let c = try ServeConfig.load(path: write("listen: 127.0.0.1:0\nstore: postgres://cityeye@db.city.example:5432/city\n"))
+        XCTAssertEqual(c.store, "postgres://cityeye@db.city.example:5432/city", "not made relative to the config's folder")
+        XCTAssertTrue(c.storeIsPostgres)
+        XCTAssertFalse(try ServeConfig.load(path: write("listen: 127.0.0.1:0\nstore: x.db\n")).storeIsPostgres)
+    }
+
     func testConfigErrorsNameTheKey() throws {
         let cases = [
             ("listen: 127.0.0.1:8080\nstore: x.db\nbroker: {host: x}\n", "broker"),

@@ -21,7 +21,7 @@ final class ChartCache: @unchecked Sendable {
     private var entries: [String: Entry] = [:]
 
     /// The community's chart (drawn for `viewer`) and scenarios, as of now.
-    func read(_ store: Store, community: String, now: Instant, viewer v: Viewer) throws -> (chart: HTML, scenarios: [String]) {
+    func read(_ store: any WebStore, community: String, now: Instant, viewer v: Viewer) throws -> (chart: HTML, scenarios: [String]) {
         let through = try store.maxIncidentID()
         let window = HourlyChart.window(newest: try store.newestFirstSeen(community: community), now: now)
         var entry = lock.withLock { entries[community] }

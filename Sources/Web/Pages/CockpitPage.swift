@@ -39,7 +39,7 @@ struct CockpitData: Sendable {
     var scenarios: [String]
     var chart: HTML
 
-    static func read(_ store: Store, charts: ChartCache, query q: CockpitQuery, viewer v: Viewer, now: Instant) throws -> CockpitData {
+    static func read(_ store: any WebStore, charts: ChartCache, query q: CockpitQuery, viewer v: Viewer, now: Instant) throws -> CockpitData {
         let community = v.person.community
         let (chart, scenarios) = try charts.read(store, community: community, now: now, viewer: v)
         return CockpitData(
