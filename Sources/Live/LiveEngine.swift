@@ -379,13 +379,9 @@ public final class LiveEngine: @unchecked Sendable {
     /// sender. With no webhooks the store's targets are cleared: nothing is enqueued.
     private static func startWebhooks(_ config: LiveConfig, pipeline: Pipeline, db: Store, tuning: LiveTuning, metrics: any MetricsFactory,
                                       clock: WallClock, log: @escaping @Sendable (String) -> Void) throws -> WebhookSender? {
-        let known = Set(pipeline.registry.catalog.communityIDs)
-        for (i, w) in config.webhooks.enumerated() where w.community != Store.anyCommunity && !known.contains(w.community) {
-            throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(config.registry) (a community id or \"*\")")
-        }
+        try config.checkWebhooks(communities: pipeline.registry.catalog.communityIDs, log: log)
         try db.setWebhookTargets(config.webhooks.map(\.community))
         guard !config.webhooks.isEmpty else { return nil }
-        for w in config.webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
         return try WebhookSender(storePath: config.store, targets: config.webhooks, tuning: tuning.webhooks, metrics: metrics,
                                  now: { clock.now() }, log: log)
     }
@@ -491,4 +487,15 @@ struct StopDuringFault: Error {}
 public struct LiveError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+extension LiveConfig {
+    /// Each webhook's community must be the registry's (or "*"); says where each goes.
+    public func checkWebhooks(communities: [String], log: (String) -> Void) throws {
+        let known = Set(communities)
+        for (i, w) in webhooks.enumerated() where w.community != Store.anyCommunity && !known.contains(w.community) {
+            throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(registry) (a community id or \"*\")")
+        }
+        for w in webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
+    }
 }

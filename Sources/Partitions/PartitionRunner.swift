@@ -8,7 +8,6 @@ import Live
 import Lease
 import Rules
 import PostgresStore
-import Store
 
 /// Which partitions an engine process runs.
 public enum PartitionChoice: Sendable, Equatable {
@@ -118,10 +117,7 @@ public actor PartitionRunner {
     public func run() async throws {
         let registry = try RegistryLoader.load(path: config.registry)
         communities = registry.catalog.communityIDs
-        for (i, w) in config.webhooks.enumerated() where w.community != Store.anyCommunity && !communities.contains(w.community) {
-            throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(config.registry) (a community id or \"*\")")
-        }
-        for w in config.webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
+        try config.checkWebhooks(communities: communities, log: log)
         keyedRules = try RuleSet.load(directory: config.rules).keyedAcrossCommunities.map(\.id)
         var ids = plan.partitions.map(\.id)
         if !keyedRules.isEmpty {
