@@ -258,21 +258,25 @@ public actor PartitionRunner {
             try? await keeper.release()
             return
         }
+        // Renewed from now on, while the partition opens: its rule state and processed keys can take longer to read
+        // than a lease lasts, and a lease that ran out meanwhile would fence every commit the partition then tries.
+        let loss = LeaseLossSignal()
+        let keep = Task.detached { if let l = await keeper.keep() { loss.lost("\(l)") } }
         let engine: PartitionEngine
         do {
             engine = try PartitionEngine(partition: id, sessions: sessions, communities: mine, rules: rules, lease: lease,
                                          config: config, target: target, tuning: tuning, metrics: metricsFactory, log: log)
         } catch {
+            keep.cancel()
+            await keep.value
             log("partition \(id): cannot open it (\(error)); its lease is given back and it is tried again")
             try? await keeper.release()
             return
         }
+        loss.attach(engine)
         let heard = sessions.map { "\($0.host):\($0.port) as \($0.clientID)" }.joined(separator: ", ")
         log("partition \(id): lease \(lease.token) taken; \(mine.map { "\($0.count) communities" } ?? "rules \(keyedRules.joined(separator: ", ")) in every community"), broker \(heard)")
         let run = Task.detached { await engine.run() }
-        let keep = Task.detached {
-            if let loss = await keeper.keep() { engine.lose("\(loss)") }
-        }
         held[id] = Held(engine: engine, keeper: keeper, run: run, keep: keep)
         metrics?.taken(id)
     }
@@ -382,4 +386,21 @@ final class HealthBox: @unchecked Sendable {
     init(_ value: PartitionRunnerHealth) { _value = value }
     var value: PartitionRunnerHealth { lock.withLock { _value } }
     func update(_ body: (inout PartitionRunnerHealth) -> Void) { lock.withLock { body(&_value) } }
+}
+
+/// A lease lost while its partition was still opening is told to the engine once it exists.
+final class LeaseLossSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var engine: PartitionEngine?
+    private var why: String?
+
+    func lost(_ why: String) {
+        let engine = lock.withLock { () -> PartitionEngine? in self.why = why; return self.engine }
+        engine?.lose(why)
+    }
+
+    func attach(_ engine: PartitionEngine) {
+        let why = lock.withLock { () -> String? in self.engine = engine; return self.why }
+        if let why { engine.lose(why) }
+    }
 }
