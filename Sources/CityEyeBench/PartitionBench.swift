@@ -260,6 +260,23 @@ enum PartitionBench {
         let total = published.values.reduce(0, +)
         print("published \(total) alarms in \(String(format: "%.1f", publishSeconds)) s; waiting for the store to count them")
         let target = try b.pg.target("failover")
+        try await waitForCount(target, total: total)
+        // Anything counted twice would arrive late.
+        try await Task.sleep(for: .seconds(3))
+        let ledger = try ledgerCheck(target: target, published: published)
+        // A clean stop of the engines still running: each gives every partition back.
+        let stops = try await stopCleanly(slots.values.sorted { $0.name < $1.name })
+        // The partitions' sessions would keep queueing for nobody on the brokers (the throughput runs use them).
+        for p in 0..<o.communities {
+            LiveBench.forgetSession(port: b.brokers[p < o.communities / 2 ? 0 : 1].port, clientID: "city-pp\(p)")
+        }
+        return FailoverResult(kills: rows, ledger: ledger, publishSeconds: publishSeconds,
+                              publisherErrors: gateways.compactMap(\.error), stops: stops, notable: notableLines(all),
+                              logsFolder: o.dir)
+    }
+
+    /// Polls the store every second until it counts `total` alarms, its count stands still for 30 s, or 180 s pass.
+    static func waitForCount(_ target: PostgresTarget, total: Int) async throws {
         var counted: Int64 = 0, last: Int64 = -1
         var still = ContinuousClock.now
         let deadline = ContinuousClock.now + .seconds(180)
@@ -270,12 +287,11 @@ enum PartitionBench {
             if ContinuousClock.now - still > .seconds(30) { break }
             try await Task.sleep(for: .seconds(1))
         }
-        // Anything counted twice would arrive late.
-        try await Task.sleep(for: .seconds(3))
-        let ledger = try ledgerCheck(target: target, published: published)
-        // A clean stop of the engines still running: each gives every partition back.
+    }
+
+    /// SIGTERM to the engines still running, and how each ended (a kill after 30 s); one line each.
+    static func stopCleanly(_ running: [EngineProcess]) async throws -> [String] {
         var stops: [String] = []
-        let running = slots.values.sorted { $0.name < $1.name }
         for e in running where e.process.isRunning { e.process.terminate() }
         for e in running {
             let until = Date().addingTimeInterval(30)
@@ -289,13 +305,7 @@ enum PartitionBench {
                 stops.append("\(e.name): exit \(e.process.terminationStatus)\(gaveBack ? ", every partition given back" : ", NO `every partition given back` line")")
             }
         }
-        // The partitions' sessions would keep queueing for nobody on the brokers (the throughput runs use them).
-        for p in 0..<o.communities {
-            LiveBench.forgetSession(port: b.brokers[p < o.communities / 2 ? 0 : 1].port, clientID: "city-pp\(p)")
-        }
-        return FailoverResult(kills: rows, ledger: ledger, publishSeconds: publishSeconds,
-                              publisherErrors: gateways.compactMap(\.error), stops: stops, notable: notableLines(all),
-                              logsFolder: o.dir)
+        return stops
     }
 
     /// Each device's count summed over its incidents, and the number of incidents.
@@ -432,10 +442,10 @@ enum PartitionBench {
         return row
     }
 
-    /// Starts the engine, publishes `messages` as fast as one publisher can, and times until the store counts them all
+    /// Starts the engine, publishes `messages` as fast as one publisher can (to `port`, by default the first broker's), and times until the store counts them all
     /// (polled every 100 ms); then stops the engine with SIGTERM.
     static func measure(_ b: Bench, config: String, name: String, ready: String, messages: [(String, [UInt8])],
-                        open: () throws -> any StoreReader) async throws -> Rate {
+                        publishTo port: Int? = nil, open: () throws -> any StoreReader) async throws -> Rate {
         let engine = try EngineProcess(binary: b.binary, config: config, name: name, dir: b.options.dir)
         defer {
             if engine.process.isRunning { engine.process.terminate(); engine.process.waitUntilExit() }
@@ -453,7 +463,8 @@ enum PartitionBench {
         let n = messages.count
         let progress = PublishProgress()
         let start = ContinuousClock.now
-        let publisher = Thread { try? LiveBench.publish(messages, port: b.brokers[0].port, progress: progress) }
+        let port = port ?? b.brokers[0].port
+        let publisher = Thread { try? LiveBench.publish(messages, port: port, progress: progress) }
         publisher.start()
         var publishSeconds: Double?
         var got = 0

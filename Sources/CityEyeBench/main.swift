@@ -177,6 +177,11 @@ usage: cityeye-bench MODE [options]   (figures are printed and written to --writ
             [--runs 3] [--seed 1] [--only failover|throughput] [--dir DIR]
             a private PostgreSQL (fsync on) and two mosquitto: 3 partitioned engines, kill -9 failover times and the
             ledger; one engine's events/s on PostgreSQL vs SQLite (needs the cityeye binary beside this one)
+  cluster   [--rate 1500] [--duration 60] [--kill-at 20] [--kill-node 1] [--restart-after 20] [--messages 100000]
+            [--prefetch 1000] [--detectors 50] [--dir DIR]
+            a 3-node RabbitMQ cluster (MQTT, quorum queues), PostgreSQL, 3 partitioned engines with fallback nodes; one
+            node killed with -9 mid-stream: the ledger and the time unheard; one engine on RabbitMQ vs mosquitto
+            (--messages 0: skip it)
   webstore  [--db PATH] [--registry-out PATH] [--end RFC3339] [--devices N] [--events-per-slice N] [--episode-rate P]   the web load benchmark's store (scripts/web-bench.sh)
 """
 if CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") {
@@ -417,6 +422,12 @@ case "partitions":
     // Issue 15's failover and throughput figures (PartitionBench.swift; scripts/partition-bench.sh).
     do { try await PartitionBench.run(out: out) } catch {
         FileHandle.standardError.write(Data("cityeye-bench partitions: \(error)\n".utf8))
+        exit(1)
+    }
+case "cluster":
+    // Issue 15, item 5: partitioned engines on a RabbitMQ cluster, a node killed (ClusterBench.swift; scripts/cluster-broker.sh).
+    do { try await ClusterBench.run(out: out) } catch {
+        FileHandle.standardError.write(Data("cityeye-bench cluster: \(error)\n".utf8))
         exit(1)
     }
 case "webstore":

@@ -70,7 +70,7 @@ struct Simulate: ParsableCommand {
             if m.ts > end { break }
             let wait = Double(m.ts.ms) / 1000 - Date().timeIntervalSince1970
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-            try failing { try pub.publish(topic: m.topic, payload: Array(m.payload.utf8), qos: qos) }
+            try failing { _ = try pub.publish(topic: m.topic, payload: Array(m.payload.utf8), qos: qos) }
             sent += 1
             if Date().timeIntervalSince(lastReport) >= 5 {
                 lastReport = Date()

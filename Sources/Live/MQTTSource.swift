@@ -45,6 +45,9 @@ public final class MQTTSource: MessageSource, @unchecked Sendable {
 
     public var waiting: Int { subscriber.waiting }
 
+    /// `host:port` of the broker node the session is on (one of the settings' fallbacks, maybe); nil before it connected.
+    public var connectedNode: String? { subscriber.connectedNode }
+
     public func stop() async {
         subscriber.stop()
         let f = lock.withLock { forward }
@@ -57,6 +60,7 @@ extension MQTTSettings {
     public init(_ b: LiveConfig.Broker) {
         self.init(host: b.host, port: b.port, clientID: b.clientID, cleanSession: false, topics: b.topics, qos: b.qos,
                   keepalive: b.keepaliveS, username: b.username, password: b.password,
-                  tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) })
+                  tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) },
+                  fallbacks: b.fallbacks.map { ($0.host, $0.port) })
     }
 }

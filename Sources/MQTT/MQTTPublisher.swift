@@ -7,6 +7,8 @@ final class PublisherBox: @unchecked Sendable {
     var connected = false
     var connackCode: Int32 = -1
     var outstanding = 0
+    /// Called with each acknowledged message id (QoS 1: the broker's PUBACK), on libmosquitto's thread.
+    var acknowledged: (@Sendable (Int32) -> Void)?
 }
 
 /// A publisher for simulated gateways, benchmarks and tests. `publish` blocks while the inflight window is full.
@@ -17,8 +19,11 @@ public final class MQTTPublisher: @unchecked Sendable {
     private let mosq: OpaquePointer
     private var running = false
 
-    public init(settings: MQTTSettings) throws(MQTTError) {
+    /// `acknowledged`, if given, is called on libmosquitto's thread with the id `publish` returned, once the broker
+    /// acknowledged that message (a publisher that keeps its own ledger, and re-sends elsewhere what was not).
+    public init(settings: MQTTSettings, acknowledged: (@Sendable (Int32) -> Void)? = nil) throws(MQTTError) {
         self.settings = settings
+        box.acknowledged = acknowledged
         opaque = Unmanaged.passRetained(box).toOpaque()
         do { mosq = try Mosquitto.client(settings, obj: opaque) } catch {
             Unmanaged<PublisherBox>.fromOpaque(opaque).release()
@@ -34,10 +39,11 @@ public final class MQTTPublisher: @unchecked Sendable {
             let b = Unmanaged<PublisherBox>.fromOpaque(obj).takeUnretainedValue()
             b.cond.lock(); b.connected = false; b.cond.broadcast(); b.cond.unlock()
         }
-        mosquitto_publish_callback_set(mosq) { _, obj, _ in
+        mosquitto_publish_callback_set(mosq) { _, obj, mid in
             guard let obj else { return }
             let b = Unmanaged<PublisherBox>.fromOpaque(obj).takeUnretainedValue()
             b.cond.lock(); b.outstanding -= 1; b.cond.broadcast(); b.cond.unlock()
+            b.acknowledged?(mid)
         }
     }
 
@@ -61,7 +67,12 @@ public final class MQTTPublisher: @unchecked Sendable {
         }
     }
 
-    public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool = false) throws(MQTTError) {
+    /// Whether the connection is up (false from a drop until libmosquitto's reconnect got a CONNACK).
+    public var isConnected: Bool { box.cond.lock(); defer { box.cond.unlock() }; return box.connected }
+
+    /// Queues a message and returns its message id (the one `acknowledged` is called with).
+    @discardableResult
+    public func publish(topic: String, payload: [UInt8], qos: Int, retain: Bool = false) throws(MQTTError) -> Int32 {
         box.cond.lock()
         while box.outstanding >= settings.maxInflight {
             if !box.cond.wait(until: Date().addingTimeInterval(30)) {
@@ -71,13 +82,15 @@ public final class MQTTPublisher: @unchecked Sendable {
         }
         box.outstanding += 1
         box.cond.unlock()
+        var mid: Int32 = 0
         let rc = payload.withUnsafeBytes { p in
-            mosquitto_publish(mosq, nil, topic, Int32(p.count), p.baseAddress, Int32(qos), retain)
+            mosquitto_publish(mosq, &mid, topic, Int32(p.count), p.baseAddress, Int32(qos), retain)
         }
         guard rc == Mosquitto.ok else {
             box.cond.lock(); box.outstanding -= 1; box.cond.unlock()
             throw MQTTError("publish to \(topic) failed: \(Mosquitto.error(rc))")
         }
+        return mid
     }
 
     /// Waits until every publish has been acknowledged (QoS 1) or sent (QoS 0).

@@ -44,6 +44,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
     private var started = false
     private var networkRunning = false
     private var severed = false
+    private var node: String?
 
     /// With `batched`, messages are not put on `events` but collected for `takeMessages()`: a consumer that works in
     /// batches takes thousands at once instead of resuming once per message. With `inboxCapacity` as well, at most
@@ -140,7 +141,8 @@ public final class MQTTSubscriber: @unchecked Sendable {
     private func runNetwork() {
         var delay = 1.0
         while !isStopped {
-            var rc = mosquitto_connect(mosq, settings.host, Int32(settings.port), Int32(settings.keepalive))
+            let (first, at) = connectToANode()
+            var rc = first
             if rc == Mosquitto.ok {
                 delay = 1
                 if let gate = box.gate {
@@ -151,7 +153,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
                 }
             }
             if isStopped { break }
-            box.continuation.yield(.disconnected(reason: "\(settings.host):\(settings.port): \(failure(rc)); retrying in \(Int(delay)) s"))
+            box.continuation.yield(.disconnected(reason: "\(at)\(failure(rc)); retrying in \(Int(delay)) s"))
             let due = Date(timeIntervalSinceNow: delay)
             while Date() < due && !isStopped { Thread.sleep(forTimeInterval: 0.05) }
             delay = min(delay * 2, 30)
@@ -167,6 +169,28 @@ public final class MQTTSubscriber: @unchecked Sendable {
         }
         lock.lock(); networkRunning = false; lock.unlock()
     }
+
+    /// Connects to `host:port`, else to each fallback in turn (the nodes of one clustered broker). Returns the
+    /// result and `host:port: ` of the node connected to; after a failure, the other nodes' failures and the last
+    /// node's `host:port: ` (its failure is added by the caller, as for a connection that drops later).
+    private func connectToANode() -> (Int32, String) {
+        var rc = Mosquitto.ok
+        var earlier: [String] = []
+        let nodes = settings.nodes
+        for (i, node) in nodes.enumerated() {
+            rc = mosquitto_connect(mosq, node.host, Int32(node.port), Int32(settings.keepalive))
+            let at = "\(node.host):\(node.port): "
+            if rc == Mosquitto.ok { lock.withLock { self.node = "\(node.host):\(node.port)" } }
+            if rc == Mosquitto.ok || i == nodes.count - 1 || isStopped {
+                return (rc, earlier.map { $0 + "; " }.joined() + at)
+            }
+            earlier.append(at + failure(rc))
+        }
+        return (rc, "")
+    }
+
+    /// `host:port` of the node the last connection went to (with `fallbacks`, maybe not `settings.host`); nil before.
+    public var connectedNode: String? { lock.withLock { node } }
 
     /// One connection's loop when acknowledgements wait for commits: write what is queued (all of it belongs to
     /// committed messages, or is CONNECT, SUBSCRIBE, PINGREQ), read what arrived, then wait until the consumer has

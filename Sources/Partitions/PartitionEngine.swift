@@ -162,13 +162,13 @@ public final class PartitionEngine: @unchecked Sendable {
         case .messagesWaiting: wake.signal()
         case .connected:
             metrics.connection(true)
-            log("partition \(partition): connected to \(settings.host):\(settings.port) as \(settings.clientID)")
+            log("partition \(partition): connected to \(node(settings)) as \(settings.clientID)")
         case .ready:
             // The broker answers each filter's subscription; the session is ready when it answered them all.
             let session = settings.clientID + "@\(settings.host):\(settings.port)"
             let n = lock.withLock { () -> Int in acknowledged[session, default: 0] += 1; return acknowledged[session]! }
             guard n == settings.topics.count else { return }
-            log("partition \(partition): ready, subscribed to \(settings.topics.count) filter(s) on \(settings.host):\(settings.port)")
+            log("partition \(partition): ready, subscribed to \(settings.topics.count) filter(s) on \(node(settings))")
         case .disconnected(let reason):
             // Crash-only here too: a session that reconnected by itself could take the client id back from the
             // partition's next holder (a process woken after its lease ran out). The partition is let go instead, and
@@ -183,6 +183,12 @@ public final class PartitionEngine: @unchecked Sendable {
             for s in sources { s.source.sever() }
             wake.signal()
         }
+    }
+
+    /// The node a session went to: its broker's `host:port`, or the fallback node that took it.
+    private func node(_ settings: MQTTSettings) -> String {
+        sources.first { $0.settings.clientID == settings.clientID && $0.settings.host == settings.host && $0.settings.port == settings.port }?
+            .source.connectedNode ?? "\(settings.host):\(settings.port)"
     }
 
     private func loop() -> PartitionEnd {

@@ -298,25 +298,34 @@ public actor PartitionRunner {
 
     private func shapeOfSessions(_ id: String) -> (sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules)? {
         if id == Self.keyedPartition && !keyedRules.isEmpty {
-            var byBroker: [String: (broker: LiveConfig.Broker, topics: [String])] = [:]
-            var order: [String] = []
-            for p in plan.partitions {
-                let at = "\(p.broker.host):\(p.broker.port)"
-                if byBroker[at] == nil { byBroker[at] = (p.broker, []); order.append(at) }
-                byBroker[at]!.topics += plan.topics(of: p.id, registryCommunities: communities)
-            }
-            let sessions = order.map { at -> LiveConfig.Broker in
-                var b = byBroker[at]!.broker
-                b.clientID = config.broker.clientID + "-" + Self.keyedPartition
-                b.topics = byBroker[at]!.topics
-                return b
-            }
+            let sessions = Self.keyedSessions(plan, clientID: config.broker.clientID + "-" + Self.keyedPartition,
+                                              registryCommunities: communities)
             return (sessions, nil, .only(keyedRules))
         }
         guard let p = plan.partitions.first(where: { $0.id == id }) else { return nil }
         var b = p.broker
         b.topics = plan.topics(of: id, registryCommunities: communities)
         return ([b], plan.communities(of: id, in: communities), keyedRules.isEmpty ? .all : .except(keyedRules))
+    }
+
+    /// The sessions of the partition `keyed`: one per broker the plan uses, each subscribed to every community's
+    /// topics there. A clustered broker's nodes (a `host:port` with its `fallbacks`) are one broker: its client ids are
+    /// the cluster's, so two sessions with the keyed client id on two of its nodes would take it from each other.
+    static func keyedSessions(_ plan: PartitionPlan, clientID: String, registryCommunities: [String]) -> [LiveConfig.Broker] {
+        var byBroker: [String: (broker: LiveConfig.Broker, topics: [String])] = [:]
+        var order: [String] = []
+        for p in plan.partitions {
+            let at = ([ListenAddress(host: p.broker.host, port: p.broker.port)] + p.broker.fallbacks)
+                .map { "\($0.host):\($0.port)" }.sorted().joined(separator: ",")
+            if byBroker[at] == nil { byBroker[at] = (p.broker, []); order.append(at) }
+            byBroker[at]!.topics += plan.topics(of: p.id, registryCommunities: registryCommunities)
+        }
+        return order.map { at -> LiveConfig.Broker in
+            var b = byBroker[at]!.broker
+            b.clientID = clientID
+            b.topics = byBroker[at]!.topics
+            return b
+        }
     }
 
     /// A partition whose engine ended by itself (its lease lost, a failed commit): its keeper stops, and a lease

@@ -20,6 +20,8 @@ public struct LiveConfig: Sendable {
         public var username: String?
         public var password: String?
         public var tls: TLSPaths?
+        /// Other nodes of the same clustered broker (`fallbacks:`), tried in order when `host:port` cannot be reached.
+        public var fallbacks: [ListenAddress] = []
     }
     public var broker: Broker
     public var registry: String
@@ -117,7 +119,7 @@ public struct LiveConfig: Sendable {
     }
 
     static let brokerKeys: Set<String> = ["host", "port", "client_id", "topics", "qos", "allow_qos0", "keepalive_s", "username",
-                                          "password_file", "tls"]
+                                          "password_file", "tls", "fallbacks"]
 
     /// A `broker:` mapping; `key` names it in errors (`broker`, `partitions[p1].broker`). With `base`, every key is
     /// optional and a missing one keeps the base's value (a partition's broker inherits the top one's).
@@ -184,6 +186,17 @@ public struct LiveConfig: Sendable {
             if let v = t["cert_file"] { tls.certFile = try readable(try v.string("\(key).tls.cert_file"), "\(key).tls.cert_file", v) }
             if let v = t["key_file"] { tls.keyFile = try readable(try v.string("\(key).tls.key_file"), "\(key).tls.key_file", v) }
             broker.tls = tls
+        }
+        if let v = b["fallbacks"] {
+            var nodes: [ListenAddress] = []
+            for item in try v.items("\(key).fallbacks") {
+                let text = try item.string("\(key).fallbacks")
+                guard let a = ListenAddress(text), a.port > 0, !a.host.isEmpty else {
+                    throw item.error("\(key).fallbacks: `\(text)` is not host:port with a port 1–65535 (another node of the same clustered broker, e.g. mq-2:1883)")
+                }
+                nodes.append(a)
+            }
+            broker.fallbacks = nodes
         }
         return broker
     }

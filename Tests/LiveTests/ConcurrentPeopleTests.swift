@@ -43,7 +43,7 @@ final class ConcurrentPeopleTests: XCTestCase {
                 let device = "sd-\(i % 20 + 1)"
                 let ts = RFC3339.format(SystemClock().now())
                 let payload = "{\"id\":\"m\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(device)\",\"type\":\"smoke.alarm\",\"data\":{}}"
-                try? pub.publish(topic: "cityeye/czq/\(device)", payload: Array(payload.utf8), qos: 1)
+                _ = try? pub.publish(topic: "cityeye/czq/\(device)", payload: Array(payload.utf8), qos: 1)
                 if i % 50 == 0 { Thread.sleep(forTimeInterval: 0.01) }
             }
             try? pub.waitForAcks(timeout: 30)

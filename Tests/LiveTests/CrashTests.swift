@@ -44,7 +44,7 @@ final class CrashTests: XCTestCase {
                 let wait = start.addingTimeInterval(Double(i) / rate).timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 let d = "sd-\(i % devices + 1)"
-                try? pub.publish(topic: "cityeye/czq/\(d)", payload: Array("{\"id\":\"c-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(d)\",\"type\":\"smoke.alarm\",\"data\":{}}".utf8), qos: 1)
+                _ = try? pub.publish(topic: "cityeye/czq/\(d)", payload: Array("{\"id\":\"c-\(i)\",\"ts\":\"\(ts)\",\"device\":\"\(d)\",\"type\":\"smoke.alarm\",\"data\":{}}".utf8), qos: 1)
             }
             try? pub.waitForAcks(timeout: 60)
             pub.disconnect()

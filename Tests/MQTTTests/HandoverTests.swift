@@ -34,7 +34,7 @@ final class HandoverTests: XCTestCase {
             for i in 0..<n {
                 let wait = start.addingTimeInterval(Double(i) / rate).timeIntervalSinceNow
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-                try? pub.publish(topic: "cityeye/c/d", payload: Array("m\(i)".utf8), qos: 1)
+                _ = try? pub.publish(topic: "cityeye/c/d", payload: Array("m\(i)".utf8), qos: 1)
             }
             try? pub.waitForAcks(timeout: 30)
             pub.disconnect()

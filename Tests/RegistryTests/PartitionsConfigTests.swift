@@ -92,6 +92,32 @@ final class PartitionsConfigTests: XCTestCase {
         XCTAssertEqual(FNV1a.hash("长征桥"), FNV1a.hash(Array("长征桥".utf8)), "the UTF-8 bytes, not UTF-16 units")
     }
 
+    /// `fallbacks:` names the other nodes of a clustered broker; a partition keeps the top broker's unless it gives its own.
+    func testFallbackNodesOfAClusteredBrokerAreReadAndInherited() throws {
+        let c = try load("""
+        broker: {host: mq-1, port: 1883, client_id: city, fallbacks: ["mq-2:1883", "mq-3:1884"]}
+        registry: registry.yaml
+        rules: rules
+        store: cityeye.db
+        partitions:
+          - {id: a, communities: [c1]}
+          - {id: b, communities: [c2], broker: {host: mq-2, fallbacks: ["mq-3:1884", "mq-1:1883"]}}
+
+        """).get()
+        XCTAssertEqual(c.broker.fallbacks.map(\.description), ["mq-2:1883", "mq-3:1884"])
+        let plan = try XCTUnwrap(c.partitions)
+        XCTAssertEqual(plan.partitions[0].broker.fallbacks.map(\.description), ["mq-2:1883", "mq-3:1884"])
+        XCTAssertEqual(plan.partitions[1].broker.host, "mq-2")
+        XCTAssertEqual(plan.partitions[1].broker.fallbacks.map(\.description), ["mq-3:1884", "mq-1:1883"])
+        XCTAssertTrue(try load(head).get().broker.fallbacks.isEmpty, "without the key: one broker, as before")
+        for (bad, says) in [("[\"mq-2\"]", "`mq-2` is not host:port"), ("[\"mq-2:0\"]", "`mq-2:0` is not host:port"),
+                            ("[\":1883\"]", "`:1883` is not host:port"), ("mq-2:1883", "must be a list")] {
+            let e = try refusal(head.replacingOccurrences(of: "client_id: city}", with: "client_id: city, fallbacks: \(bad)}"))
+            XCTAssertTrue(e.contains("cityeye.yaml:1") && e.contains("broker.fallbacks"), e)
+            if !says.hasPrefix("must") { XCTAssertTrue(e.contains(says), e) }
+        }
+    }
+
     func testBadPartitionsAreRefusedWithFileLineAndTheCommunity() throws {
         let cases: [(String, [String])] = [
             ("partitions:\n  - {id: a, communities: [c1, c2]}\n  - {id: b, communities: [c3, c2]}\n",

@@ -1,8 +1,10 @@
 # Installs the Debian packages City Eye needs when they are missing (root, or sudo if available).
-# `install_deps tests` adds what only the tests need: postgresql-15 (the lease tests start their own server).
+# `install_deps tests` adds what only the tests need: postgresql-15 (the lease tests start their own server);
+# `install_deps cluster` adds rabbitmq-server as well (scripts/cluster-broker.sh starts nodes of its own).
 install_deps() {
     local need=() wanted=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev pkg-config)
     [ "${1:-}" = tests ] && wanted+=(postgresql-15)
+    [ "${1:-}" = cluster ] && wanted+=(postgresql-15 rabbitmq-server)
     for p in "${wanted[@]}"; do
         dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
     done
@@ -20,6 +22,11 @@ install_deps() {
         # so stop the one we just brought and keep it from starting at boot.
         $sudo pg_ctlcluster 15 main stop >/dev/null 2>&1 || true
         [ -f /etc/postgresql/15/main/start.conf ] && echo manual | $sudo tee /etc/postgresql/15/main/start.conf >/dev/null
+    fi
+    if [[ " ${need[*]} " == *" rabbitmq-server "* ]]; then
+        # The package may start a system node (rabbit@<host>, epmd on 4369); the benchmark runs its own nodes on free
+        # ports with a private epmd port, so stop the service: it owns nothing here.
+        $sudo service rabbitmq-server stop >/dev/null 2>&1 || true
     fi
     return 0
 }
