@@ -74,7 +74,10 @@ EOF
     local t=0
     until grep -q "partition p0: ready" "$log" 2>/dev/null; do
         sleep 0.1; t=$((t + 1))
-        if [ $t -gt 3000 ] || ! kill -0 $pid 2>/dev/null; then echo "engine did not get ready:" >&2; cat "$log" >&2; exit 1; fi
+        if [ $t -gt 3000 ] || ! kill -0 $pid 2>/dev/null; then
+            kill -KILL $pid 2>/dev/null || true
+            echo "engine did not get ready:" >&2; cat "$log" >&2; exit 1
+        fi
     done
     kill -TERM $pid; wait $pid || true
     local taken ready
