@@ -9,18 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
 install_deps tests
-echo "== building release binaries (cityeye, cityeye-bench)"
-build() {
-    local out
-    if ! out=$(swift build -c release --product "$1" 2>&1); then
-        echo "$out" | grep -E "error" | head -20
-        echo "release build of $1 failed" >&2
-        exit 1
-    fi
-    echo "$out" | tail -1
-}
-build cityeye
-build cityeye-bench
+source scripts/lib/build.sh
+build_release cityeye
+build_release cityeye-bench
 # Copies: a rebuild while the benchmark runs must not swap the binaries under it.
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT

@@ -21,8 +21,8 @@ done
 source scripts/lib/deps.sh
 install_deps tests
 if [ -z "${CITYEYE_BIN:-}" ]; then
-    echo "== building release cityeye"
-    swift build -c release --product cityeye 2>&1 | tail -1
+    source scripts/lib/build.sh
+    build_release cityeye
 fi
 bindir=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/cityeye-takeover-XXXXXX)
