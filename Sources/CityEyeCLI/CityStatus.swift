@@ -28,18 +28,8 @@ struct CityStatus {
 
     /// Verifies every chain with the key when it can be read (the same check as `cityeye audit verify`).
     mutating func verifyAudit(_ db: PostgresStore, keyPath: String, verify: Bool, now: () -> Instant) {
-        guard verify else { return store.audit.resolve(verified: nil, keyProblem: nil) }
-        let key: AuditKey
-        do { key = try AuditKey.load(path: keyPath, create: false) } catch {
-            return store.audit.resolve(verified: nil, keyProblem: "\(error)")
-        }
-        let started = now()
-        do {
-            let report = try AuditTrail.verify(store: db, key: key)
-            store.audit.resolve(verified: AuditCheck(report, startedAt: started, finished: now(), checkedUpTo: try db.lastAuditRow()),
-                                keyProblem: nil)
-        } catch {
-            store.audit.resolve(verified: .unreadable(error, store: db.path, startedAt: started, at: now()), keyProblem: nil)
+        store.audit.resolve(store: db.path, keyPath: keyPath, verify: verify, now: now) { key in
+            (try AuditTrail.verify(store: db, key: key), try db.lastAuditRow())
         }
     }
 

@@ -81,6 +81,17 @@ struct AuditStatus {
     /// Verifies the trail on a read-only connection when `verify` and the key at `keyPath` can be read; otherwise
     /// takes the engine's record.
     mutating func resolve(store: String, keyPath: String, verify: Bool, now: () -> Instant) {
+        resolve(store: store, keyPath: keyPath, verify: verify, now: now) { key in
+            let reader = try AuditTrailReader(path: store)
+            defer { reader.close() }
+            var follower = AuditFollower(key: key)
+            return (try follower.pass(reader), follower.checkedUpTo)
+        }
+    }
+
+    /// The same for any store: `check` verifies the trail with the key, returning the report and the last row checked.
+    mutating func resolve(store: String, keyPath: String, verify: Bool, now: () -> Instant,
+                          check: (AuditKey) throws -> (report: AuditReport, checkedUpTo: Int64)) {
         guard verify else { return resolve(verified: nil, keyProblem: nil) }
         let key: AuditKey
         do { key = try AuditKey.load(path: keyPath, create: false) } catch {
@@ -88,11 +99,8 @@ struct AuditStatus {
         }
         let started = now()
         do {
-            let reader = try AuditTrailReader(path: store)
-            defer { reader.close() }
-            var follower = AuditFollower(key: key)
-            let report = try follower.pass(reader)
-            resolve(verified: AuditCheck(report, startedAt: started, finished: now(), checkedUpTo: follower.checkedUpTo), keyProblem: nil)
+            let (report, upTo) = try check(key)
+            resolve(verified: AuditCheck(report, startedAt: started, finished: now(), checkedUpTo: upTo), keyProblem: nil)
         } catch {
             resolve(verified: .unreadable(error, store: store, startedAt: started, at: now()), keyProblem: nil)
         }
