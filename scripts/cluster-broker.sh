@@ -12,10 +12,4 @@ cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
 install_deps cluster
 source scripts/lib/build.sh
-build_release cityeye
-build_release cityeye-bench
-# Copies: a rebuild while the benchmark runs must not swap the binaries under it.
-bin=$(mktemp -d)
-trap 'rm -rf "$bin"' EXIT
-cp .build/release/cityeye .build/release/cityeye-bench "$bin/"
-"$bin/cityeye-bench" cluster --write BENCHMARKS.md "$@"
+run_release_bench cluster "$@"

@@ -10,10 +10,4 @@ cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
 install_deps tests
 source scripts/lib/build.sh
-build_release cityeye
-build_release cityeye-bench
-# Copies: a rebuild while the benchmark runs must not swap the binaries under it.
-bin=$(mktemp -d)
-trap 'rm -rf "$bin"' EXIT
-cp .build/release/cityeye .build/release/cityeye-bench "$bin/"
-"$bin/cityeye-bench" partitions --write BENCHMARKS.md "$@"
+run_release_bench partitions "$@"

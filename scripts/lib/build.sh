@@ -14,3 +14,16 @@ build_release() {
     if [ "$status" -ne 0 ]; then tail -40 "$log" >&2; rm -f "$log"; return 1; fi
     rm -f "$log"
 }
+
+# Builds cityeye and cityeye-bench (release) and runs `cityeye-bench SUBCOMMAND --write BENCHMARKS.md ARGS...` from
+# copies: a rebuild while the benchmark runs must not swap the binaries under it.
+run_release_bench() {
+    local sub=$1 bin
+    shift
+    build_release cityeye
+    build_release cityeye-bench
+    bin=$(mktemp -d)
+    trap "rm -rf '$bin'" EXIT
+    cp .build/release/cityeye .build/release/cityeye-bench "$bin/"
+    "$bin/cityeye-bench" "$sub" --write BENCHMARKS.md "$@"
+}
