@@ -24,6 +24,9 @@ public struct EngineSetup: Sendable {
     /// The rules this engine evaluates, of those in the folder (nil: all): a partition leaves the rules keyed across
     /// communities to the partition that owns them.
     public var evaluates: (@Sendable (RuleRef) -> Bool)?
+    /// Loads the older processed ids of the dedup window on a thread while messages are already taken (a partition
+    /// taken over: `Pipeline.init`'s `loadsOlderKeysAside`).
+    public var loadsOlderKeysAside = false
 
     public init(registry: String, rules: String, store: String) {
         self.registry = registry; self.rules = rules; self.store = store
@@ -56,7 +59,8 @@ public struct EngineSetup: Sendable {
             do {
                 let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
                 try Deployment.record(registryText: registryText, registry: deployment, schema: ruleSet.schemaSources, in: db)
-                return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters), key)
+                return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters,
+                                      loadsOlderKeysAside: loadsOlderKeysAside), key)
             } catch {
                 db.close()
                 throw error

@@ -29,6 +29,9 @@ public enum Outcome: Sendable, Equatable {
     case accepted
     case duplicate
     case rejected(Rejection)
+    /// Not an event of this pipeline's rules, or not valid, in a pipeline that shares its messages with the partitions
+    /// that count and record them (`takesOnlyItsRulesEvents`).
+    case leftToOthers
 }
 
 /// Ingest → Rules → Incidents, with the changes staged for the Store. Replay and the live engine both drive
@@ -50,6 +53,15 @@ public final class Pipeline {
     private let rules: RuleEngine
     private let desk: IncidentDesk
     private var processed = ProcessedIDs()
+    /// `takesOnlyItsRulesEvents`: the events its rules listen to (nil: every type), the rest left to others.
+    private var sharesMessages = false
+    private var heardTypes: Set<EventType>?
+    /// The dedup window's older keys while they load aside (`init`'s `loadsOlderKeysAside`), and why they could not.
+    private var olderKeys: OlderProcessedKeys?
+    private var olderKeysFailure: (any Error)?
+    /// With `loadsOlderKeysAside`: the processed ids of the last this-much event time are loaded before the pipeline
+    /// takes a message, the rest of the dedup window on a thread of its own.
+    public static let recentKeysWindow: Millis = Durations.hour
     private var signals: [RuleSignal] = []
     private var changes: [IncidentChange] = []
 
@@ -82,8 +94,10 @@ public final class Pipeline {
 
     /// Opens the pipeline on a store: picks up not-closed incidents, processed ids and the rule state
     /// the store carries from an earlier replay or run. `deadLetters` bounds what it keeps of rejected messages.
+    /// `loadsOlderKeysAside`: only the last `recentKeysWindow` of processed ids are loaded now, the rest on a thread
+    /// while messages are already taken (`OlderProcessedKeys`; when the store offers a reader of its own for them).
     public init(registry: Registry, rules ruleSet: RuleSet, store: any EngineStore,
-                deadLetters policy: DeadLetterPolicy = DeadLetterPolicy()) throws {
+                deadLetters policy: DeadLetterPolicy = DeadLetterPolicy(), loadsOlderKeysAside: Bool = false) throws {
         self.registry = registry
         self.ruleSet = ruleSet
         self.store = store
@@ -97,10 +111,38 @@ public final class Pipeline {
         // Also without rule state (a replay cut before its first save): what was committed is known as processed.
         if let clock = try rules.clock ?? store.latestProcessedAt() {
             let since = clock - Self.dedupRetention
-            processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
+            if loadsOlderKeysAside, let read = store.asideKeyReader() {
+                let horizon = clock - Self.recentKeysWindow
+                processed.load(try store.processedKeys(since: horizon, format: ProcessedIDs.keyFormat), at: clock)
+                olderKeys = OlderProcessedKeys(since: since, horizon: horizon, clock: clock, read: read)
+            } else {
+                processed.load(try store.processedKeys(since: since, format: ProcessedIDs.keyFormat), at: clock)
+            }
         }
         lastAuditRow = try store.transaction { try $0.lastAuditRow() }
     }
+
+    /// Merges the dedup window's older keys once read (`waiting`: blocks until they are).
+    private func takeOlderKeys(waiting: Bool) {
+        guard let older = olderKeys, let result = waiting ? older.waitAndTake() : older.take() else { return }
+        olderKeys = nil
+        switch result {
+        case .success(let keys): processed.absorb(keys)
+        case .failure(let e): olderKeysFailure = e
+        }
+    }
+
+    /// Makes this the pipeline of a partition that hears messages other partitions own (the partition `keyed`, which
+    /// evaluates the rules keyed across communities): it takes only the events its rules listen to, and leaves every
+    /// other message and every rejection to the partitions of the messages' communities, which count and dead-letter
+    /// them (otherwise a rejected message would be recorded twice, and each message's processed id kept twice).
+    public func takesOnlyItsRulesEvents() {
+        sharesMessages = true
+        heardTypes = ruleSet.eventTypesHeard
+    }
+
+    /// Whether the dedup window's older keys are still loading aside.
+    public var loadingOlderKeys: Bool { olderKeys != nil }
 
     /// Goes on counting from `counts` (a pipeline opened again on the same store after a failed commit).
     public func carryOver(counts: IngestCounts) { tallies = counts }
@@ -132,10 +174,11 @@ public final class Pipeline {
         switch EnvelopeDecoder.decode(payload, devices: validator.devices) {
         case .failure(let r):
             reject(r, payload: payload, topic: topic, device: nil, now: now, source: source, line: line, recorded: deadLetterRecorded)
-            return .rejected(r)
+            return sharesMessages ? .leftToOthers : .rejected(r)
         case .success(let decoded):
             e = decoded
         }
+        if sharesMessages, let heard = heardTypes, !(e.eventType.map(heard.contains) ?? false) { return .leftToOthers }
         // Start loading what the event's rules and dedup will read while it is validated.
         rules.prefetch(deviceRef: e.deviceRef)
         let key = ProcessedIDs.key(device: e.device, id: e.id)
@@ -145,18 +188,19 @@ public final class Pipeline {
             // A log line carries its topic in the payload: keep it with the dead letter.
             reject(rejection, payload: payload, topic: topic ?? e.topic, device: e.device, now: now, source: source, line: line,
                    recorded: deadLetterRecorded)
-            return .rejected(rejection)
+            return sharesMessages ? .leftToOthers : .rejected(rejection)
         case .success(var event):
             if let r = skew(of: event.ts, now: now) {
                 reject(r, payload: payload, topic: topic, device: event.device, now: now, source: source, line: line,
                        recorded: deadLetterRecorded)
-                return .rejected(r)
+                return sharesMessages ? .leftToOthers : .rejected(r)
             }
             if topic != nil { event.topic = topic }
             if retained && isStaleRetained(event.ts, now: now) {
                 tallies.duplicates += 1
                 return .duplicate
             }
+            if let older = olderKeys, event.ts < older.horizon { takeOlderKeys(waiting: true) }
             guard processed.insert(key, at: max(event.ts, clock ?? event.ts)) else {
                 tallies.duplicates += 1
                 return .duplicate
@@ -270,6 +314,8 @@ public final class Pipeline {
     /// (the rate limit's source; else the topic). `recorded`: an earlier run committed it (see `handle`).
     private func reject(_ r: Rejection, payload: UnsafeRawBufferPointer, topic: String?, device: String?, now: Instant?,
                         source: String?, line: Int, recorded: Bool) {
+        // The partition that owns the message's community counts and records it.
+        if sharesMessages { return }
         tallies.rejected[r.reason, default: 0] += 1
         guard !recorded else { return }
         let detail = source.map { "\($0):\(line): \(r.detail)" } ?? r.detail
@@ -304,6 +350,12 @@ public final class Pipeline {
     /// (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped, and where the batch's
     /// input stands (`progress`).
     func write(_ tx: any StoreTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
+        takeOlderKeys(waiting: false)
+        if let failure = olderKeysFailure {
+            // A message it let through may have been one of them: nothing of this pipeline is committed.
+            throw EngineError(.store, path: store.path, "cannot read the older processed ids of the dedup window: \(failure)",
+                              storeFault: failure as? StoreError)
+        }
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
         if !pendingOccurrences.isEmpty { try writeOccurrences(tx) }

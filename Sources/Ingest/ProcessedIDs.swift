@@ -147,6 +147,18 @@ public struct ProcessedIDs {
         }
     }
 
+    /// Takes in the pairs of `other` (with the hours they were seen), keeping this table's pending keys. The larger
+    /// of the two tables takes the smaller's pairs: the dedup window's older keys, loaded aside, are most of them.
+    public mutating func absorb(_ other: consuming ProcessedIDs) {
+        var big = other
+        var small = self
+        if small.count > big.count { swap(&big, &small) }
+        big.reserve(big.count + small.count)
+        for s in small.slots where s.a != 0 { _ = big.put(Key(a: s.a, b: UInt64(s.b)), hour: s.hour) }
+        big.pending = pending
+        self = big
+    }
+
     /// Forgets pairs seen before `before`. The table is rebuilt only once an eighth of it has expired: keeping a
     /// pair a little longer than asked is harmless, rebuilding a million entries every hour is not.
     public mutating func prune(before: Instant) {

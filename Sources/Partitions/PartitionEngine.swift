@@ -74,6 +74,8 @@ public final class PartitionEngine: @unchecked Sendable {
         setup.deadLetters = config.deadLetters
         setup.auditKeyFile = config.auditKeyFile ?? PostgresStore.defaultAuditKeyPath(target)
         setup.openStore = { _ in store }
+        // A failover's takeover waits for the last hour of processed ids, not the whole 25 h (docs/scale.md).
+        setup.loadsOlderKeysAside = true
         switch rules {
         case .all: break
         case .only(let ids): setup.evaluates = { ids.contains($0.id) }
@@ -83,6 +85,7 @@ public final class PartitionEngine: @unchecked Sendable {
         if case .failure(let e) = key { log("partition \(partition): audit rows are written unsealed: \(e)") }
         pipeline = opened
         pipeline.collectsNews = tuning.announcesIncidents
+        if partition == PartitionRunner.keyedPartition { pipeline.takesOnlyItsRulesEvents() }
         metrics = LiveMetrics(factory: factory, scenarios: Set(opened.ruleSet.rules.map(\.scenario)).sorted(),
                               dimensions: [("partition", partition)], countsMessages: partition != PartitionRunner.keyedPartition)
         do {

@@ -400,13 +400,35 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
         return try decode { try rows[0].optionalInt(0).map(Instant.init(ms:)) }
     }
 
-    public func processedKeys(since: Instant, format: Int) throws -> [UInt8] {
-        var b = PostgresBindings(); b.append(since.ms); b.append(Int64(format)); b.append(part)
-        let rows = try read("SELECT keys FROM processed_batch WHERE part = $3 AND at >= $1 AND format = $2 ORDER BY id", b)
-        return try decode {
+    public func processedKeys(since: Instant, before: Instant?, format: Int) throws -> [UInt8] {
+        try Self.keys(try read(Self.processedKeysSQL, Self.processedKeysBindings(part, since, before, format)), path: path)
+    }
+
+    /// A connection of its own for each read (closed after it), to the same database and partition.
+    public func asideKeyReader() -> (@Sendable (_ since: Instant, _ before: Instant, _ format: Int) throws -> [UInt8])? {
+        let (target, part, path) = (target, part, path)
+        return { since, before, format in
+            let session = try PostgresSession(target: target, connectTimeout: .seconds(5), queryTimeout: .seconds(60))
+            defer { session.close() }
+            return try Self.keys(try session.query(Self.processedKeysSQL, Self.processedKeysBindings(part, since, before, format)), path: path)
+        }
+    }
+
+    private static let processedKeysSQL =
+        "SELECT keys FROM processed_batch WHERE part = $4 AND at >= $1 AND at < $2 AND format = $3 ORDER BY id"
+
+    private static func processedKeysBindings(_ part: String, _ since: Instant, _ before: Instant?, _ format: Int) -> PostgresBindings {
+        var b = PostgresBindings(); b.append(since.ms); b.append(before?.ms ?? Int64.max); b.append(Int64(format)); b.append(part)
+        return b
+    }
+
+    private static func keys(_ rows: [PostgresRandomAccessRow], path: String) throws(StoreError) -> [UInt8] {
+        do {
             var out: [UInt8] = []
             for r in rows { out.append(contentsOf: try r.bytes(0)) }
             return out
+        } catch {
+            throw StoreError("store \(path): a row could not be read (\(error)); is its schema City Eye's?", code: .corrupt)
         }
     }
 }

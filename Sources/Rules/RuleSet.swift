@@ -21,6 +21,19 @@ public struct RuleSet: @unchecked Sendable {
         compiled.filter { if case .data = $0.key { return true } else { return false } }.map(\.ref)
     }
 
+    /// The event types the rules listen to (to raise, clear, follow up or excuse); nil when a rule listens to every
+    /// type of its devices' events.
+    public var eventTypesHeard: Set<EventType>? {
+        var heard = Set<EventType>()
+        for rule in compiled {
+            for trigger in rule.listeners {
+                guard let types = trigger.types else { return nil }
+                heard.formUnion(types)
+            }
+        }
+        return heard
+    }
+
     /// The same rule set with only the rules `keep` says yes to.
     public func filtered(_ keep: (RuleRef) -> Bool) -> RuleSet {
         RuleSet(compiled: compiled.filter { keep($0.ref) }, files: files, schemaSources: schemaSources)

@@ -40,8 +40,13 @@ public protocol EngineStore: StoreReader {
     func maxIncidentID() throws -> Int64
     /// The event time of the latest processed-id batch, if any.
     func latestProcessedAt() throws -> Instant?
-    /// The processed-id keys of batches written at or after `since` in key format `format`, one after another.
-    func processedKeys(since: Instant, format: Int) throws -> [UInt8]
+    /// The processed-id keys of batches written at or after `since` (and before `before`, if given) in key format
+    /// `format`, one after another.
+    func processedKeys(since: Instant, before: Instant?, format: Int) throws -> [UInt8]
+    /// Reads `processedKeys` on a connection of its own, so that a thread can load the older part of the dedup window
+    /// while the engine already commits on this one (nil: the store offers none; the pipeline then loads them all
+    /// before it takes a message).
+    func asideKeyReader() -> (@Sendable (_ since: Instant, _ before: Instant, _ format: Int) throws -> [UInt8])?
     /// The rule state saved by key, in (rule, key) order.
     func ruleKeys() throws -> [SavedRuleKey]
     /// Runs `body` in one write transaction: all of it is committed, or (when it throws) none of it.
@@ -53,6 +58,10 @@ public protocol EngineStore: StoreReader {
 }
 
 extension EngineStore {
+    public func processedKeys(since: Instant, format: Int) throws -> [UInt8] {
+        try processedKeys(since: since, before: nil, format: format)
+    }
+    public func asideKeyReader() -> (@Sendable (_ since: Instant, _ before: Instant, _ format: Int) throws -> [UInt8])? { nil }
     /// Seals the audit rows every later write transaction appends (nil: they are written with no MAC).
     public func setAuditSealer(_ sealer: (any AuditSealer)?) { writeSettings.setSealer(sealer) }
     public var sealsAudit: Bool { writeSettings.sealer != nil }

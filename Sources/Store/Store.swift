@@ -309,13 +309,14 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// The processed-id keys of batches written at or after `since` in key format `format`, one after another
-    /// (the store does not look inside them).
-    public func processedKeys(since: Instant, format: Int) throws -> [UInt8] {
+    /// The processed-id keys of batches written at or after `since` (and before `before`) in key format `format`, one
+    /// after another (the store does not look inside them).
+    public func processedKeys(since: Instant, before: Instant?, format: Int) throws -> [UInt8] {
         try read {
-            let s = try conn.statement("SELECT keys FROM processed_batch WHERE at >= ? AND format = ? ORDER BY id")
+            let s = try conn.statement("SELECT keys FROM processed_batch WHERE at >= ? AND at < ? AND format = ? ORDER BY id")
             s.bind(1, since.ms)
-            s.bind(2, Int64(format))
+            s.bind(2, before?.ms ?? Int64.max)
+            s.bind(3, Int64(format))
             var out: [UInt8] = []
             while try s.step() { out.append(contentsOf: s.blob(0)) }
             return out

@@ -100,15 +100,14 @@ final class EngineSetupAndBatchTests: XCTestCase {
     }
 }
 
-/// Text lines as a batch, with the topic of the elevator's gateway.
-private struct Lines: MessageBatch {
+/// Text lines as a batch, each on `topic` (by default the elevator gateway's).
+struct Lines: MessageBatch {
     let lines: [String]
+    var topic = "cityeye/changzhengqiao/czq-elev-01"
     var source: String? { nil }
     func forEachMessage(_ body: (InboundMessage) throws -> Void) throws {
         for l in lines {
-            try Array(l.utf8).withUnsafeBytes {
-                try body(InboundMessage(payload: $0, topic: "cityeye/changzhengqiao/czq-elev-01"))
-            }
+            try Array(l.utf8).withUnsafeBytes { try body(InboundMessage(payload: $0, topic: topic)) }
         }
     }
 }

@@ -382,6 +382,14 @@ final class FailoverTests: PostgresTestCase {
             try pub.publish(topic: "cityeye/\(v.community)/\(v.community)-venue", payload: Array(body.utf8), qos: 1)
             lines.append(body)
         }
+        // Messages the partition `keyed` hears but leaves to the community partitions: a smoke alarm (no rule of its
+        // listens to it), a visit of a device not in the registry and a payload that is not JSON (each dead-lettered once,
+        // by c2's partition).
+        let alarm = "{\"id\":\"s-1\",\"ts\":\"\(RFC3339.format(now))\",\"device\":\"c2-sd-1\",\"type\":\"smoke.alarm\",\"data\":{}}"
+        let stranger = "{\"id\":\"v-x\",\"ts\":\"\(RFC3339.format(now))\",\"device\":\"c2-ghost\",\"type\":\"venue.visit\",\"data\":{\"person\":\"p-7\",\"elderly\":true}}"
+        for (topic, body) in [("cityeye/c2/c2-sd-1", alarm), ("cityeye/c2/c2-ghost", stranger), ("cityeye/c2/c2-venue", "not json")] {
+            try pub.publish(topic: topic, payload: Array(body.utf8), qos: 1)
+        }
         try pub.waitForAcks(timeout: 10)
         pub.disconnect()
         func repeatVisitors(_ incidents: [Incident]) -> [String] {
@@ -407,6 +415,11 @@ final class FailoverTests: PostgresTestCase {
         defer { store.close() }
         XCTAssertEqual(repeatVisitors(try store.incidents()), repeatVisitors(try one.incidents()), "the same incident, raised once")
         XCTAssertTrue((log(city, "a") + log(city, "b")).contains("partition keyed: lease 1 taken; rules health_marketing.repeat-visitor in every community"))
+        try waitUntil("the smoke alarm counted", timeout: 10) { try store.incidents().contains { $0.device == "c2-sd-1" } }
+        XCTAssertEqual(try store.deadLetters().map(\.topic).sorted(), ["cityeye/c2/c2-ghost", "cityeye/c2/c2-venue"],
+                       "each rejected message dead-lettered once, by its community's partition")
+        let keyedKeys = try pg.psql("SELECT coalesce(sum(length(keys)), 0) FROM processed_batch WHERE part = 'keyed'", in: city.target.database)
+        XCTAssertEqual(keyedKeys.trimmingCharacters(in: .whitespacesAndNewlines), "\(visits.count * 12)", "the partition keyed keeps the processed ids of the visits alone")
     }
 
     /// Two engines told to run the same partition: the second waits for the lease and says who holds it.

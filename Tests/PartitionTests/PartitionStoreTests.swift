@@ -88,6 +88,50 @@ final class PartitionStoreTests: PostgresTestCase {
         }
     }
 
+    /// A partition taken over loads only the last hour of its processed ids before it takes messages, the rest of the
+    /// 25 h on a connection of its own meanwhile (`loadsOlderKeysAside`): a redelivery of an old event waits for them
+    /// and is still a duplicate, a recent one is known at once, and a new old event is counted.
+    func testATakenOverPartitionLoadsItsOlderProcessedIdsAsideAndCountsNoRedeliveryTwice() async throws {
+        let target = try database("aside")
+        try await withLeases(target) { l in
+            let dir = try temporaryPath("partition-aside")
+            try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
+            let lease = try await take(l, "east", "e1")
+            func open(aside: Bool) throws -> Pipeline {
+                let store = try PostgresStore(target: target, scope: PartitionScope(partition: "east", communities: ["changzhengqiao"], lease: lease))
+                try store.lockForPartitions()
+                var setup = EngineSetup(registry: dir + "/registry.yaml", rules: Repo.scenarios.path, store: target.description)
+                setup.auditKeyFile = dir + "/audit-key"
+                setup.openStore = { _ in store }
+                setup.loadsOlderKeysAside = aside
+                return try setup.open()
+            }
+            let t0 = Instant(ms: 1_767_000_000_000)
+            func alarm(_ id: String, hour: Int64) -> LineBatch {
+                LineBatch(["{\"id\":\"\(id)\",\"ts\":\"\(RFC3339.format(t0 + hour * Durations.hour))\",\"device\":\"czq-smoke-01\",\"type\":\"smoke.alarm\",\"data\":{}}"],
+                          topic: "cityeye/changzhengqiao/czq-smoke-01")
+            }
+            // 20 hours of alarms, one batch an hour: the last hour's keys are recent, the rest older.
+            let first = try open(aside: false)
+            for h in Int64(0)..<20 { try first.process(batch: alarm("a-\(h)", hour: h), now: t0 + h * Durations.hour + 1, saveRuleState: true) }
+            first.store.close()
+
+            let again = try open(aside: true)
+            defer { again.store.close() }
+            let now = t0 + 20 * Durations.hour
+            try again.process(batch: alarm("a-19", hour: 19), now: now, saveRuleState: true)
+            XCTAssertEqual(again.counts.duplicates, 1, "the last hour's ids are loaded before the first message")
+            try again.process(batch: alarm("a-0", hour: 0), now: now, saveRuleState: true)
+            XCTAssertEqual(again.counts.duplicates, 2, "a redelivered event of 20 h ago waits for the older ids and is known")
+            XCTAssertFalse(again.loadingOlderKeys)
+            try again.process(batch: alarm("late-3", hour: 3), now: now, saveRuleState: true)
+            XCTAssertEqual(again.counts.accepted, 1, "an old event never seen is counted")
+            let reader = try PostgresStore(target: target, create: false)
+            defer { reader.close() }
+            XCTAssertEqual(try reader.incidents().reduce(0) { $0 + $1.count }, 21, "20 alarms and the late one, none twice")
+        }
+    }
+
     /// A commit whose lease expired and was taken by another engine is refused (`fenced`) and writes nothing; the
     /// new holder commits.
     func testACommitAfterTheLeaseIsTakenIsFenced() async throws {

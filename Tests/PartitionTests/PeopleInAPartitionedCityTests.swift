@@ -15,7 +15,7 @@ extension FailoverTests {
     func testAPersonsAckOnThePostgreSQLStoreIsKeptByThePartitionThatOwnsTheIncident() throws {
         let city = try city("people", extraConfig: "metrics: {listen: \"127.0.0.1:0\"}")
         defer { city.stop() }
-        var engines = try ["a", "b"].map { try engine(city, $0) }
+        let engines = try ["a", "b"].map { try engine(city, $0) }
         defer { stopAll(engines) }
         try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
         try waitUntilEveryPartitionSubscribed(city, ["a", "b"])
