@@ -793,8 +793,11 @@ final class BenchPostgres: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if geteuid() == 0 { _ = try Self.spawn(["/bin/chown", "postgres:postgres", folder], asServer: false) }
         _ = try Self.spawn([Self.bin + "/initdb", "-D", folder + "/data", "-U", user, "-E", "UTF8", "-A", "trust"], asServer: true)
+        // CITYEYE_BENCH_PG_OPTIONS: more server options, to look inside a run (e.g. `-c
+        // shared_preload_libraries=pg_stat_statements`, then read the view with psql on the socket in `folder`).
+        let extra = ProcessInfo.processInfo.environment["CITYEYE_BENCH_PG_OPTIONS"].map { " " + $0 } ?? ""
         _ = try Self.spawn([Self.bin + "/pg_ctl", "-D", folder + "/data", "-l", folder + "/log", "-w", "-t", "60", "-o",
-                            "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on", "start"],
+                            "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" + extra, "start"],
                            asServer: true)
         // `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`
         let words = ((try? Self.spawn([Self.bin + "/postgres", "--version"], asServer: true)) ?? "").split(separator: " ")

@@ -13,6 +13,10 @@ final class OlderProcessedKeys: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var result: Result<ProcessedIDs, any Error>?
+    private let started = DispatchTime.now()
+    /// Seconds from the start of the read until the keys were hashed (0 while reading).
+    private var _seconds = 0.0
+    var seconds: Double { lock.withLock { _seconds } }
 
     /// Starts reading the keys written in [`since`, `horizon`) with `read`; they count as seen at `clock`.
     init(since: Instant, horizon: Instant, clock: Instant,
@@ -26,7 +30,8 @@ final class OlderProcessedKeys: @unchecked Sendable {
                 table.load(keys, at: clock)
                 return table
             }
-            lock.withLock { result = r }
+            let took = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
+            lock.withLock { result = r; _seconds = took }
             done.signal()
         }
         thread.name = "cityeye-older-keys"

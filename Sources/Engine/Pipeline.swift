@@ -59,6 +59,7 @@ public final class Pipeline {
     /// The dedup window's older keys while they load aside (`init`'s `loadsOlderKeysAside`), and why they could not.
     private var olderKeys: OlderProcessedKeys?
     private var olderKeysFailure: (any Error)?
+    private var olderKeysUntold: OlderKeysLoaded?
     /// With `loadsOlderKeysAside`: the processed ids of the last this-much event time are loaded before the pipeline
     /// takes a message, the rest of the dedup window on a thread of its own.
     public static let recentKeysWindow: Millis = Durations.hour
@@ -127,9 +128,28 @@ public final class Pipeline {
         guard let older = olderKeys, let result = waiting ? older.waitAndTake() : older.take() else { return }
         olderKeys = nil
         switch result {
-        case .success(let keys): processed.absorb(keys)
-        case .failure(let e): olderKeysFailure = e
+        case .success(let keys):
+            processed.absorb(keys)
+            olderKeysUntold = .loaded(keys: keys.count, seconds: older.seconds)
+        case .failure(let e):
+            olderKeysFailure = e
+            olderKeysUntold = .failed("\(e)")
         }
+    }
+
+    /// How the dedup window's older keys ended loading aside.
+    public enum OlderKeysLoaded: Sendable, Equatable {
+        case loaded(keys: Int, seconds: Double)
+        /// The next commit fails (nothing is committed that they could have made a duplicate).
+        case failed(String)
+    }
+
+    /// Merges the dedup window's older keys if they are read by now (between batches, so an idle partition has them
+    /// too); says so once.
+    public func takeOlderKeysIfRead() -> OlderKeysLoaded? {
+        takeOlderKeys(waiting: false)
+        defer { olderKeysUntold = nil }
+        return olderKeysUntold
     }
 
     /// Makes this the pipeline of a partition that hears messages other partitions own (the partition `keyed`, which
@@ -139,6 +159,19 @@ public final class Pipeline {
     public func takesOnlyItsRulesEvents() {
         sharesMessages = true
         heardTypes = ruleSet.eventTypesHeard
+    }
+
+    /// Whether `batch` holds nothing for this pipeline to take (`takesOnlyItsRulesEvents`): no message of a type its
+    /// rules listen to. Such a batch changes nothing here; its messages are the other partitions' to count.
+    public func leavesAllToOthers<Batch: MessageBatch>(_ batch: Batch) -> Bool {
+        guard sharesMessages else { return false }
+        guard let heard = heardTypes else { return false }
+        var all = true
+        try? batch.forEachMessage { m in
+            guard all, case .success(let e) = EnvelopeDecoder.decode(m.payload, devices: validator.devices) else { return }
+            if e.eventType.map(heard.contains) ?? false { all = false }
+        }
+        return all
     }
 
     /// Whether the dedup window's older keys are still loading aside.

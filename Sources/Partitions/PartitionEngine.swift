@@ -32,6 +32,8 @@ public final class PartitionEngine: @unchecked Sendable {
     public let partition: String
     public let lease: Lease
     let pipeline: Pipeline
+    /// The partition's share of the store (the pipeline's), for the lease check of a batch with nothing to commit.
+    let store: PostgresStore
     /// One broker session per broker the partition hears (one, but for the partition of the rules keyed across
     /// communities when the city's partitions use several brokers).
     let sources: [(source: MQTTSource, settings: MQTTSettings)]
@@ -70,6 +72,7 @@ public final class PartitionEngine: @unchecked Sendable {
         // starts from what was committed.
         let store = try PostgresStore(target: target, queryTimeout: .seconds(10), scope: scope)
         do { try store.lockForPartitions() } catch { store.close(); throw error }
+        self.store = store
         var setup = EngineSetup(registry: config.registry, rules: config.rules, store: target.description)
         setup.deadLetters = config.deadLetters
         setup.auditKeyFile = config.auditKeyFile ?? PostgresStore.defaultAuditKeyPath(target)
@@ -204,6 +207,13 @@ public final class PartitionEngine: @unchecked Sendable {
             if let trouble {
                 return .failed("partition \(partition): the broker connection dropped (\(trouble)); the partition is let go and taken again (nothing uncommitted was acknowledged)")
             }
+            switch pipeline.takeOlderKeysIfRead() {
+            case .loaded(let keys, let seconds)?:
+                log("partition \(partition): the dedup window's older processed ids are loaded (\(keys) keys in \(String(format: "%.2f", seconds)) s)")
+            case .failed(let why)?:
+                log("partition \(partition): cannot read the dedup window's older processed ids (\(why)); the next commit fails and the partition is taken again")
+            case nil: break
+            }
             do {
                 while try takeBatch() == tuning.maxBatchSize, lock.withLock({ !stopAsked && lostWhy == nil }) {}
             } catch where lock.withLock({ lostWhy != nil }) {
@@ -234,7 +244,14 @@ public final class PartitionEngine: @unchecked Sendable {
         guard !messages.isEmpty || timersDue else { return 0 }
         let started = DispatchTime.now().uptimeNanoseconds
         let before = pipeline.counts
-        try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true)
+        let batch = ReceivedBatch(messages: messages)
+        if !timersDue && pipeline.leavesAllToOthers(batch) {
+            // Nothing to write (the partition keyed, and no event of its rules): no transaction under the write lock
+            // beside the community partitions' commits, only the lease checked before the acknowledgements.
+            try store.checkLease()
+        } else {
+            try pipeline.process(batch: batch, now: now, saveRuleState: true)
+        }
         for (s, n) in zip(sources, taken) where n > 0 { s.source.committed(n) }
         let counts = pipeline.counts
         lock.withLock { _counts = counts }

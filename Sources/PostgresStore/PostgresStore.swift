@@ -183,18 +183,25 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// The fencing check, inside the commit transaction (docs/scale.md, "Leases and fencing"): locks the partition's
     /// lease row, so no takeover can pass this transaction, and refuses the commit unless the lease is still this
     /// engine's and unexpired by the server's clock.
-    private func fence(_ scope: PartitionScope) throws {
+    private func fence(_ scope: PartitionScope, locking: Bool = true) throws {
         var b = PostgresBindings(); b.append(scope.lease.partition)
         // clock_timestamp(), not now(): now() is the transaction's start, and the locks may have been waited for.
         let rows = try session.query("""
             SELECT holder, token, (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
-            FROM partition_lease WHERE partition = $1 FOR UPDATE
+            FROM partition_lease WHERE partition = $1\(locking ? " FOR UPDATE" : "")
             """, b)
         let now = try decode { try rows.first.map { (try $0.optionalText(0), try $0.int(1), try $0.int(2)) } }
         if let (holder, token, ms) = now, holder == scope.lease.holder, token == scope.lease.token, ms > 0 { return }
         let who = now.map { n in n.0.map { "\($0) holds it with token \(n.1)" } ?? "nobody holds it" } ?? "it has no lease row"
         throw StoreError("partition \(scope.partition): lease \(scope.lease.token) of \(scope.lease.holder) is over (\(who)); "
                          + "this batch is not committed and nothing more is acknowledged for the partition", code: .fenced)
+    }
+
+    /// The fencing check alone, outside a transaction: before a partition acknowledges messages that it had nothing
+    /// to commit for (the partition `keyed`'s batches without an event of its rules), as a commit would have checked.
+    public func checkLease() throws {
+        guard let scope else { return }
+        try lock.withLock { try fence(scope, locking: false) }
     }
 
     // MARK: reading

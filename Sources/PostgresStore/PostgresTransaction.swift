@@ -301,9 +301,13 @@ final class PostgresTransaction: StoreTransaction {
         var b = PostgresBindings(); b.append(row)
         // A partition picks up only the incidents it owns (another partition's desk owns the rest).
         let mine = store.scope?.owned(&b) ?? ""
+        // People's audit rows since the last batch first (`audit_by_people`, migration v5), then their incidents.
+        // Written as a plain `id IN (SELECT …)`, the planner walked every owned incident's whole audit instead
+        // (86 ms a batch at 300 incidents and 300,000 audit rows, growing with the audit).
         let rows = try run("""
+            WITH changed AS MATERIALIZED (SELECT DISTINCT incident FROM audit WHERE id > $1 AND actor <> 'engine')
             SELECT \(PostgresStore.incidentColumns) FROM incident
-            WHERE id IN (SELECT incident FROM audit WHERE id > $1 AND actor <> 'engine')\(mine) ORDER BY id
+            WHERE id IN (SELECT incident FROM changed)\(mine) ORDER BY id
             """, b)
         let incidents = try store.decode { try rows.map { try PostgresStore.incident($0) } }
         return (try lastAuditRow(), incidents)

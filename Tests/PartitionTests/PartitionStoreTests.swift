@@ -152,10 +152,13 @@ final class PartitionStoreTests: PostgresTestCase {
                           topic: "cityeye/changzhengqiao/czq-smoke-01")
             }
             try pipeline.process(batch: alarm(1), now: t0 + 10, saveRuleState: true)
+            XCTAssertNoThrow(try store.checkLease())
             // The lease runs out (the engine froze past it) and another engine takes the partition.
             _ = try pg.psql("UPDATE partition_lease SET expires_at = now() WHERE partition = 'east'", in: "fenced")
             let new = try await take(l, "east", "engine-b")
             XCTAssertEqual(new.token, old.token + 1)
+            // The lease check alone (a batch with nothing to commit, before its acknowledgements) refuses too.
+            XCTAssertThrowsError(try store.checkLease()) { XCTAssertEqual(($0 as? StoreError)?.code, .fenced, "\($0)") }
             XCTAssertThrowsError(try pipeline.process(batch: alarm(2), now: t0 + 20, saveRuleState: true)) { error in
                 let code = (error as? StoreError)?.code ?? (error as? EngineError)?.storeFault?.code
                 XCTAssertEqual(code, .fenced, "\(error)")
