@@ -33,6 +33,19 @@ final class PartitionStoreTests: PostgresTestCase {
         await l.close()
     }
 
+    /// A partition's pipeline on the shared store (locked for partitions, as an engine opens it), with the registry
+    /// in `dir`.
+    func openPartition(_ target: PostgresTarget, dir: String, _ partition: String, _ community: String, lease: Lease,
+                       loadsOlderKeysAside: Bool = false) throws -> Pipeline {
+        let store = try PostgresStore(target: target, scope: PartitionScope(partition: partition, communities: [community], lease: lease))
+        try store.lockForPartitions()
+        var setup = EngineSetup(registry: dir + "/registry.yaml", rules: Repo.scenarios.path, store: target.description)
+        setup.auditKeyFile = dir + "/audit-key"
+        setup.openStore = { _ in store }
+        setup.loadsOlderKeysAside = loadsOlderKeysAside
+        return try setup.open()
+    }
+
     func take(_ l: PartitionLeases, _ p: String, _ holder: String) async throws -> Lease {
         guard case .acquired(let lease) = try await l.acquire(p, holder: holder, ttl: .seconds(30)) else {
             XCTFail("partition \(p) not free"); throw CancellationError()
@@ -48,12 +61,7 @@ final class PartitionStoreTests: PostgresTestCase {
             let dir = try temporaryPath("partition-store")
             try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
             func open(_ p: String, _ community: String, _ lease: Lease) throws -> Pipeline {
-                let store = try PostgresStore(target: target, scope: PartitionScope(partition: p, communities: [community], lease: lease))
-                try store.lockForPartitions()
-                var setup = EngineSetup(registry: dir + "/registry.yaml", rules: Repo.scenarios.path, store: target.description)
-                setup.auditKeyFile = dir + "/audit-key"
-                setup.openStore = { _ in store }
-                return try setup.open()
+                try openPartition(target, dir: dir, p, community, lease: lease)
             }
             let east = try open("east", "changzhengqiao", try await take(l, "east", "e1"))
             let west = try open("west", "wenhui", try await take(l, "west", "e2"))
@@ -98,13 +106,7 @@ final class PartitionStoreTests: PostgresTestCase {
             try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
             let lease = try await take(l, "east", "e1")
             func open(aside: Bool) throws -> Pipeline {
-                let store = try PostgresStore(target: target, scope: PartitionScope(partition: "east", communities: ["changzhengqiao"], lease: lease))
-                try store.lockForPartitions()
-                var setup = EngineSetup(registry: dir + "/registry.yaml", rules: Repo.scenarios.path, store: target.description)
-                setup.auditKeyFile = dir + "/audit-key"
-                setup.openStore = { _ in store }
-                setup.loadsOlderKeysAside = aside
-                return try setup.open()
+                try openPartition(target, dir: dir, "east", "changzhengqiao", lease: lease, loadsOlderKeysAside: aside)
             }
             let t0 = Instant(ms: 1_767_000_000_000)
             func alarm(_ id: String, hour: Int64) -> LineBatch {
