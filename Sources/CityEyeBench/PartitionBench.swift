@@ -149,7 +149,7 @@ enum PartitionBench {
         var connected: Double?
         /// From the kill until the last of the victim's partitions logged `ready` (the SUBACK read) on a survivor.
         var ready: Double?
-        /// From the restart until the three engines hold two partitions each again.
+        /// From the restart until the three engines hold their fair share again.
         var rebalance: Double?
     }
 
@@ -242,7 +242,7 @@ enum PartitionBench {
             _ = try await fresh.engineID()
             let balanced = try await leases.waitUntilBalanced(live: try await liveIDs(), partitions: o.communities, timeout: 60)
             let rebalance = balanced.map { seconds($0 - restarted) }
-            print("  restarted as \(fresh.name): \(rebalance.map { String(format: "two partitions each again after %.2f s", $0) } ?? "not rebalanced within 60 s")"
+            print("  restarted as \(fresh.name): \(rebalance.map { String(format: "a fair share each again after %.2f s", $0) } ?? "not rebalanced within 60 s")"
                   + "; victim's partitions connected on survivors after \(connected.map { String(format: "%.2f s", $0) } ?? "?")"
                   + ", ready after \(ready.map { String(format: "%.2f s", $0) } ?? "?")")
             rows.append(KillRow(number: k, atSeconds: at, slot: slot, engine: victimID, held: held, failover: failover,
@@ -525,13 +525,14 @@ enum PartitionBench {
             1 s, a 2 s margin, rebalancing every 1 s (PartitionRunner's defaults). Three engines; two publishers (one per
             broker, \(Int(o.rate / 2))/s each, \(Int(o.rate))/s in all) for \(String(format: "%.0f", f.publishSeconds)) s. Each kill: `kill -9` of a random
             engine (seeded, seed \(o.seed)), started again \(Int(o.restartAfter)) s after the kill; the next kill comes 1–4 s after the
-            three engines hold two partitions each again. **Failover** is from the kill until every partition's lease
+            three engines hold their fair share again (two or three each of the six and `keyed`, the partition of the rules
+            keyed across communities). **Failover** is from the kill until every partition's lease
             (`partition_lease`, polled every 100 ms, so each figure is up to ~0.1 s late) has `expires_at > now()` and a
             holder that is a live engine. **Connected** is from the kill until the last of the killed engine's partitions
             logged `partition pN: connected` in a survivor's log (its broker session resumed: the broker delivers what it
             kept from then on); **ready** until they logged `ready` (the SUBACK read: it comes after the kept messages the
             broker sent first, so it includes the first commits). **Rebalance** is from the restart until each engine holds
-            two partitions again (the survivors give back, the restarted engine takes on its next round).
+            its fair share again (the survivors give back, the restarted engine takes on its next round).
 
             | kill | at (s into the run) | engine killed | its partitions | failover (s) | connected (s) | ready (s) | rebalance after restart (s) |
             |---|---|---|---|---|---|---|---|
@@ -684,13 +685,13 @@ actor LeaseView {
         }
     }
 
-    /// Polls every 100 ms until each of the `partitions` has a live lease held by one of `live`; the seconds from
-    /// `since`, or nil after `timeout` s.
+    /// Polls every 100 ms until every partition (the `partitions` listed, and `keyed` if the plan has it) has a live
+    /// lease held by one of `live`; the seconds from `since`, or nil after `timeout` s.
     func waitUntilAllHeld(by live: Set<String>, partitions: Int, since: ContinuousClock.Instant, timeout: Double) async throws -> Double? {
         let deadline = since + .seconds(timeout)
         while ContinuousClock.now < deadline {
             let r = try await rows()
-            if r.filter({ $0.msLeft > 0 && $0.holder.map(live.contains) == true }).count == partitions {
+            if r.count >= partitions && r.allSatisfy({ $0.msLeft > 0 && $0.holder.map(live.contains) == true }) {
                 return PartitionBench.seconds(ContinuousClock.now - since)
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -699,13 +700,18 @@ actor LeaseView {
     }
 
     /// Polls every 100 ms until the partitions are held, each engine of `live` holding its equal share; when, or nil.
+    /// Waits until every partition is held by a live engine and each live engine holds its fair share (all of them
+    /// the same number, or one more). `partitions` counts the listed ones; the plan may add `keyed` (the rules keyed
+    /// across communities), whose lease row counts too once it exists.
     func waitUntilBalanced(live: Set<String>, partitions: Int, timeout: Double) async throws -> ContinuousClock.Instant? {
         let deadline = ContinuousClock.now + .seconds(timeout)
-        let share = (partitions + live.count - 1) / max(1, live.count)
         while ContinuousClock.now < deadline {
-            let held = try await rows().filter { $0.msLeft > 0 && $0.holder.map(live.contains) == true }
+            let all = try await rows()
+            let n = max(partitions, all.count), engines = max(1, live.count)
+            let held = all.filter { $0.msLeft > 0 && $0.holder.map(live.contains) == true }
             let byHolder = Dictionary(grouping: held, by: { $0.holder! }).mapValues(\.count)
-            if held.count == partitions && live.allSatisfy({ byHolder[$0] == share }) { return ContinuousClock.now }
+            let fair = (n / engines)...((n + engines - 1) / engines)
+            if held.count == n && live.allSatisfy({ fair.contains(byHolder[$0] ?? 0) }) { return ContinuousClock.now }
             try await Task.sleep(for: .milliseconds(100))
         }
         return nil
