@@ -142,12 +142,9 @@ final class PartitionStoreTests: PostgresTestCase {
             let dir = try temporaryPath("partition-fence")
             try RegistryFixtures.twoCommunities.write(toFile: dir + "/registry.yaml", atomically: true, encoding: .utf8)
             let old = try await take(l, "east", "engine-a")
-            let store = try PostgresStore(target: target, scope: PartitionScope(partition: "east", communities: ["changzhengqiao"], lease: old))
-            var setup = EngineSetup(registry: dir + "/registry.yaml", rules: Repo.scenarios.path, store: target.description)
-            setup.auditKeyFile = dir + "/audit-key"
-            setup.openStore = { _ in store }
-            let pipeline = try setup.open()
+            let pipeline = try openPartition(target, dir: dir, "east", "changzhengqiao", lease: old)
             defer { pipeline.store.close() }
+            let store = try XCTUnwrap(pipeline.store as? PostgresStore)
             let t0 = Instant(ms: 1_767_000_000_000)
             func alarm(_ i: Int) -> LineBatch {
                 LineBatch(["{\"id\":\"a-\(i)\",\"ts\":\"\(RFC3339.format(t0 + Int64(i)))\",\"device\":\"czq-smoke-01\",\"type\":\"smoke.alarm\",\"data\":{}}"],
