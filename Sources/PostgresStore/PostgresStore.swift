@@ -215,7 +215,9 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 
     /// Decoding a row: a column of an unexpected type is a store error naming the store, not a crash.
-    func decode<T>(_ body: () throws -> T) throws(StoreError) -> T {
+    func decode<T>(_ body: () throws -> T) throws(StoreError) -> T { try Self.decode(path: path, body) }
+
+    static func decode<T>(path: String, _ body: () throws -> T) throws(StoreError) -> T {
         do { return try body() } catch {
             throw StoreError("store \(path): a row could not be read (\(error)); is its schema City Eye's?", code: .corrupt)
         }
@@ -430,12 +432,10 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     }
 
     private static func keys(_ rows: [PostgresRandomAccessRow], path: String) throws(StoreError) -> [UInt8] {
-        do {
+        try decode(path: path) {
             var out: [UInt8] = []
             for r in rows { out.append(contentsOf: try r.bytes(0)) }
             return out
-        } catch {
-            throw StoreError("store \(path): a row could not be read (\(error)); is its schema City Eye's?", code: .corrupt)
         }
     }
 }
