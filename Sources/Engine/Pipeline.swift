@@ -164,14 +164,20 @@ public final class Pipeline {
     /// Whether `batch` holds nothing for this pipeline to take (`takesOnlyItsRulesEvents`): no message of a type its
     /// rules listen to. Such a batch changes nothing here; its messages are the other partitions' to count.
     public func leavesAllToOthers<Batch: MessageBatch>(_ batch: Batch) -> Bool {
-        guard sharesMessages else { return false }
-        guard let heard = heardTypes else { return false }
+        guard sharesMessages, heardTypes != nil else { return false }
         var all = true
         try? batch.forEachMessage { m in
             guard all, case .success(let e) = EnvelopeDecoder.decode(m.payload, devices: validator.devices) else { return }
-            if e.eventType.map(heard.contains) ?? false { all = false }
+            if hears(e) { all = false }
         }
         return all
+    }
+
+    /// Whether an event is of a type this pipeline's rules listen to (always, unless `takesOnlyItsRulesEvents` named
+    /// the types).
+    private func hears(_ e: Envelope) -> Bool {
+        guard let heard = heardTypes else { return true }
+        return e.eventType.map(heard.contains) ?? false
     }
 
     /// Whether the dedup window's older keys are still loading aside.
@@ -211,7 +217,7 @@ public final class Pipeline {
         case .success(let decoded):
             e = decoded
         }
-        if sharesMessages, let heard = heardTypes, !(e.eventType.map(heard.contains) ?? false) { return .leftToOthers }
+        if sharesMessages && !hears(e) { return .leftToOthers }
         // Start loading what the event's rules and dedup will read while it is validated.
         rules.prefetch(deviceRef: e.deviceRef)
         let key = ProcessedIDs.key(device: e.device, id: e.id)
