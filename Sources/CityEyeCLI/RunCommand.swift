@@ -150,7 +150,8 @@ extension Run {
                 let held = await runner.partitions
                 log("stats (last \(Durations.describe(every))): \(now.accepted - before.accepted) accepted, "
                     + "\(now.duplicates - before.duplicates) duplicates, \(now.rejectedTotal - before.rejectedTotal) rejected, "
-                    + "\(now.raisedTotal - before.raisedTotal) incidents raised; partitions \(held.isEmpty ? "none" : held.joined(separator: ","))")
+                    + "\(now.raisedTotal - before.raisedTotal) incidents raised\(StatsLine.notApplicable(now, since: before)); "
+                    + "partitions \(held.isEmpty ? "none" : held.joined(separator: ","))")
                 before = now
             }
         }
@@ -180,12 +181,17 @@ enum StatsLine {
         let duplicates = c.duplicates - before.duplicates
         let rejected = c.rejectedTotal - before.rejectedTotal
         let raised = c.raisedTotal - before.raisedTotal
-        let notApplicable = c.notApplicableTotal - before.notApplicableTotal
-        let gaps = notApplicable > 0 ? ", \(notApplicable) not applicable (so far: " + Terminal.safe(NotApplicableText.pairs(c, limit: 2)) + ")" : ""
+        let gaps = notApplicable(c, since: before)
         let reasons = byReason.isEmpty ? "" : " (" + byReason.joined(separator: ", ") + ")"
         let broker = s.connected ? "connected" : "DISCONNECTED"
         return "stats (last \(Durations.describe(over))): \(accepted) accepted, \(duplicates) duplicates, \(rejected) rejected"
             + reasons + ", \(raised) incidents raised\(gaps); \(s.openIncidents) open; broker \(broker)"
+    }
+
+    /// `, N not applicable (so far: …)` for the evaluations not applicable since `before`, or nothing.
+    static func notApplicable(_ c: IngestCounts, since before: IngestCounts) -> String {
+        let n = c.notApplicableTotal - before.notApplicableTotal
+        return n > 0 ? ", \(n) not applicable (so far: " + Terminal.safe(NotApplicableText.pairs(c, limit: 2)) + ")" : ""
     }
 }
 

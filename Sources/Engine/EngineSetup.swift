@@ -24,6 +24,10 @@ public struct EngineSetup: Sendable {
     /// The rules this engine evaluates, of those in the folder (nil: all): a partition leaves the rules keyed across
     /// communities to the partition that owns them.
     public var evaluates: (@Sendable (RuleRef) -> Bool)?
+    /// Rules of the folder another engine evaluates hearing only some devices (the partition `keyed`, subscribed to
+    /// the devices its rules can be evaluated on), with those devices: this engine counts the rules' evaluations not
+    /// applicable on every other device, whose events only it hears.
+    public var countsGapsOf: (rules: @Sendable (RuleRef) -> Bool, heardThere: Set<String>)?
     /// Loads the older processed ids of the dedup window on a thread while messages are already taken (a partition
     /// taken over: `Pipeline.init`'s `loadsOlderKeysAside`).
     public var loadsOlderKeysAside = false
@@ -47,7 +51,12 @@ public struct EngineSetup: Sendable {
         }
         // Rules first: the schema files under the rules folder declare the device types the registry may use.
         let ruleSet: RuleSet
-        do { ruleSet = try RuleSet.load(directory: rules).filtered { evaluates?($0) ?? true } } catch {
+        var gapsOf: (rules: RuleSet, heardThere: Set<String>)?
+        do {
+            let all = try RuleSet.load(directory: rules)
+            ruleSet = all.filtered { evaluates?($0) ?? true }
+            if let c = countsGapsOf { gapsOf = (all.filtered(c.rules), c.heardThere) }
+        } catch {
             throw EngineError(.rulesInvalid, path: rules, error.description)
         }
         let deployment: Registry
@@ -60,7 +69,7 @@ public struct EngineSetup: Sendable {
                 let key = Result { () throws(AuditKeyError) in try AuditTrail.seal(db, keyFile: auditKeyPath, create: true) }
                 try Deployment.record(registryText: registryText, registry: deployment, schema: ruleSet.schemaSources, in: db)
                 return (try Pipeline(registry: deployment, rules: ruleSet, store: db, deadLetters: deadLetters,
-                                      loadsOlderKeysAside: loadsOlderKeysAside), key)
+                                      loadsOlderKeysAside: loadsOlderKeysAside, countsGapsOf: gapsOf), key)
             } catch {
                 db.close()
                 throw error

@@ -56,6 +56,8 @@ public final class Pipeline {
     /// `takesOnlyItsRulesEvents`: the events its rules listen to (nil: every type), the rest left to others.
     private var sharesMessages = false
     private var heardTypes: Set<EventType>?
+    /// By `DeviceRef` position (nil: every device).
+    private var heardDevices: [Bool]?
     /// The dedup window's older keys while they load aside (`init`'s `loadsOlderKeysAside`), and why they could not.
     private var olderKeys: OlderProcessedKeys?
     private var olderKeysFailure: (any Error)?
@@ -97,14 +99,16 @@ public final class Pipeline {
     /// the store carries from an earlier replay or run. `deadLetters` bounds what it keeps of rejected messages.
     /// `loadsOlderKeysAside`: only the last `recentKeysWindow` of processed ids are loaded now, the rest on a thread
     /// while messages are already taken (`OlderProcessedKeys`; when the store offers a reader of its own for them).
+    /// `countsGapsOf`: rules another engine evaluates on only the devices named (`EngineSetup.countsGapsOf`).
     public init(registry: Registry, rules ruleSet: RuleSet, store: any EngineStore,
-                deadLetters policy: DeadLetterPolicy = DeadLetterPolicy(), loadsOlderKeysAside: Bool = false) throws {
+                deadLetters policy: DeadLetterPolicy = DeadLetterPolicy(), loadsOlderKeysAside: Bool = false,
+                countsGapsOf gapsOf: (rules: RuleSet, heardThere: Set<String>)? = nil) throws {
         self.registry = registry
         self.ruleSet = ruleSet
         self.store = store
         self.deadLetters = DeadLetterKeeper(policy: policy, savedBudget: try store.state(DeadLetterKeeper.budgetStateName))
         self.validator = EventValidator(registry: registry)
-        self.rules = RuleEngine(rules: ruleSet, registry: registry)
+        self.rules = RuleEngine(rules: ruleSet, registry: registry, gapsOf: gapsOf)
         (droppedRuleKeys, replaceRuleKeysOnSave) = try Self.restoreRuleState(rules, from: store)
         rules.tracksStateChanges = true
         let open = try store.notClosedIncidents()
@@ -156,15 +160,18 @@ public final class Pipeline {
     /// evaluates the rules keyed across communities): it takes only the events its rules listen to, and leaves every
     /// other message and every rejection to the partitions of the messages' communities, which count and dead-letter
     /// them (otherwise a rejected message would be recorded twice, and each message's processed id kept twice).
-    public func takesOnlyItsRulesEvents() {
+    /// `devices`: the devices it hears (nil: all); an event of another device is left to others too (a persistent
+    /// broker session may still hold a subscription of an earlier registry).
+    public func takesOnlyItsRulesEvents(devices: Set<String>? = nil) {
         sharesMessages = true
         heardTypes = ruleSet.eventTypesHeard
+        heardDevices = devices.map { d in registry.catalog.devices.map { d.contains($0.id) } }
     }
 
     /// Whether `batch` holds nothing for this pipeline to take (`takesOnlyItsRulesEvents`): no message of a type its
     /// rules listen to. Such a batch changes nothing here; its messages are the other partitions' to count.
     public func leavesAllToOthers<Batch: MessageBatch>(_ batch: Batch) -> Bool {
-        guard sharesMessages, heardTypes != nil else { return false }
+        guard sharesMessages, heardTypes != nil || heardDevices != nil else { return false }
         var all = true
         try? batch.forEachMessage { m in
             guard all, case .success(let e) = EnvelopeDecoder.decode(m.payload, devices: validator.devices) else { return }
@@ -173,9 +180,12 @@ public final class Pipeline {
         return all
     }
 
-    /// Whether an event is of a type this pipeline's rules listen to (always, unless `takesOnlyItsRulesEvents` named
-    /// the types).
+    /// Whether an event is of a type this pipeline's rules listen to and of a device it hears (always, unless
+    /// `takesOnlyItsRulesEvents` named them).
     private func hears(_ e: Envelope) -> Bool {
+        if let heard = heardDevices, !((e.deviceRef ?? registry.catalog.ref(of: e.device)).map { heard[$0.position] } ?? false) {
+            return false
+        }
         guard let heard = heardTypes else { return true }
         return e.eventType.map(heard.contains) ?? false
     }

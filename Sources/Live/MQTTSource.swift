@@ -62,5 +62,6 @@ extension MQTTSettings {
                   keepalive: b.keepaliveS, username: b.username, password: b.password,
                   tls: b.tls.map { TLSFiles(caFile: $0.caFile, certFile: $0.certFile, keyFile: $0.keyFile) },
                   fallbacks: b.fallbacks.map { ($0.host, $0.port) })
+        unsubscribes = b.unsubscribes
     }
 }

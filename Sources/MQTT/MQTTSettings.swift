@@ -5,6 +5,9 @@ public struct MQTTSettings: Sendable {
     /// False for the engine: the broker keeps the session and queues QoS 1 messages while it is away.
     public var cleanSession: Bool
     public var topics: [String]
+    /// Filters unsubscribed on each connect before `topics` are subscribed: a persistent session keeps the
+    /// subscriptions of an earlier configuration (the partition `keyed` once heard whole communities).
+    public var unsubscribes: [String] = []
     public var qos: Int
     public var keepalive: Int
     public var username: String?

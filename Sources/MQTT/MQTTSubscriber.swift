@@ -5,6 +5,8 @@ import CMosquitto
 final class SubscriberBox: @unchecked Sendable {
     let continuation: AsyncStream<MQTTEvent>.Continuation
     let topics: [String]
+    /// Unsubscribed on each connect, before `topics` are subscribed (`MQTTSettings.unsubscribes`).
+    let unsubscribes: [String]
     let qos: Int32
     /// Batched mode: messages wait here for `takeMessages()` instead of going through the stream one by one.
     let inbox: MessageInbox?
@@ -12,9 +14,9 @@ final class SubscriberBox: @unchecked Sendable {
     var receiving: (@Sendable (inout MQTTMessage) -> Void)?
     /// When acknowledgements wait for the consumer's commits (nil: they leave as libmosquitto writes them).
     let gate: AcknowledgementGate?
-    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], qos: Int, batched: Bool, inboxCapacity: Int?,
-         gated: Bool) {
-        self.continuation = continuation; self.topics = topics; self.qos = Int32(qos)
+    init(continuation: AsyncStream<MQTTEvent>.Continuation, topics: [String], unsubscribes: [String] = [], qos: Int, batched: Bool,
+         inboxCapacity: Int?, gated: Bool) {
+        self.continuation = continuation; self.topics = topics; self.unsubscribes = unsubscribes; self.qos = Int32(qos)
         self.inbox = batched ? MessageInbox(capacity: inboxCapacity) : nil
         gate = gated ? AcknowledgementGate() : nil
     }
@@ -61,7 +63,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
         self.settings = settings
         let (stream, continuation) = AsyncStream<MQTTEvent>.makeStream(bufferingPolicy: .unbounded)
         events = stream
-        box = SubscriberBox(continuation: continuation, topics: settings.topics, qos: settings.qos,
+        box = SubscriberBox(continuation: continuation, topics: settings.topics, unsubscribes: settings.unsubscribes, qos: settings.qos,
                            batched: batched || acknowledgesAfterCommit, inboxCapacity: inboxCapacity, gated: acknowledgesAfterCommit)
         opaque = Unmanaged.passRetained(box).toOpaque()
         do {
@@ -82,6 +84,7 @@ public final class MQTTSubscriber: @unchecked Sendable {
                 return
             }
             box.continuation.yield(.connected)
+            for t in box.unsubscribes { _ = mosquitto_unsubscribe(m, nil, t) }
             for t in box.topics { _ = mosquitto_subscribe(m, nil, t, box.qos) }
         }
         mosquitto_subscribe_callback_set(mosq) { _, obj, _, _, _ in

@@ -58,9 +58,11 @@ public final class PartitionEngine: @unchecked Sendable {
     /// Opens the partition's share of the store (fenced by `lease`: the incidents of `communities` (nil: all) and
     /// `rules`) and a pipeline evaluating those rules on what it committed, and makes a broker session for each of
     /// `sessions` (the broker with its client id, and the topics). Throws when the store or the registry cannot be
-    /// opened (then nothing was taken from the broker).
+    /// opened (then nothing was taken from the broker). `keyedDevices`: the devices the partition `keyed` hears (nil:
+    /// all); a community partition counts the keyed rules' evaluations not applicable on the others.
     public init(partition: String, sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules,
-                lease: Lease, config: LiveConfig, target: PostgresTarget, tuning: LiveTuning, clock: WallClock = SystemClock(),
+                lease: Lease, keyedDevices: Set<String>? = nil, config: LiveConfig, target: PostgresTarget, tuning: LiveTuning,
+                clock: WallClock = SystemClock(),
                 metrics factory: any MetricsFactory = MetricsSystem.factory, log: @escaping @Sendable (String) -> Void) throws {
         self.partition = partition
         self.lease = lease
@@ -82,13 +84,15 @@ public final class PartitionEngine: @unchecked Sendable {
         switch rules {
         case .all: break
         case .only(let ids): setup.evaluates = { ids.contains($0.id) }
-        case .except(let ids): setup.evaluates = { !ids.contains($0.id) }
+        case .except(let ids):
+            setup.evaluates = { !ids.contains($0.id) }
+            if let keyedDevices { setup.countsGapsOf = ({ ids.contains($0.id) }, keyedDevices) }
         }
         let (opened, key) = try setup.openSealed()
         if case .failure(let e) = key { log("partition \(partition): audit rows are written unsealed: \(e)") }
         pipeline = opened
         pipeline.collectsNews = tuning.announcesIncidents
-        if partition == PartitionRunner.keyedPartition { pipeline.takesOnlyItsRulesEvents() }
+        if partition == PartitionRunner.keyedPartition { pipeline.takesOnlyItsRulesEvents(devices: keyedDevices) }
         metrics = LiveMetrics(factory: factory, scenarios: Set(opened.ruleSet.rules.map(\.scenario)).sorted(),
                               dimensions: [("partition", partition)], countsMessages: partition != PartitionRunner.keyedPartition)
         do {
@@ -169,6 +173,8 @@ public final class PartitionEngine: @unchecked Sendable {
         case .connected:
             metrics.connection(true)
             log("partition \(partition): connected to \(node(settings)) as \(settings.clientID)")
+            // Nothing to subscribe to (the partition `keyed` when no device can be evaluated by its rules): ready now.
+            if settings.topics.isEmpty { log("partition \(partition): ready, subscribed to 0 filter(s) on \(node(settings))") }
         case .ready:
             // The broker answers each filter's subscription; the session is ready when it answered them all.
             let session = settings.clientID + "@\(settings.host):\(settings.port)"

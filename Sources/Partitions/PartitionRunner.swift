@@ -48,6 +48,9 @@ public actor PartitionRunner {
     /// The rules keyed across communities (`RuleSet.keyedAcrossCommunities`): evaluated by the partition `keyed`
     /// alone, which hears every community's broker, and left out by the others.
     private var keyedRules: [String] = []
+    /// The devices the partition `keyed` hears: those its rules can be evaluated on (`RuleSet.devicesEvaluated`), by
+    /// community; nil: every device. The community partitions count the rules' evaluations not applicable on the rest.
+    private var keyedDevices: [String: [String]]?
     /// The partition that owns the rules keyed across communities (when the rules folder has any).
     public static let keyedPartition = "keyed"
     private var held: [String: Held] = [:]
@@ -118,7 +121,11 @@ public actor PartitionRunner {
         let registry = try RegistryLoader.load(path: config.registry)
         communities = registry.catalog.communityIDs
         try config.checkWebhooks(communities: communities, log: log)
-        keyedRules = try RuleSet.load(directory: config.rules).keyedAcrossCommunities.map(\.id)
+        let ruleSet = try RuleSet.load(directory: config.rules)
+        keyedRules = ruleSet.keyedAcrossCommunities.map(\.id)
+        if !keyedRules.isEmpty, let heard = ruleSet.filtered({ [keyedRules] in keyedRules.contains($0.id) }).devicesEvaluated(in: registry) {
+            keyedDevices = Dictionary(grouping: heard.sorted(), by: { registry.catalog.device($0)!.community })
+        }
         var ids = plan.partitions.map(\.id)
         if !keyedRules.isEmpty {
             if ids.contains(Self.keyedPartition) {
@@ -252,7 +259,9 @@ public actor PartitionRunner {
             return
         }
         waitingOn[id] = nil
-        guard sessions.contains(where: { !$0.topics.isEmpty }) else {
+        // The partition `keyed` is held even when no device can be evaluated by its rules: its session then subscribes
+        // to nothing (and unsubscribes what an earlier configuration subscribed).
+        guard id == Self.keyedPartition || sessions.contains(where: { !$0.topics.isEmpty }) else {
             log("partition \(id): lease \(lease.token) taken, but no registered community belongs to it; nothing to subscribe to")
             held[id] = nil
             try? await keeper.release()
@@ -265,7 +274,8 @@ public actor PartitionRunner {
         let engine: PartitionEngine
         do {
             engine = try PartitionEngine(partition: id, sessions: sessions, communities: mine, rules: rules, lease: lease,
-                                         config: config, target: target, tuning: tuning, metrics: metricsFactory, log: log)
+                                         keyedDevices: keyedDevices.map { Set($0.values.joined()) }, config: config, target: target,
+                                         tuning: tuning, metrics: metricsFactory, log: log)
         } catch {
             keep.cancel()
             await keep.value
@@ -275,7 +285,8 @@ public actor PartitionRunner {
         }
         loss.attach(engine)
         let heard = sessions.map { "\($0.host):\($0.port) as \($0.clientID)" }.joined(separator: ", ")
-        log("partition \(id): lease \(lease.token) taken; \(mine.map { "\($0.count) communities" } ?? "rules \(keyedRules.joined(separator: ", ")) in every community"), broker \(heard)")
+        let keyedScope = keyedDevices.map { "on the \($0.values.reduce(0) { $0 + $1.count }) device(s) they can be evaluated on" } ?? "in every community"
+        log("partition \(id): lease \(lease.token) taken; \(mine.map { "\($0.count) communities" } ?? "rules \(keyedRules.joined(separator: ", ")) \(keyedScope)"), broker \(heard)")
         let run = Task.detached { await engine.run() }
         held[id] = Held(engine: engine, keeper: keeper, run: run, keep: keep)
         metrics?.taken(id)
@@ -299,7 +310,7 @@ public actor PartitionRunner {
     private func shapeOfSessions(_ id: String) -> (sessions: [LiveConfig.Broker], communities: [String]?, rules: PartitionScope.Rules)? {
         if id == Self.keyedPartition && !keyedRules.isEmpty {
             let sessions = Self.keyedSessions(plan, clientID: config.broker.clientID + "-" + Self.keyedPartition,
-                                              registryCommunities: communities)
+                                              registryCommunities: communities, devices: keyedDevices)
             return (sessions, nil, .only(keyedRules))
         }
         guard let p = plan.partitions.first(where: { $0.id == id }) else { return nil }
@@ -308,24 +319,35 @@ public actor PartitionRunner {
         return ([b], plan.communities(of: id, in: communities), keyedRules.isEmpty ? .all : .except(keyedRules))
     }
 
-    /// The sessions of the partition `keyed`: one per broker the plan uses, each subscribed to every community's
-    /// topics there. A clustered broker's nodes (a `host:port` with its `fallbacks`) are one broker: its client ids are
-    /// the cluster's, so two sessions with the keyed client id on two of its nodes would take it from each other.
-    static func keyedSessions(_ plan: PartitionPlan, clientID: String, registryCommunities: [String]) -> [LiveConfig.Broker] {
-        var byBroker: [String: (broker: LiveConfig.Broker, topics: [String])] = [:]
+    /// The sessions of the partition `keyed`: one per broker the plan uses, each subscribed there to `devices` (by
+    /// community), or to every community's topics when `devices` is nil. Narrowed to devices, a session unsubscribes
+    /// the communities' filters first (its persistent session may hold them from an earlier configuration).
+    /// A clustered broker's nodes (a `host:port` with its `fallbacks`) are one broker: its client ids are the
+    /// cluster's, so two sessions with the keyed client id on two of its nodes would take it from each other.
+    static func keyedSessions(_ plan: PartitionPlan, clientID: String, registryCommunities: [String],
+                              devices: [String: [String]]? = nil) -> [LiveConfig.Broker] {
+        var byBroker: [String: LiveConfig.Broker] = [:]
         var order: [String] = []
         for p in plan.partitions {
             let at = ([ListenAddress(host: p.broker.host, port: p.broker.port)] + p.broker.fallbacks)
                 .map { "\($0.host):\($0.port)" }.sorted().joined(separator: ",")
-            if byBroker[at] == nil { byBroker[at] = (p.broker, []); order.append(at) }
-            byBroker[at]!.topics += plan.topics(of: p.id, registryCommunities: registryCommunities)
+            if byBroker[at] == nil {
+                var b = p.broker
+                b.clientID = clientID
+                b.topics = []
+                byBroker[at] = b
+                order.append(at)
+            }
+            guard let devices else {
+                byBroker[at]!.topics += plan.topics(of: p.id, registryCommunities: registryCommunities)
+                continue
+            }
+            for c in plan.communities(of: p.id, in: registryCommunities) {
+                byBroker[at]!.topics += (devices[c] ?? []).map { PartitionPlan.filter(community: c, device: $0) }
+                byBroker[at]!.unsubscribes.append(PartitionPlan.filter(community: c))
+            }
         }
-        return order.map { at -> LiveConfig.Broker in
-            var b = byBroker[at]!.broker
-            b.clientID = clientID
-            b.topics = byBroker[at]!.topics
-            return b
-        }
+        return order.map { byBroker[$0]! }
     }
 
     /// A partition whose engine ended by itself (its lease lost, a failed commit): its keeper stops, and a lease

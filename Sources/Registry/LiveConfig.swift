@@ -13,6 +13,9 @@ public struct LiveConfig: Sendable {
         public var port: Int
         public var clientID = "cityeye-engine"
         public var topics = ["cityeye/#"]
+        /// Set by the engine, not the config: filters an earlier configuration's persistent session may still hold
+        /// (`MQTTSettings.unsubscribes`).
+        public var unsubscribes: [String] = []
         public var qos = 1
         /// QoS 0 (at most once: a message lost on a reconnect is gone) only when the config says so in words.
         public var allowQos0 = false

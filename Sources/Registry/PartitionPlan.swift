@@ -33,6 +33,8 @@ public struct PartitionPlan: Sendable {
 
     /// The MQTT filter that carries one community's traffic (SPEC §2.1).
     public static func filter(community: String) -> String { "cityeye/\(community)/#" }
+    /// One device's topic (SPEC §2.1), a filter that matches it alone.
+    public static func filter(community: String, device: String) -> String { "cityeye/\(community)/\(device)" }
 
     /// The hash-mode partition of a community: FNV-1a 64 of its UTF-8 bytes, modulo `count`.
     public static func hashIndex(community: String, count: Int) -> Int {

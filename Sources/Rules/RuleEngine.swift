@@ -23,15 +23,33 @@ public final class RuleEngine {
     var timers = TimerQueue()
     public internal(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
+    /// Rules another engine evaluates that does not hear every device (the partition `keyed` hears only the devices its
+    /// rules can be evaluated on, `RuleSet.devicesEvaluated`): on the devices it does not hear, this engine counts
+    /// their evaluations not applicable, and evaluates nothing else of them. Indexed as `ruleIndex`; the devices by
+    /// `DeviceRef` position.
+    private let gapRules: [(rule: Rule, needed: [String])]
+    private let gapIndex: [[Int]]
+    private let gapDevices: [Bool]
 
-    public init(rules: RuleSet, registry: Registry) {
+    /// `gapsOf`: rules evaluated elsewhere, with the devices whose events reach the engine that evaluates them; their
+    /// evaluations not applicable on the other devices are counted here.
+    public init(rules: RuleSet, registry: Registry, gapsOf elsewhere: (rules: RuleSet, heardThere: Set<String>)? = nil) {
         let compiled = rules.compiled
         self.rules = compiled
         devices = RuleDevices(registry)
         tables = compiled.map { KeyTable(keying: KeyTable.Keying($0.key)) }
         attrsNeeded = compiled.map { r in r.attrsNeeded.isEmpty ? nil : r.attrsNeeded }
+        eventTypeCount = EventType.allCases.count
+        deviceTypeCount = max(1, devices.typeNames.count)
+        ruleIndex = Self.index(compiled, typeNames: devices.typeNames)
+        gapRules = (elsewhere?.rules.compiled ?? []).map { ($0, $0.attrsNeeded) }.filter { !$0.needed.isEmpty }
+        gapIndex = Self.index(gapRules.map(\.rule), typeNames: devices.typeNames)
+        gapDevices = registry.catalog.devices.map { !(elsewhere?.heardThere.contains($0.id) ?? true) }
+    }
+
+    /// The rules an event can concern, by (event type, device type): `[type.ordinal * typeNames.count + typeIndex]`.
+    private static func index(_ compiled: [Rule], typeNames: [String]) -> [[Int]] {
         let all = EventType.allCases
-        eventTypeCount = all.count
         var byType: [[Int]] = Array(repeating: [], count: all.count)
         for (i, r) in compiled.enumerated() {
             var types: Set<EventType>? = []
@@ -40,17 +58,16 @@ public final class RuleEngine {
             }
             for t in types ?? Set(all) { byType[t.ordinal].append(i) }
         }
-        let typeNames = devices.typeNames
-        deviceTypeCount = max(1, typeNames.count)
-        var ruleIndex: [[Int]] = Array(repeating: [], count: all.count * deviceTypeCount)
+        let deviceTypeCount = max(1, typeNames.count)
+        var index: [[Int]] = Array(repeating: [], count: all.count * deviceTypeCount)
         for t in all {
             for (d, name) in typeNames.enumerated() {
-                ruleIndex[t.ordinal * deviceTypeCount + d] = byType[t.ordinal].filter {
+                index[t.ordinal * deviceTypeCount + d] = byType[t.ordinal].filter {
                     compiled[$0].deviceTypes.map { $0.contains(name) } ?? true
                 }
             }
         }
-        self.ruleIndex = ruleIndex
+        return index
     }
 
     public var nextDue: Instant? {
@@ -94,8 +111,13 @@ public final class RuleEngine {
         withUnsafePointer(to: event) { e in
             let ctx = EvalContext(eventPointer: e, deviceRef: ref, subjectRef: devices.subjectRef(of: ref), catalog: devices.catalog)
             for ri in rulesOfEvent {
-                if let needed = attrsNeeded[ri] { noteMissing(needed, rule: ri, ctx) }
+                if let needed = attrsNeeded[ri] { noteMissing(needed, rule: rules[ri], ctx) }
                 apply(rule: ri, ctx, into: &out)
+            }
+            if !gapRules.isEmpty && gapDevices[Int(ref)] {
+                for gi in gapIndex[event.type.ordinal * deviceTypeCount + devices.typeIndex(of: ref)] {
+                    noteMissing(gapRules[gi].needed, rule: gapRules[gi].rule, ctx)
+                }
             }
         }
         eventSignals = eventSignals.lowerBound..<out.count
@@ -104,16 +126,15 @@ public final class RuleEngine {
     }
 
     /// Counts the evaluation when the event's device lacks an attribute the rule needs (docs/rules.md, Missing fields).
-    private func noteMissing(_ needed: [String], rule ri: Int, _ c: EvalContext) {
+    private func noteMissing(_ needed: [String], rule r: Rule, _ c: EvalContext) {
         let attrs = c.device.attrs
         var missing: [String] = []
         for a in needed where attrs[a] == nil || attrs[a] == .null { missing.append(a) }
         guard !missing.isEmpty else { return }
         // Missing is not always decisive (`false and missing` is false): count only what could not be judged.
-        let r = rules[ri]
         let durationGap = if case .attr(let a, _, nil)? = r.duration { missing.contains(a) } else { false }
         guard durationGap || r.triggers.contains(where: { $0.listens(to: c.event.type) && $0.test(c) == nil }) else { return }
-        let gap = RuleGap(rule: rules[ri].ref.id, device: c.event.device, attrs: missing)
+        let gap = RuleGap(rule: r.ref.id, device: c.event.device, attrs: missing)
         if registryGaps[gap] != nil || registryGaps.count < Self.maxGaps { registryGaps[gap, default: 0] += 1 } else { gapsUntold += 1 }
     }
 

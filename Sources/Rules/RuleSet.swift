@@ -34,6 +34,21 @@ public struct RuleSet: @unchecked Sendable {
         return heard
     }
 
+    /// The devices these rules can be evaluated on: of a device type a rule names (any, when it names none) and with
+    /// every attribute the rule reads (`attrs.NAME`, present and not null). nil when a rule names no device type and
+    /// reads no attribute: it can be evaluated on every device. The partition `keyed` subscribes to these devices only.
+    public func devicesEvaluated(in registry: Registry) -> Set<String>? {
+        var out = Set<String>()
+        for rule in compiled {
+            let needed = rule.attrsNeeded
+            if rule.deviceTypes == nil && needed.isEmpty { return nil }
+            for d in registry.catalog.devices where rule.deviceTypes.map({ $0.contains(d.type) }) ?? true {
+                if needed.allSatisfy({ a in d.attrs[a].map { $0 != .null } ?? false }) { out.insert(d.id) }
+            }
+        }
+        return out
+    }
+
     /// The same rule set with only the rules `keep` says yes to.
     public func filtered(_ keep: (RuleRef) -> Bool) -> RuleSet {
         RuleSet(compiled: compiled.filter { keep($0.ref) }, files: files, schemaSources: schemaSources)

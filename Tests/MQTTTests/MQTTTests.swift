@@ -41,6 +41,36 @@ final class MQTTTests: XCTestCase {
         XCTAssertEqual(got.last.map { String(decoding: $0.payload, as: UTF8.self) }, "m1999")
     }
 
+    /// A persistent session keeps the subscriptions of an earlier configuration: narrowed to one device, a session
+    /// unsubscribes the community's filter on connect, and hears only that device from then on.
+    func testASessionNarrowedToADeviceNoLongerHearsItsEarlierFilter() async throws {
+        let broker = try MosquittoBroker()
+        defer { broker.stop() }
+        var settings = MQTTSettings(port: broker.port, clientID: "keyed-\(UUID().uuidString.prefix(6))", cleanSession: false,
+                                    topics: ["cityeye/c/#"])
+        var sub = try MQTTSubscriber(settings: settings)
+        try sub.start()
+        let first = await waitSubscribed(sub, timeout: 10)
+        XCTAssertTrue(first.subscribed, "\(first.events)")
+        sub.stop()
+        settings.topics = ["cityeye/c/venue-1"]
+        settings.unsubscribes = ["cityeye/c/#"]
+        sub = try MQTTSubscriber(settings: settings)
+        try sub.start()
+        let narrowed = await waitSubscribed(sub, timeout: 10)
+        XCTAssertTrue(narrowed.subscribed, "\(narrowed.events)")
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: broker.port, clientID: "gw", cleanSession: true, topics: []))
+        try pub.connect()
+        for (i, device) in ["sd-1", "venue-1", "sd-2", "venue-1"].enumerated() {
+            try pub.publish(topic: "cityeye/c/\(device)", payload: Array("\(device) \(i)".utf8), qos: 1)
+        }
+        try pub.waitForAcks(timeout: 10)
+        pub.disconnect()
+        let got = await collect(sub, count: 2, timeout: 10)
+        XCTAssertEqual(got.map { String(decoding: $0.payload, as: UTF8.self) }, ["venue-1 1", "venue-1 3"],
+                       "the community's filter, kept by the session, was unsubscribed (messages come in order: sd-1's would be first)")
+    }
+
     func testPublisherToAClosedPortFailsClearly() throws {
         let port = try MosquittoBroker.freePort()
         let pub = try MQTTPublisher(settings: MQTTSettings(port: port, clientID: "x", cleanSession: true, topics: []))

@@ -365,9 +365,12 @@ final class FailoverTests: PostgresTestCase {
     func testRulesKeyedAcrossCommunitiesGiveTheIncidentsOfOneEngine() throws {
         let city = try city("keyed")
         defer { city.stop() }
-        let engines = try ["a", "b"].map { try engine(city, $0) }
+        let engines = try ["a", "b"].map { try engine(city, $0, ["--stats-every", "1s"]) }
         defer { stopAll(engines) }
         try waitUntil("every partition taken", timeout: 30) { try held(city) == Self.partitionCount }
+        // The partition keyed hears only the venues (the devices with the `flagged` its rule reads).
+        try waitUntilEveryPartitionSubscribed(city, ["a", "b"])
+        XCTAssertTrue((log(city, "a") + log(city, "b")).contains("partition keyed: ready, subscribed to 6 filter(s)"))
         // One elderly visitor, three days, venues in c1 and c2 (partitions p0 and p1); another visits c3 twice only.
         let now = SystemClock().now()
         let visits: [(community: String, person: String, daysAgo: Int64)] = [
@@ -382,14 +385,18 @@ final class FailoverTests: PostgresTestCase {
             try pub.publish(topic: "cityeye/\(v.community)/\(v.community)-venue", payload: Array(body.utf8), qos: 1)
             lines.append(body)
         }
-        // Messages the partition `keyed` hears but leaves to the community partitions: a smoke alarm (no rule of its
-        // listens to it), a visit of a device not in the registry and a payload that is not JSON (each dead-lettered once,
-        // by c2's partition).
+        // Messages the partition `keyed` does not hear or leaves to the community partitions: a smoke alarm (no rule of
+        // its listens to it), a visit of a device not in the registry and a payload that is not JSON (each dead-lettered
+        // once, by c2's partition), and a visit reported by a smoke detector, which has no `flagged`: c2's partition
+        // counts that evaluation not applicable, as one engine does.
         let alarm = "{\"id\":\"s-1\",\"ts\":\"\(RFC3339.format(now))\",\"device\":\"c2-sd-1\",\"type\":\"smoke.alarm\",\"data\":{}}"
         let stranger = "{\"id\":\"v-x\",\"ts\":\"\(RFC3339.format(now))\",\"device\":\"c2-ghost\",\"type\":\"venue.visit\",\"data\":{\"person\":\"p-7\",\"elderly\":true}}"
-        for (topic, body) in [("cityeye/c2/c2-sd-1", alarm), ("cityeye/c2/c2-ghost", stranger), ("cityeye/c2/c2-venue", "not json")] {
+        let unflagged = "{\"id\":\"v-sd\",\"ts\":\"\(RFC3339.format(now))\",\"device\":\"c2-sd-1\",\"type\":\"venue.visit\",\"data\":{\"person\":\"p-7\",\"elderly\":true}}"
+        for (topic, body) in [("cityeye/c2/c2-sd-1", alarm), ("cityeye/c2/c2-ghost", stranger), ("cityeye/c2/c2-venue", "not json"),
+                              ("cityeye/c2/c2-sd-1", unflagged)] {
             try pub.publish(topic: topic, payload: Array(body.utf8), qos: 1)
         }
+        lines.append(unflagged)
         try pub.waitForAcks(timeout: 10)
         pub.disconnect()
         func repeatVisitors(_ incidents: [Incident]) -> [String] {
@@ -405,8 +412,13 @@ final class FailoverTests: PostgresTestCase {
         // One engine on the same traffic, in order: a replay into SQLite.
         try lines.joined(separator: "\n").write(toFile: city.dir + "/visits.jsonl", atomically: true, encoding: .utf8)
         let r = try CityEyeBinary.run(["replay", city.dir + "/visits.jsonl", "--rules", Repo.scenarios.path, "--registry",
-                                       city.dir + "/registry.yaml", "--db", city.dir + "/one.db", "--quiet"])
+                                       city.dir + "/registry.yaml", "--db", city.dir + "/one.db"])
         XCTAssertEqual(r.code, 0, r.err)
+        let gap = "health_marketing.repeat-visitor on c2-sd-1 (no attrs.flagged) 1"
+        XCTAssertTrue(r.out.contains(gap), r.out)
+        try waitUntil("the partitioned engines count the same evaluation not applicable", timeout: 10) {
+            (log(city, "a") + log(city, "b")).contains("1 not applicable (so far: \(gap))")
+        }
         let one = try Store(path: city.dir + "/one.db", create: false)
         defer { one.close() }
         XCTAssertEqual(repeatVisitors(try one.incidents()), ["p-7 c1 c1-venue 1"])
@@ -414,12 +426,13 @@ final class FailoverTests: PostgresTestCase {
         let store = try PostgresStore(target: city.target, create: false)
         defer { store.close() }
         XCTAssertEqual(repeatVisitors(try store.incidents()), repeatVisitors(try one.incidents()), "the same incident, raised once")
-        XCTAssertTrue((log(city, "a") + log(city, "b")).contains("partition keyed: lease 1 taken; rules health_marketing.repeat-visitor in every community"))
+        XCTAssertTrue((log(city, "a") + log(city, "b")).contains("partition keyed: lease 1 taken; rules health_marketing.repeat-visitor on the 6 device(s) they can be evaluated on"))
         try waitUntil("the smoke alarm counted", timeout: 10) { try store.incidents().contains { $0.device == "c2-sd-1" } }
         XCTAssertEqual(try store.deadLetters().map(\.topic).sorted(), ["cityeye/c2/c2-ghost", "cityeye/c2/c2-venue"],
                        "each rejected message dead-lettered once, by its community's partition")
         let keyedKeys = try pg.psql("SELECT coalesce(sum(length(keys)), 0) FROM processed_batch WHERE part = 'keyed'", in: city.target.database)
-        XCTAssertEqual(keyedKeys.trimmingCharacters(in: .whitespacesAndNewlines), "\(visits.count * 12)", "the partition keyed keeps the processed ids of the visits alone")
+        XCTAssertEqual(keyedKeys.trimmingCharacters(in: .whitespacesAndNewlines), "\(visits.count * 12)",
+                       "the partition keyed keeps the processed ids of the venues' visits alone (not the smoke detector's)")
     }
 
     /// Two engines told to run the same partition: the second waits for the lease and says who holds it.

@@ -40,5 +40,14 @@ final class KeyedSessionsTests: XCTestCase {
         let two = PartitionRunner.keyedSessions(districts, clientID: "city-keyed", registryCommunities: ["c1", "c2", "c3"])
         XCTAssertEqual(two.map(\.host), ["mq-east", "mq-west"])
         XCTAssertEqual(two.map(\.topics), [["cityeye/c1/#"], ["cityeye/c2/#", "cityeye/c3/#"]])
+        XCTAssertEqual(two.map(\.unsubscribes), [[], []])
+
+        // Narrowed to the devices its rules can be evaluated on: those devices' topics, on their community's broker,
+        // and the communities' filters unsubscribed (an earlier configuration's persistent session holds them).
+        let narrowed = PartitionRunner.keyedSessions(districts, clientID: "city-keyed", registryCommunities: ["c1", "c2", "c3"],
+                                                     devices: ["c1": ["v-1", "v-2"], "c3": ["v-3"]])
+        XCTAssertEqual(narrowed.map(\.host), ["mq-east", "mq-west"])
+        XCTAssertEqual(narrowed.map(\.topics), [["cityeye/c1/v-1", "cityeye/c1/v-2"], ["cityeye/c3/v-3"]])
+        XCTAssertEqual(narrowed.map(\.unsubscribes), [["cityeye/c1/#"], ["cityeye/c2/#", "cityeye/c3/#"]])
     }
 }
