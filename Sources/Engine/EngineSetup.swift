@@ -25,7 +25,7 @@ public struct EngineSetup: Sendable {
     /// communities to the partition that owns them.
     public var evaluates: (@Sendable (RuleRef) -> Bool)?
     /// Rules of the folder another engine evaluates hearing only some devices (the partition `keyed`, subscribed to
-    /// the devices its rules can be evaluated on), with those devices: this engine counts the rules' evaluations not
+    /// the devices whose events can affect its rules), with those devices: this engine counts the rules' evaluations not
     /// applicable on every other device, whose events only it hears.
     public var countsGapsOf: (rules: @Sendable (RuleRef) -> Bool, heardThere: Set<String>)?
     /// Loads the older processed ids of the dedup window on a thread while messages are already taken (a partition

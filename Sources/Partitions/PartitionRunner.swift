@@ -48,7 +48,7 @@ public actor PartitionRunner {
     /// The rules keyed across communities (`RuleSet.keyedAcrossCommunities`): evaluated by the partition `keyed`
     /// alone, which hears every community's broker, and left out by the others.
     private var keyedRules: [String] = []
-    /// The devices the partition `keyed` hears: those its rules can be evaluated on (`RuleSet.devicesEvaluated`), by
+    /// The devices the partition `keyed` hears: those whose events can affect its rules (`RuleSet.devicesThatCanAffect`), by
     /// community; nil: every device. The community partitions count the rules' evaluations not applicable on the rest.
     private var keyedDevices: [String: [String]]?
     /// The partition that owns the rules keyed across communities (when the rules folder has any).
@@ -123,7 +123,7 @@ public actor PartitionRunner {
         try config.checkWebhooks(communities: communities, log: log)
         let ruleSet = try RuleSet.load(directory: config.rules)
         keyedRules = ruleSet.keyedAcrossCommunities.map(\.id)
-        if !keyedRules.isEmpty, let heard = ruleSet.filtered({ [keyedRules] in keyedRules.contains($0.id) }).devicesEvaluated(in: registry) {
+        if !keyedRules.isEmpty, let heard = ruleSet.filtered({ [keyedRules] in keyedRules.contains($0.id) }).devicesThatCanAffect(in: registry) {
             keyedDevices = Dictionary(grouping: heard.sorted(), by: { registry.catalog.device($0)!.community })
         }
         var ids = plan.partitions.map(\.id)
@@ -285,7 +285,7 @@ public actor PartitionRunner {
         }
         loss.attach(engine)
         let heard = sessions.map { "\($0.host):\($0.port) as \($0.clientID)" }.joined(separator: ", ")
-        let keyedScope = keyedDevices.map { "on the \($0.values.reduce(0) { $0 + $1.count }) device(s) they can be evaluated on" } ?? "in every community"
+        let keyedScope = keyedDevices.map { "on the \($0.values.reduce(0) { $0 + $1.count }) device(s) whose events can affect them" } ?? "in every community"
         log("partition \(id): lease \(lease.token) taken; \(mine.map { "\($0.count) communities" } ?? "rules \(keyedRules.joined(separator: ", ")) \(keyedScope)"), broker \(heard)")
         let run = Task.detached { await engine.run() }
         held[id] = Held(engine: engine, keeper: keeper, run: run, keep: keep)

@@ -179,7 +179,7 @@ struct ExprParser {
         var l = try and()
         while accept("or", "||") != nil {
             let a = l, b = try and()
-            l = try node(.logic([a.syntax, b.syntax]), [a, b]) { c in
+            l = try node(.logic("or", [a.syntax, b.syntax]), [a, b]) { c in
                 let x = a.eval(c)
                 if case .bool(true) = x { return x }
                 let y = b.eval(c)
@@ -195,7 +195,7 @@ struct ExprParser {
         var l = try not()
         while accept("and", "&&") != nil {
             let a = l, b = try not()
-            l = try node(.logic([a.syntax, b.syntax]), [a, b]) { c in
+            l = try node(.logic("and", [a.syntax, b.syntax]), [a, b]) { c in
                 let x = a.eval(c)
                 if case .bool(false) = x { return x }
                 let y = b.eval(c)
@@ -213,7 +213,7 @@ struct ExprParser {
             try descend()
             defer { depth -= 1 }
             let e = try not()
-            return try node(.logic([e.syntax]), [e]) { c in if case .bool(let b) = e.eval(c) { return .bool(!b) }; return .missing }
+            return try node(.logic("not", [e.syntax]), [e]) { c in if case .bool(let b) = e.eval(c) { return .bool(!b) }; return .missing }
         }
         return try comparison()
     }

@@ -145,6 +145,25 @@ final class Rule {
         if case .match(_?) = kind { recordsUnless = true } else { recordsUnless = false }
     }
 
+    /// For each condition the rule listens on, the device attributes without which it is never true
+    /// (`ExprSyntax.attrsRequired`): a device with none of these sets complete can neither raise the rule nor change
+    /// its state. nil when that cannot be said: a condition needs no attr (or there is none), the kind keeps state
+    /// from events whose condition does not hold (held, absence, not_followed, sum_below, match with `unless`), or
+    /// `clear: otherwise` clears on them.
+    var attrsToMatter: [Set<String>]? {
+        switch kind {
+        case .match(unless: nil), .count, .sum, .distinctDays: break
+        default: return nil
+        }
+        if case .otherwise? = clear { return nil }
+        var out: [Set<String>] = []
+        for t in listeners {
+            guard let required = t.when?.syntax.attrsRequired, !required.isEmpty else { return nil }
+            out.append(required)
+        }
+        return out.isEmpty ? nil : out
+    }
+
     /// Every trigger of the rule: what raises it, clears it, follows it up or excuses it.
     var listeners: [Trigger] {
         var all = triggers

@@ -24,7 +24,7 @@ public final class RuleEngine {
     public internal(set) var clock: Instant?
     private var lastSweep: Int64 = Int64.min / 2
     /// Rules another engine evaluates that does not hear every device (the partition `keyed` hears only the devices its
-    /// rules can be evaluated on, `RuleSet.devicesEvaluated`): on the devices it does not hear, this engine counts
+    /// rules can affect, `RuleSet.devicesThatCanAffect`): on the devices it does not hear, this engine counts
     /// their evaluations not applicable, and evaluates nothing else of them. Indexed as `ruleIndex`; the devices by
     /// `DeviceRef` position.
     private let gapRules: [(rule: Rule, needed: [String])]

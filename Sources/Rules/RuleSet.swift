@@ -34,16 +34,19 @@ public struct RuleSet: @unchecked Sendable {
         return heard
     }
 
-    /// The devices these rules can be evaluated on: of a device type a rule names (any, when it names none) and with
-    /// every attribute the rule reads (`attrs.NAME`, present and not null). nil when a rule names no device type and
-    /// reads no attribute: it can be evaluated on every device. The partition `keyed` subscribes to these devices only.
-    public func devicesEvaluated(in registry: Registry) -> Set<String>? {
+    /// The devices whose events can raise these rules or change their state: of a device type a rule names (any, when
+    /// it names none) and, when every condition the rule listens on needs device attributes (`Rule.attrsToMatter`),
+    /// with those of one of its conditions (present and not null). nil when a rule names no device type and some event
+    /// of any device can matter to it. The partition `keyed` subscribes to these devices only; on the others the rules
+    /// can only be not applicable, which the community partitions count (`RuleEngine`'s `gapsOf`).
+    public func devicesThatCanAffect(in registry: Registry) -> Set<String>? {
         var out = Set<String>()
         for rule in compiled {
-            let needed = rule.attrsNeeded
-            if rule.deviceTypes == nil && needed.isEmpty { return nil }
+            let required = rule.attrsToMatter
+            if required == nil && rule.deviceTypes == nil { return nil }
             for d in registry.catalog.devices where rule.deviceTypes.map({ $0.contains(d.type) }) ?? true {
-                if needed.allSatisfy({ a in d.attrs[a].map { $0 != .null } ?? false }) { out.insert(d.id) }
+                let has = { (a: String) in d.attrs[a].map { $0 != .null } ?? false }
+                if required?.contains(where: { $0.allSatisfy(has) }) ?? true { out.insert(d.id) }
             }
         }
         return out

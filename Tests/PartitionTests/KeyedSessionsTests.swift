@@ -42,7 +42,7 @@ final class KeyedSessionsTests: XCTestCase {
         XCTAssertEqual(two.map(\.topics), [["cityeye/c1/#"], ["cityeye/c2/#", "cityeye/c3/#"]])
         XCTAssertEqual(two.map(\.unsubscribes), [[], []])
 
-        // Narrowed to the devices its rules can be evaluated on: those devices' topics, on their community's broker,
+        // Narrowed to the devices whose events can affect its rules: those devices' topics, on their community's broker,
         // and the communities' filters unsubscribed (an earlier configuration's persistent session holds them).
         let narrowed = PartitionRunner.keyedSessions(districts, clientID: "city-keyed", registryCommunities: ["c1", "c2", "c3"],
                                                      devices: ["c1": ["v-1", "v-2"], "c3": ["v-3"]])
