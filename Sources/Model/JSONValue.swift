@@ -43,4 +43,7 @@ public struct JSONObject: Hashable, Sendable {
             }
         }
     }
+
+    /// Whether `key` is present with a value other than null (a device attribute a rule can read).
+    public func holds(_ key: String) -> Bool { self[key].map { $0 != .null } ?? false }
 }

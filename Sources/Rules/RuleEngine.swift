@@ -129,7 +129,7 @@ public final class RuleEngine {
     private func noteMissing(_ needed: [String], rule r: Rule, _ c: EvalContext) {
         let attrs = c.device.attrs
         var missing: [String] = []
-        for a in needed where attrs[a] == nil || attrs[a] == .null { missing.append(a) }
+        for a in needed where !attrs.holds(a) { missing.append(a) }
         guard !missing.isEmpty else { return }
         // Missing is not always decisive (`false and missing` is false): count only what could not be judged.
         let durationGap = if case .attr(let a, _, nil)? = r.duration { missing.contains(a) } else { false }

@@ -45,8 +45,7 @@ public struct RuleSet: @unchecked Sendable {
             let required = rule.attrsToMatter
             if required == nil && rule.deviceTypes == nil { return nil }
             for d in registry.catalog.devices where rule.deviceTypes.map({ $0.contains(d.type) }) ?? true {
-                let has = { (a: String) in d.attrs[a].map { $0 != .null } ?? false }
-                if required?.contains(where: { $0.allSatisfy(has) }) ?? true { out.insert(d.id) }
+                if required?.contains(where: { $0.allSatisfy(d.attrs.holds) }) ?? true { out.insert(d.id) }
             }
         }
         return out
