@@ -165,7 +165,7 @@ public final class Pipeline {
     public func takesOnlyItsRulesEvents(devices: Set<String>? = nil) {
         sharesMessages = true
         heardTypes = ruleSet.eventTypesHeard
-        heardDevices = devices.map { d in registry.catalog.devices.map { d.contains($0.id) } }
+        heardDevices = devices.map(registry.catalog.marks)
     }
 
     /// Whether `batch` holds nothing for this pipeline to take (`takesOnlyItsRulesEvents`): no message of a type its

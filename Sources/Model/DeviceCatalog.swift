@@ -70,6 +70,8 @@ public final class DeviceCatalog: @unchecked Sendable {
 
     public var count: Int { devices.count }
     public var refs: [DeviceRef] { (0..<Int32(devices.count)).map { DeviceRef(unchecked: $0) } }
+    /// By `DeviceRef` position: whether the device is one of `ids`.
+    public func marks(_ ids: Set<String>) -> [Bool] { devices.map { ids.contains($0.id) } }
 
     // MARK: look-up
 

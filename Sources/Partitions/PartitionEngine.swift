@@ -173,7 +173,7 @@ public final class PartitionEngine: @unchecked Sendable {
         case .connected:
             metrics.connection(true)
             log("partition \(partition): connected to \(node(settings)) as \(settings.clientID)")
-            // Nothing to subscribe to (the partition `keyed` when no device can be evaluated by its rules): ready now.
+            // Nothing to subscribe to (the partition `keyed` when no device can affect its rules): ready now.
             if settings.topics.isEmpty { log("partition \(partition): ready, subscribed to 0 filter(s) on \(node(settings))") }
         case .ready:
             // The broker answers each filter's subscription; the session is ready when it answered them all.

@@ -259,7 +259,7 @@ public actor PartitionRunner {
             return
         }
         waitingOn[id] = nil
-        // The partition `keyed` is held even when no device can be evaluated by its rules: its session then subscribes
+        // The partition `keyed` is held even when no device can affect its rules: its session then subscribes
         // to nothing (and unsubscribes what an earlier configuration subscribed).
         guard id == Self.keyedPartition || sessions.contains(where: { !$0.topics.isEmpty }) else {
             log("partition \(id): lease \(lease.token) taken, but no registered community belongs to it; nothing to subscribe to")

@@ -33,13 +33,13 @@ indirect enum ExprSyntax {
         case .logic("and", let xs): return xs.reduce(into: Set<String>()) { $0.formUnion($1.attrsRequired) }
         case .logic("or", let xs): return xs.dropFirst().reduce(xs.first?.attrsRequired ?? []) { $0.intersection($1.attrsRequired) }
         case .compare("==", let a, let b):
-            if b.isLiteral(null: false) { return a.attrsRead }
-            if a.isLiteral(null: false) { return b.attrsRead }
+            if b.isNonNullLiteral { return a.attrsRead }
+            if a.isNonNullLiteral { return b.attrsRead }
             return []
         case .compare("<", let a, let b), .compare("<=", let a, let b), .compare(">", let a, let b), .compare(">=", let a, let b):
             return a.attrsRead.union(b.attrsRead)
         case .compare("in", let a, .literal(.string)): return a.attrsRead
-        case .compare("in", let a, .list(let items)) where items.allSatisfy({ $0.isLiteral(null: false) }): return a.attrsRead
+        case .compare("in", let a, .list(let items)) where items.allSatisfy(\.isNonNullLiteral): return a.attrsRead
         default: return []
         }
     }
@@ -53,8 +53,8 @@ indirect enum ExprSyntax {
         }
     }
 
-    private func isLiteral(null: Bool) -> Bool {
+    private var isNonNullLiteral: Bool {
         guard case .literal(let v) = self else { return false }
-        return null || (v != .null && v != .missing)
+        return v != .null && v != .missing
     }
 }

@@ -44,7 +44,7 @@ public final class RuleEngine {
         ruleIndex = Self.index(compiled, typeNames: devices.typeNames)
         gapRules = (elsewhere?.rules.compiled ?? []).map { ($0, $0.attrsNeeded) }.filter { !$0.needed.isEmpty }
         gapIndex = Self.index(gapRules.map(\.rule), typeNames: devices.typeNames)
-        gapDevices = registry.catalog.devices.map { !(elsewhere?.heardThere.contains($0.id) ?? true) }
+        gapDevices = elsewhere.map { registry.catalog.marks($0.heardThere).map(!) } ?? []
     }
 
     /// The rules an event can concern, by (event type, device type): `[type.ordinal * typeNames.count + typeIndex]`.
