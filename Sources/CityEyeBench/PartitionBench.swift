@@ -23,6 +23,9 @@ enum PartitionBench {
         var restartAfter = 15.0
         var messages = 300_000
         var runs = 3
+        /// The brokers' inflight window towards each subscriber (`max_inflight_messages`): a partition acknowledges
+        /// after each commit, so the window is how much the broker sends on while a batch commits.
+        var window = 4000
         var seed: UInt64 = 1
         var failover = true
         var throughput = true
@@ -37,6 +40,7 @@ enum PartitionBench {
             o.restartAfter = Double(arg("--restart-after", "15")) ?? 15
             o.messages = Int(arg("--messages", "300000")) ?? 300_000
             o.runs = Int(arg("--runs", "3")) ?? 3
+            o.window = max(1, Int(arg("--window", "4000")) ?? 4000)
             o.seed = UInt64(arg("--seed", "1")) ?? 1
             o.dir = arg("--dir", o.dir)
             switch arg("--only", "") {
@@ -84,7 +88,8 @@ enum PartitionBench {
         _ = FileManager.default.createFile(atPath: marker, contents: nil)
         let pg = try BenchPostgres()
         defer { pg.stop(keepLog: o.dir + "/postgresql.log") }
-        let brokers = [try MosquittoBroker(), try MosquittoBroker()]
+        let window = "max_inflight_messages \(o.window)"
+        let brokers = [try MosquittoBroker(extraConfig: window), try MosquittoBroker(extraConfig: window)]
         defer { brokers.forEach { $0.stop() } }
         let registry = o.dir + "/registry.yaml"
         try registryYAML(o).write(toFile: registry, atomically: true, encoding: .utf8)
@@ -502,7 +507,7 @@ enum PartitionBench {
         it). Command: `\(command)` (scripts/partition-bench.sh).
         Everything on this machine, over loopback: PostgreSQL \(b.pg.version) started for the run (a temporary folder,
         **fsync on**, `synchronous_commit` on, default settings otherwise), two mosquitto (`max_queued_messages 0`,
-        `max_inflight_messages 1000`), a registry of \(o.communities) communities × \(o.detectorsEach) smoke detectors, and
+        `max_inflight_messages \(o.window)`), a registry of \(o.communities) communities × \(o.detectorsEach) smoke detectors, and
         `cityeye run --quiet --stats-every 0` processes. Every message is a `smoke.alarm` with a unique id, published with
         QoS 1; every alarm adds 1 to its device's incident count, so the counts are the publishers' ledger.
 
@@ -570,7 +575,7 @@ enum PartitionBench {
             ### Throughput: one engine, PostgreSQL vs SQLite
 
             One engine alone on the first broker, \(o.messages) alarms over the \(o.devices.count) devices from one publisher as fast as
-            it can (QoS 1, inflight window 1000), timed from the first publish until the store counts them all (read every
+            it can (QoS 1; the broker's inflight window towards the engine \(o.window)), timed from the first publish until the store counts them all (read every
             100 ms). SQLite: `cityeye run` without partitions (its local journal, acknowledged on append). PostgreSQL:
             `partitions: {hash: 1}` and `store: postgres://…` (one partition holding every community, acknowledged only after
             each commit, each commit fenced by the lease). Each on a fresh store and a new client id, alternating, \(throughput.count)

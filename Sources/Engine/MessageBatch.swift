@@ -74,9 +74,15 @@ extension Pipeline {
     /// clock live (also for `clock_skew` and dead-letter times); in a replay it is nil, or the time the replay moves on
     /// to at its end (`--until`, in a batch of no messages). The batch's `progress` is recorded in the same
     /// transaction. Returns the number of messages handled.
+    ///
+    /// `writesEvery`: what the first messages changed is written every so many messages, inside the same transaction,
+    /// for a store whose writes go to a server without waiting for its answer (PostgreSQL): the server runs one part's
+    /// writes while the engine evaluates the next. The transaction commits all or nothing as before, but what was
+    /// written early has left the pipeline's staging: a pipeline whose commit failed is opened again from the store
+    /// (as a partition's next holder does), never handed the batch a second time.
     @discardableResult
     public func process<Batch: MessageBatch>(batch: Batch, now: Instant?, saveRuleState: Bool = false,
-                                             capture: BatchCapture? = nil) throws -> Int {
+                                             capture: BatchCapture? = nil, writesEvery: Int? = nil) throws -> Int {
         try store.transaction { tx in
             try syncPeopleChanges(tx)
             if let now { advance(to: now) }
@@ -88,6 +94,7 @@ extension Pipeline {
                                      deadLetterRecorded: m.line > 0 && m.line <= recordedThrough, retained: m.retained)
                 handled += 1
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
+                if let writesEvery, handled % writesEvery == 0 { try writeEarly(tx) }
             }
             try capture?.flush()
             if let position = capture?.position { try tx.setState(Self.capturePositionName, Array(position.utf8)) }

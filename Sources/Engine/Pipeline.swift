@@ -76,6 +76,10 @@ public final class Pipeline {
     /// The occurrences behind incidents since the last write: the event (nil: the clock) and the incident's count
     /// after it. Only those still kept at the write's count are written (`IncidentEvent.kept`).
     private var pendingOccurrences: [(incident: Int64, seq: Int64, event: Event?, device: DeviceRef, at: Instant)] = []
+    /// Incidents whose occurrences an early write of this batch wrote (`writeEarly`): the batch's last write trims them.
+    private var occurrencesWrittenEarly = Set<Int64>()
+    /// The audit rows an early write of this batch wrote, for `news`.
+    private var auditWrittenEarly: [AuditEntry] = []
     private var deadLetters: DeadLetterKeeper
     /// What the batch being processed did to incidents, kept when `collectsNews` (the live engine's log lines).
     public private(set) var news = IncidentNews()
@@ -407,12 +411,10 @@ public final class Pipeline {
         }
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
-        if !pendingOccurrences.isEmpty { try writeOccurrences(tx) }
-        if collectsNews { news.collect(pendingAudit, of: pendingIncidents) }
-        try deadLetters.write(tx, clock: rules.clock)
-        let keys = processed.takePending()
+        if !pendingOccurrences.isEmpty || !occurrencesWrittenEarly.isEmpty { try writeOccurrences(tx, trimming: true) }
+        if collectsNews { news.collect(auditWrittenEarly + pendingAudit, of: pendingIncidents) }
+        try writeAppendOnly(tx)
         if let clock = rules.clock {
-            try tx.appendProcessed(keys: keys, at: clock, format: ProcessedIDs.keyFormat)
             if lastPrune.map({ clock - $0 >= Durations.hour }) ?? true {
                 processed.prune(before: clock - Self.dedupRetention)
                 try tx.pruneProcessed(before: clock - Self.dedupRetention)
@@ -425,18 +427,61 @@ public final class Pipeline {
         pendingIncidentAt.removeAll(keepingCapacity: true)
         pendingAudit.removeAll(keepingCapacity: true)
         pendingOccurrences.removeAll(keepingCapacity: true)
+        occurrencesWrittenEarly.removeAll(keepingCapacity: true)
+        auditWrittenEarly.removeAll(keepingCapacity: true)
     }
 
-    /// The staged occurrences still kept at their incident's count as this batch leaves it, with the events' data
-    /// as compact JSON; and each such incident's count, so that the store drops those no longer kept.
-    private func writeOccurrences(_ tx: any StoreTransaction) throws {
+    /// Writes early, inside a batch's transaction, what only grows: audit rows, the occurrences kept so far, dead
+    /// letters and processed ids (`process(writesEvery:)`). The incidents (each written once, as the batch leaves
+    /// it), the trimming of their occurrences and the rule state wait for the batch's last `write`: written after
+    /// each part, an incident that every part repeats would be rewritten as often.
+    func writeEarly(_ tx: any StoreTransaction) throws {
+        takeOlderKeys(waiting: false)
+        if let failure = olderKeysFailure {
+            throw EngineError(.store, path: store.path, "cannot read the older processed ids of the dedup window: \(failure)",
+                              storeFault: failure as? StoreError)
+        }
+        if !pendingAudit.isEmpty {
+            lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain))
+            if collectsNews { auditWrittenEarly += pendingAudit }
+            pendingAudit.removeAll(keepingCapacity: true)
+        }
+        if !pendingOccurrences.isEmpty {
+            try writeOccurrences(tx, trimming: false)
+            pendingOccurrences.removeAll(keepingCapacity: true)
+        }
+        try writeAppendOnly(tx)
+    }
+
+    /// Dead letters and processed ids: what a batch adds, written as it goes or at its end alike.
+    private func writeAppendOnly(_ tx: any StoreTransaction) throws {
+        try deadLetters.write(tx, clock: rules.clock)
+        let keys = processed.takePending()
+        if let clock = rules.clock { try tx.appendProcessed(keys: keys, at: clock, format: ProcessedIDs.keyFormat) }
+    }
+
+    /// The staged occurrences still kept at their incident's count as this batch leaves it (or, `trimming` false, as
+    /// the batch stands so far), with the events' data as compact JSON; when `trimming`, each such incident's count
+    /// (and each of those an early write wrote), so that the store drops those no longer kept.
+    private func writeOccurrences(_ tx: any StoreTransaction, trimming: Bool) throws {
         var counts: [(incident: Int64, count: Int64)] = []
         var counted = Set<Int64>()
         var kept: [IncidentEvent] = []
+        if trimming {
+            for id in occurrencesWrittenEarly.sorted() {
+                guard let p = pendingIncidentAt[id] else { continue }
+                counted.insert(id)
+                counts.append((id, pendingIncidents[p].count))
+            }
+        }
         for o in pendingOccurrences {
             guard let p = pendingIncidentAt[o.incident] else { continue }
             let count = pendingIncidents[p].count
-            if counted.insert(o.incident).inserted { counts.append((o.incident, count)) }
+            if trimming {
+                if counted.insert(o.incident).inserted { counts.append((o.incident, count)) }
+            } else {
+                occurrencesWrittenEarly.insert(o.incident)
+            }
             guard IncidentEvent.kept(seq: o.seq, count: count) else { continue }
             if let e = o.event {
                 kept.append(IncidentEvent(incident: o.incident, seq: o.seq, eventID: e.id, device: e.device, type: e.type.rawValue,

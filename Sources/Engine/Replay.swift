@@ -30,21 +30,22 @@ public enum Replay {
     /// ends with the same incidents and audit as one uninterrupted run.
     public static let batchSize = 65_536
 
+    /// `writesEvery`: as `Pipeline.process(writesEvery:)`, for a store on a server.
     public static func run(_ pipeline: Pipeline, files: [String], until: Instant? = nil, batchSize: Int = batchSize,
-                           progress: ((ReplayProgress) -> Void)? = nil) throws -> ReplaySummary {
+                           writesEvery: Int? = nil, progress: ((ReplayProgress) -> Void)? = nil) throws -> ReplaySummary {
         try pipeline.store.bulkLoading {
-            try replay(pipeline, files: files, until: until, batchSize: max(1, batchSize), progress: progress)
+            try replay(pipeline, files: files, until: until, batchSize: max(1, batchSize), writesEvery: writesEvery, progress: progress)
         }
     }
 
     /// Stops (as a crash would) after `batches` committed batches: for tests of a replay cut short.
     static func runCut(_ pipeline: Pipeline, files: [String], batchSize: Int, batches: Int) throws {
-        _ = try replay(pipeline, files: files, until: nil, batchSize: max(1, batchSize), progress: nil, batchLimit: batches)
+        _ = try replay(pipeline, files: files, until: nil, batchSize: max(1, batchSize), writesEvery: nil, progress: nil, batchLimit: batches)
     }
 
     static func progressName(_ file: String) -> String { "replay.line." + file }
 
-    private static func replay(_ pipeline: Pipeline, files: [String], until: Instant?, batchSize: Int,
+    private static func replay(_ pipeline: Pipeline, files: [String], until: Instant?, batchSize: Int, writesEvery: Int?,
                                progress: ((ReplayProgress) -> Void)?, batchLimit: Int? = nil) throws -> ReplaySummary {
         // A replay audits or tunes: whatever webhooks the store has targets for, it tells nobody.
         pipeline.store.setEnqueuesNotices(false)
@@ -67,7 +68,7 @@ public enum Replay {
             var batches = 0
             while handled == batchSize {
                 if let batchLimit, batches == batchLimit { throw ReplayCut() }
-                handled = try pipeline.process(batch: batch, now: nil, saveRuleState: true)
+                handled = try pipeline.process(batch: batch, now: nil, saveRuleState: true, writesEvery: writesEvery)
                 batches += 1
                 events += handled
                 guard let progress else { continue }

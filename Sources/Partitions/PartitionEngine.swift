@@ -235,6 +235,10 @@ public final class PartitionEngine: @unchecked Sendable {
         }
     }
 
+    /// A batch's changes are sent to the server every so many messages (`Pipeline.process(writesEvery:)`): the
+    /// server writes one part while the engine evaluates the next, instead of each waiting for the other.
+    static let writesEvery = 250
+
     /// Commits at most a batch (from each session in turn) with the timers and SLA deadlines due by now; returns how
     /// many messages it took.
     private func takeBatch() throws -> Int {
@@ -256,7 +260,7 @@ public final class PartitionEngine: @unchecked Sendable {
             // beside the community partitions' commits, only the lease checked before the acknowledgements.
             try store.checkLease()
         } else {
-            try pipeline.process(batch: batch, now: now, saveRuleState: true)
+            try pipeline.process(batch: batch, now: now, saveRuleState: true, writesEvery: Self.writesEvery)
         }
         for (s, n) in zip(sources, taken) where n > 0 { s.source.committed(n) }
         let counts = pipeline.counts

@@ -67,14 +67,42 @@ final class PostgresSession {
         try? group.syncShutdownGracefully()
     }
 
-    /// Runs one statement and returns its rows.
-    @discardableResult
-    func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) -> [PostgresRandomAccessRow] {
+    /// Statements sent by `send` whose answers were not read yet, in the order sent.
+    private var unread: [EventLoopFuture<PostgresQueryResult>] = []
+
+    /// Sends one statement whose rows nobody needs (a write inside a transaction) without waiting for its answer, so
+    /// the caller goes on while the server runs it. The connection answers statements in the order they were sent:
+    /// the next `query` reads the answers of everything sent before it first, and throws the first failure among
+    /// them (a transaction whose statement failed is then rolled back, never committed).
+    func send(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) {
         guard let c = connection else {
             throw StoreError("PostgreSQL at \(target): the store is closed", code: .other)
         }
+        unread.append(c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger))
+    }
+
+    /// Runs one statement and returns its rows, after the answers of every statement sent before it.
+    @discardableResult
+    func query(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) -> [PostgresRandomAccessRow] {
+        guard let c = connection else {
+            unread.removeAll()
+            throw StoreError("PostgreSQL at \(target): the store is closed", code: .other)
+        }
         let answered = c.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        let earlier = unread
+        unread.removeAll()
         do {
+            var firstFailure: (any Error)?
+            for f in earlier {
+                do { _ = try Self.wait(f, upTo: queryTimeout) } catch is Unanswered { throw Unanswered() } catch {
+                    if firstFailure == nil { firstFailure = error }
+                }
+            }
+            if let firstFailure {
+                // This statement then fails too (the transaction is aborted): the reason is the earlier one.
+                do { _ = try Self.wait(answered, upTo: queryTimeout) } catch is Unanswered { throw Unanswered() } catch {}
+                throw firstFailure
+            }
             let result = try Self.wait(answered, upTo: queryTimeout)
             return result.rows.map { $0.makeRandomAccess() }
         } catch is Unanswered {

@@ -162,6 +162,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
             if let scope { try fence(scope) }
             let tx = PostgresTransaction(store: self, sealer: writeSettings.sealer, enqueuesNotices: writeSettings.enqueuesNotices)
             let result = try body(tx)
+            try tx.enqueueNotices()
             try session.query("COMMIT")
             writeSettings.committed(tx.sealedHeads)
             return result

@@ -4,7 +4,9 @@ import Model
 import Store
 
 /// The writes of one `PostgresStore.transaction`. Every call is one statement (or a few) whatever the number of rows:
-/// the rows go as one array per column and `unnest` turns them back into rows on the server.
+/// the rows go as one array per column and `unnest` turns them back into rows on the server. Writes are sent without
+/// waiting for their answers (`PostgresSession.send`): the engine goes on with the next part of a batch while the
+/// server runs them, and the next read or the COMMIT reads their answers (a failure among them fails the commit).
 final class PostgresTransaction: StoreTransaction {
     private let store: PostgresStore
     private let sealer: (any AuditSealer)?
@@ -12,6 +14,14 @@ final class PostgresTransaction: StoreTransaction {
     private let enqueuesNotices: Bool
     /// The chain heads this transaction's audit rows moved.
     var sealedHeads: [String: AuditHead] = [:]
+    /// The last audit row as this transaction knows it: read once, then moved on by its own appends (every writer
+    /// holds the store's write lock for its whole transaction, so nobody else appends meanwhile).
+    private var lastAudit: Int64?
+    /// The chain heads read or moved in this transaction (nil: the chain has no sealed row yet), so that an append
+    /// reads only the heads of chains it has not seen: a read waits for every write sent before it.
+    private var knownHeads: [String: AuditHead?] = [:]
+    /// Appended rows of notifying actions, for the webhook outbox at the end (`enqueueNotices`).
+    private var noticeRows: [AuditRow] = []
 
     init(store: PostgresStore, sealer: (any AuditSealer)?, enqueuesNotices: Bool) {
         self.store = store
@@ -22,6 +32,11 @@ final class PostgresTransaction: StoreTransaction {
     @discardableResult
     private func run(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) -> [PostgresRandomAccessRow] {
         try store.session.query(sql, binds)
+    }
+
+    /// A write whose answer is read later (by the next read, or the COMMIT).
+    private func send(_ sql: String, _ binds: PostgresBindings = PostgresBindings()) throws(StoreError) {
+        try store.session.send(sql, binds)
     }
 
     func upsert(_ incidents: [Incident]) throws {
@@ -41,7 +56,7 @@ final class PostgresTransaction: StoreTransaction {
         b.append(rows.map(\.escalated)); b.append(rows.map(\.overdue)); b.append(rows.map(\.ackDue.ms)); b.append(rows.map(\.resolveDue.ms))
         let updates = PostgresStore.incidentColumns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { $0 != "id" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        try run("""
+        try send("""
             INSERT INTO incident (\(PostgresStore.incidentColumns))
             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                                  $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::text[],
@@ -52,7 +67,7 @@ final class PostgresTransaction: StoreTransaction {
 
     @discardableResult
     func append(_ audit: [AuditEntry], chains: [String]?) throws -> Int64 {
-        let first = try lastAuditRow() + 1
+        let first = try (lastAudit ?? lastAuditRow()) + 1
         guard !audit.isEmpty else { return first - 1 }
         let chains = try chains ?? audit.map { try incident(id: $0.incident)?.community ?? "" }
         let (rows, moved) = try AuditRow.appending(audit, chains: chains, first: first, sealer: sealer, heads: heads(of:))
@@ -66,13 +81,14 @@ final class PostgresTransaction: StoreTransaction {
         b.append(rows.map(\.entry.action.rawValue)); b.append(rows.map { pgText($0.entry.note) })
         b.append(rows.map(\.entry.channel.rawValue)); b.append(rows.map { pgText($0.entry.osUser) })
         // An empty MAC is a row written without the key: NULL, as in the SQLite store.
-        try run("""
+        try send("""
             INSERT INTO audit (id, chain, mac, \(PostgresStore.auditColumns))
             SELECT id, chain, NULLIF(mac, ''::bytea), incident, at, actor, action, note, channel, os_user
             FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[],
                         $9::text[], $10::text[]) AS r(id, chain, mac, incident, at, actor, action, note, channel, os_user)
             """, b)
-        if enqueuesNotices { try enqueueNotices(rows) }
+        lastAudit = rows[rows.count - 1].id
+        if enqueuesNotices { noticeRows += rows.filter { IncidentNotice.actions.contains($0.entry.action) } }
         return rows[rows.count - 1].id
     }
 
@@ -83,9 +99,11 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     /// The rows of notifying actions (`IncidentNotice.actions`) whose chain has a webhook target go into the outbox
-    /// in this transaction, with the incident as this transaction left it (as the SQLite store does).
-    private func enqueueNotices(_ rows: [AuditRow]) throws {
-        let notifying = rows.filter { IncidentNotice.actions.contains($0.entry.action) }
+    /// in this transaction, with the incident as this transaction left it (as the SQLite store does): just before
+    /// the COMMIT, since an engine writes a batch's audit rows as it goes and its incidents at the batch's end.
+    func enqueueNotices() throws {
+        let notifying = noticeRows
+        noticeRows = []
         guard !notifying.isEmpty else { return }
         let targets = try store.decode { try run("SELECT community FROM webhook_target").map { try $0.text(0) } }
         guard !targets.isEmpty else { return }
@@ -107,6 +125,17 @@ final class PostgresTransaction: StoreTransaction {
 
     /// The recorded heads of `chains` (a chain with no sealed row yet is absent).
     private func heads(of chains: Set<String>) throws -> [String: AuditHead] {
+        let unseen = chains.filter { knownHeads[$0] == nil }
+        if !unseen.isEmpty {
+            let read = try readHeads(of: Set(unseen))
+            for c in unseen { knownHeads[c] = .some(read[c]) }
+        }
+        var out: [String: AuditHead] = [:]
+        for c in chains { if let h = knownHeads[c] ?? nil { out[c] = h } }
+        return out
+    }
+
+    private func readHeads(of chains: Set<String>) throws -> [String: AuditHead] {
         var b = PostgresBindings(); b.append(chains.map(pgText))
         let rows = try run("SELECT chain, row, mac FROM audit_head WHERE chain = ANY($1::text[])", b)
         var out: [String: AuditHead] = [:]
@@ -117,10 +146,11 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     private func saveHeads(_ heads: [String: AuditHead]) throws {
+        for (c, h) in heads { knownHeads[c] = .some(h) }
         let chains = Array(heads.keys)
         var b = PostgresBindings()
         b.append(chains.map(pgText)); b.append(chains.map { heads[$0]!.row }); b.append(chains.map { bytea(heads[$0]!.mac) })
-        try run("""
+        try send("""
             INSERT INTO audit_head (chain, row, mac) SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])
             ON CONFLICT (chain) DO UPDATE SET row = excluded.row, mac = excluded.mac
             """, b)
@@ -132,7 +162,7 @@ final class PostgresTransaction: StoreTransaction {
             var b = PostgresBindings()
             b.append(dropping.map(\.incident)); b.append(dropping.map { $0.count - IncidentEvent.keptLatest })
             b.append(IncidentEvent.keptFirst)
-            try run("""
+            try send("""
                 DELETE FROM incident_event e USING unnest($1::bigint[], $2::bigint[]) AS c(incident, upto)
                 WHERE e.incident = c.incident AND e.seq > $3 AND e.seq <= c.upto
                 """, b)
@@ -148,7 +178,7 @@ final class PostgresTransaction: StoreTransaction {
         b.append(rows.map(\.incident)); b.append(rows.map(\.seq)); b.append(rows.map { pgText($0.eventID) })
         b.append(rows.map { pgText($0.device) }); b.append(rows.map { pgText($0.type) }); b.append(rows.map(\.ts.ms))
         b.append(rows.map { pgText($0.data) })
-        try run("""
+        try send("""
             INSERT INTO incident_event (incident, seq, event_id, device, type, ts, data)
             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
             ON CONFLICT (incident, seq) DO UPDATE SET event_id = excluded.event_id, device = excluded.device, type = excluded.type,
@@ -163,7 +193,7 @@ final class PostgresTransaction: StoreTransaction {
         b.append(deadLetters.map(\.reason.rawValue)); b.append(deadLetters.map { bytea(Array($0.detail.utf8)) })
         b.append(deadLetters.map { bytea($0.payload) })
         // In the order given: ids are handed out as the ordered rows are inserted.
-        try run("""
+        try send("""
             INSERT INTO dead_letter (received_at, topic, reason, detail, payload)
             SELECT received_at, topic, reason, detail, payload
             FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[]) WITH ORDINALITY
@@ -192,7 +222,7 @@ final class PostgresTransaction: StoreTransaction {
         var b = PostgresBindings()
         b.append(rows.map(\.reason.rawValue)); b.append(rows.map { bytea(Array($0.topic.utf8)) }); b.append(rows.map { Int64($0.count) })
         b.append(rows.map(\.firstAt.ms)); b.append(rows.map(\.lastAt.ms))
-        try run("""
+        try send("""
             INSERT INTO dead_letter_count AS c (reason, topic, count, first_at, last_at)
             SELECT * FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[])
             ON CONFLICT (reason, topic) DO UPDATE SET count = c.count + excluded.count,
@@ -246,7 +276,7 @@ final class PostgresTransaction: StoreTransaction {
     func appendProcessed(keys: [UInt8], at: Instant, format: Int) throws {
         guard !keys.isEmpty else { return }
         var b = PostgresBindings(); b.append(at.ms); b.append(bytea(keys)); b.append(Int64(format)); b.append(store.part)
-        try run("INSERT INTO processed_batch (at, keys, format, part) VALUES ($1, $2, $3, $4)", b)
+        try send("INSERT INTO processed_batch (at, keys, format, part) VALUES ($1, $2, $3, $4)", b)
     }
 
     func pruneProcessed(before: Instant) throws {
@@ -261,7 +291,7 @@ final class PostgresTransaction: StoreTransaction {
 
     private func setState(_ name: String, _ value: [UInt8], part: String) throws {
         var b = PostgresBindings(); b.append(pgText(name)); b.append(bytea(value)); b.append(part)
-        try run("INSERT INTO engine_state (part, name, value) VALUES ($3, $1, $2) ON CONFLICT (part, name) DO UPDATE SET value = excluded.value", b)
+        try send("INSERT INTO engine_state (part, name, value) VALUES ($3, $1, $2) ON CONFLICT (part, name) DO UPDATE SET value = excluded.value", b)
     }
 
     func deleteState(_ name: String) throws {
@@ -276,10 +306,10 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func saveRuleKeys(removed: [(rule: String, key: String)], written: [SavedRuleKey], replaceAll: Bool) throws {
-        if replaceAll { var b = PostgresBindings(); b.append(store.part); try run("DELETE FROM rule_key WHERE part = $1", b) }
+        if replaceAll { var b = PostgresBindings(); b.append(store.part); try send("DELETE FROM rule_key WHERE part = $1", b) }
         if !removed.isEmpty {
             var b = PostgresBindings(); b.append(removed.map { pgText($0.rule) }); b.append(removed.map { pgText($0.key) }); b.append(store.part)
-            try run("DELETE FROM rule_key k USING unnest($1::text[], $2::text[]) AS r(rule, key) WHERE k.part = $3 AND k.rule = r.rule AND k.key = r.key", b)
+            try send("DELETE FROM rule_key k USING unnest($1::text[], $2::text[]) AS r(rule, key) WHERE k.part = $3 AND k.rule = r.rule AND k.key = r.key", b)
         }
         var at: [[String]: Int] = [:]
         var rows: [SavedRuleKey] = []
@@ -291,7 +321,7 @@ final class PostgresTransaction: StoreTransaction {
         var b = PostgresBindings()
         b.append(rows.map { pgText($0.rule) }); b.append(rows.map { pgText($0.key) }); b.append(rows.map { bytea($0.state) })
         b.append(store.part)
-        try run("""
+        try send("""
             INSERT INTO rule_key (part, rule, key, state) SELECT $4, * FROM unnest($1::text[], $2::text[], $3::bytea[])
             ON CONFLICT (part, rule, key) DO UPDATE SET state = excluded.state
             """, b)

@@ -107,6 +107,59 @@ final class PostgresStoreTests: PostgresTestCase {
         }
     }
 
+    /// A partition's engine sends a batch's audit rows, occurrences, dead letters and processed ids every few
+    /// messages, and its incidents once at the batch's end (`Pipeline.process(writesEvery:)`): the store must end
+    /// exactly as with one write a batch, whatever the part size.
+    func testABatchWrittenInPartsEndsAsTheSameBatchWrittenOnce() throws {
+        let rules = try RuleSet.load(directory: Repo.scenarios.path)
+        let key = try AuditKey.load(path: try temporaryPath("cityeye-key") + "/k", create: true)
+        var rng = SeededRandom(seed: 2026)
+        for c in try scenarioCases() {
+            let batchSize = Int.random(in: 20...200, using: &rng), parts = Int.random(in: 1...7, using: &rng)
+            let what = "\(c.name): batches of \(batchSize), written every \(parts)"
+            let lite = sealed(try Store(path: try sqlitePath()), key: key)
+            let summaryLite = try Replay.run(try Pipeline(registry: c.registry, rules: rules, store: lite), files: [c.log], batchSize: batchSize)
+            let pgStore = sealed(try PostgresStore(target: try newDatabase()), key: key)
+            let summaryPG = try Replay.run(try Pipeline(registry: c.registry, rules: rules, store: pgStore), files: [c.log],
+                                           batchSize: batchSize, writesEvery: parts)
+            XCTAssertEqual(summaryPG.counts, summaryLite.counts, what)
+            let expected = try outcome(lite)
+            XCTAssertFalse(expected.events.isEmpty, what)
+            XCTAssertEqual(try outcome(pgStore), expected, what)
+            XCTAssertTrue(try AuditTrail.verify(store: pgStore, key: key).intact, "\(what): the chains verify")
+            lite.close()
+            pgStore.close()
+        }
+    }
+
+    /// A write is sent without waiting for its answer: when the server refuses it, the transaction fails at its
+    /// next read or its COMMIT with the server's reason, and nothing of it is committed (PostgreSQL answers COMMIT
+    /// of a failed transaction with a ROLLBACK, not an error: that must not pass for a commit).
+    func testAWriteSentAheadThatTheServerRefusesFailsTheCommitAndLeavesNothing() throws {
+        let store = try PostgresStore(target: try newDatabase())
+        defer { store.close() }
+        try pg.psql("""
+            CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER refuse_boom BEFORE INSERT ON engine_state FOR EACH ROW EXECUTE FUNCTION refuse_boom();
+            """, in: store.target.database)
+        XCTAssertThrowsError(try store.transaction { tx in
+            try tx.setState("a", [1])
+            try tx.setState("boom", [2])
+            try tx.setState("c", [3])
+        }) { XCTAssertTrue("\($0)".contains("refused by the test trigger"), "\($0)") }
+        XCTAssertNil(try store.state("a"))
+        XCTAssertNil(try store.state("c"))
+        // Refused before a read inside the transaction: the read fails with the refusal, not with its own statement.
+        XCTAssertThrowsError(try store.transaction { tx in
+            try tx.setState("boom", [2])
+            _ = try tx.lastAuditRow()
+        }) { XCTAssertTrue("\($0)".contains("refused by the test trigger"), "\($0)") }
+        // The connection goes on: the next transaction commits.
+        try store.transaction { tx in try tx.setState("a", [4]) }
+        XCTAssertEqual(try store.state("a"), [4])
+    }
+
     func testAReplayIntoPostgreSQLCutShortAndRunAgainEqualsOneUninterruptedReplay() throws {
         var rng = SeededRandom(seed: 1515)
         let rules = try RuleSet.load(directory: Repo.scenarios.path)
