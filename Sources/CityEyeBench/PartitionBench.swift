@@ -439,6 +439,9 @@ enum PartitionBench {
             try PostgresStore(target: target, create: false)
         }
         LiveBench.forgetSession(port: port, clientID: pgName + "-p0")
+        // Each run on a fresh store, as the SQLite runs are: a finished run's database would otherwise be vacuumed (its
+        // deleted occurrences, its updated incidents) by the server's autovacuum during the next runs, on the same cores.
+        try await b.pg.dropDatabase(pgName)
         let raw = try await LiveBench.rawRate(port: port, n: o.messages, devices: devices.count)
         let row = ThroughputRow(run: run, sqlite: sqlite, postgres: postgres, raw: raw, load: load)
         print("throughput run \(run): SQLite \(Int(sqlite.perSecond))/s (counted \(sqlite.counted)), PostgreSQL \(Int(postgres.perSecond))/s "
@@ -578,7 +581,8 @@ enum PartitionBench {
             it can (QoS 1; the broker's inflight window towards the engine \(o.window)), timed from the first publish until the store counts them all (read every
             100 ms). SQLite: `cityeye run` without partitions (its local journal, acknowledged on append). PostgreSQL:
             `partitions: {hash: 1}` and `store: postgres://…` (one partition holding every community, acknowledged only after
-            each commit, each commit fenced by the lease). Each on a fresh store and a new client id, alternating, \(throughput.count)
+            each commit, each commit fenced by the lease). Each on a fresh store (a PostgreSQL run's database is dropped
+            after it) and a new client id, alternating, \(throughput.count)
             run(s); then `mosquitto_sub -q 1` from the same kind of publisher on the same broker.
 
             | run | load (1 min) at its start | SQLite events/s | PostgreSQL events/s | PostgreSQL / SQLite | mosquitto_sub -q 1 msg/s | publisher done (SQLite / PostgreSQL, s) | counted (SQLite / PostgreSQL) |
@@ -826,10 +830,21 @@ final class BenchPostgres: @unchecked Sendable {
         _ = try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
     }
 
+    func dropDatabase(_ name: String) async throws {
+        var logger = Logger(label: "cityeye-bench.pg")
+        logger.logLevel = .critical
+        let c = try await target("postgres").connect(logger: logger)
+        defer { Task { try? await c.close() } }
+        _ = try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
+    }
+
     /// Stops the server and removes its folder; its log is kept as `keepLog` first.
     func stop(keepLog: String? = nil) {
         _ = try? Self.spawn([Self.bin + "/pg_ctl", "-D", folder + "/data", "-m", "fast", "-w", "stop"], asServer: true)
-        if let keepLog { try? FileManager.default.copyItem(atPath: folder + "/log", toPath: keepLog) }
+        if let keepLog {
+            try? FileManager.default.removeItem(atPath: keepLog)
+            try? FileManager.default.copyItem(atPath: folder + "/log", toPath: keepLog)
+        }
         try? FileManager.default.removeItem(atPath: folder)
     }
 
