@@ -822,20 +822,17 @@ final class BenchPostgres: @unchecked Sendable {
     func url(_ database: String) -> String { "postgres://\(user)@127.0.0.1:\(port)/\(database)" }
     func target(_ database: String) throws -> PostgresTarget { try PostgresTarget.parse(url(database), environment: [:]) }
 
-    func createDatabase(_ name: String) async throws {
-        var logger = Logger(label: "cityeye-bench.pg")
-        logger.logLevel = .critical
-        let c = try await target("postgres").connect(logger: logger)
-        defer { Task { try? await c.close() } }
-        _ = try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-    }
+    func createDatabase(_ name: String) async throws { try await execute("CREATE DATABASE \(name)") }
 
-    func dropDatabase(_ name: String) async throws {
+    func dropDatabase(_ name: String) async throws { try await execute("DROP DATABASE \(name) WITH (FORCE)") }
+
+    /// One statement on the server's `postgres` database (what cannot run inside the database it acts on).
+    private func execute(_ sql: String) async throws {
         var logger = Logger(label: "cityeye-bench.pg")
         logger.logLevel = .critical
         let c = try await target("postgres").connect(logger: logger)
         defer { Task { try? await c.close() } }
-        _ = try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(name) WITH (FORCE)"), logger: logger)
+        _ = try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
     /// Stops the server and removes its folder; its log is kept as `keepLog` first.
