@@ -167,6 +167,8 @@ enum PartitionBench {
         var devicesCounted = 0
         var devicesOff = 0
         var incidents = 0
+        /// Counted minus published, by community, where they differ.
+        var offByCommunity: [String: Int64] = [:]
         var exact: Bool { lost == 0 && countedTwice == 0 && devicesOff == 0 && incidents == devices && devicesCounted == devices }
     }
 
@@ -269,6 +271,12 @@ enum PartitionBench {
         // Anything counted twice would arrive late.
         try await Task.sleep(for: .seconds(3))
         let ledger = try ledgerCheck(target: target, published: published)
+        if !ledger.exact {
+            // Kept to find which layer dropped or doubled them: the store (which devices, which batches) and the logs.
+            b.pg.keepsData = true
+            print("the ledger does not balance (\(ledger.offByCommunity.map { "\($0.key): \($0.value)" }.sorted().joined(separator: ", "))); "
+                  + "PostgreSQL's data is kept in \(b.pg.folder), the engines' logs in \(o.dir)")
+        }
         // A clean stop of the engines still running: each gives every partition back.
         let stops = try await stopCleanly(slots.values.sorted { $0.name < $1.name })
         // The partitions' sessions would keep queueing for nobody on the brokers (the throughput runs use them).
@@ -333,7 +341,10 @@ enum PartitionBench {
             let c = byDevice[device] ?? 0
             if c < Int64(n) { l.lost += Int64(n) - c }
             if c > Int64(n) { l.countedTwice += c - Int64(n) }
-            if c != Int64(n) { l.devicesOff += 1 }
+            if c != Int64(n) {
+                l.devicesOff += 1
+                l.offByCommunity[String(device.prefix { $0 != "-" }), default: 0] += c - Int64(n)
+            }
         }
         for (device, c) in byDevice where published[device] == nil { l.countedTwice += c; l.devicesOff += 1 }
         return l
@@ -560,7 +571,8 @@ enum PartitionBench {
             **Ledger:** \(l.published) alarms published (acknowledged by the brokers) over \(l.devices) devices; the store counts
             \(l.counted) in \(l.incidents) incident(s) over \(l.devicesCounted) devices: **lost \(l.lost), counted twice \(l.countedTwice)**,
             \(l.devicesOff) device(s) whose count differs from what was published; \(l.incidents == l.devices ? "one incident a device" : "**not one incident a device**").
-            \(l.exact ? "Every alarm counted exactly once." : "**The ledger does not balance.**")
+            \(l.exact ? "Every alarm counted exactly once." : "**The ledger does not balance** (counted minus published: "
+                + l.offByCommunity.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ") + ").")
             \(f.publisherErrors.isEmpty ? "" : "Publisher errors: " + f.publisherErrors.joined(separator: "; ") + ".")
             Clean stop at the end (SIGTERM): \(f.stops.joined(separator: "; ")).
 
@@ -835,14 +847,17 @@ final class BenchPostgres: @unchecked Sendable {
         _ = try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 
-    /// Stops the server and removes its folder; its log is kept as `keepLog` first.
+    /// The server's folder stays after `stop` (a ledger that does not balance).
+    var keepsData = false
+
+    /// Stops the server and removes its folder (unless `keepsData`); its log is kept as `keepLog` first.
     func stop(keepLog: String? = nil) {
         _ = try? Self.spawn([Self.bin + "/pg_ctl", "-D", folder + "/data", "-m", "fast", "-w", "stop"], asServer: true)
         if let keepLog {
             try? FileManager.default.removeItem(atPath: keepLog)
             try? FileManager.default.copyItem(atPath: folder + "/log", toPath: keepLog)
         }
-        try? FileManager.default.removeItem(atPath: folder)
+        if !keepsData { try? FileManager.default.removeItem(atPath: folder) }
     }
 
     /// Runs a program to its end and returns its output. posix_spawn, not `Process`: the server that `pg_ctl start`

@@ -413,8 +413,10 @@ public final class Pipeline {
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
         if !pendingOccurrences.isEmpty || !occurrencesWrittenEarly.isEmpty { try writeOccurrences(tx, trimming: true) }
         if collectsNews { news.collect(auditWrittenEarly + pendingAudit, of: pendingIncidents) }
-        try writeAppendOnly(tx)
+        try deadLetters.write(tx, clock: rules.clock)
+        let keys = processed.takePending()
         if let clock = rules.clock {
+            try tx.appendProcessed(keys: keys, at: clock, format: ProcessedIDs.keyFormat)
             if lastPrune.map({ clock - $0 >= Durations.hour }) ?? true {
                 processed.prune(before: clock - Self.dedupRetention)
                 try tx.pruneProcessed(before: clock - Self.dedupRetention)
@@ -431,10 +433,11 @@ public final class Pipeline {
         auditWrittenEarly.removeAll(keepingCapacity: true)
     }
 
-    /// Writes early, inside a batch's transaction, what only grows: audit rows, the occurrences kept so far, dead
-    /// letters and processed ids (`process(writesEvery:)`). The incidents (each written once, as the batch leaves
-    /// it), the trimming of their occurrences and the rule state wait for the batch's last `write`: written after
-    /// each part, an incident that every part repeats would be rewritten as often.
+    /// Writes early, inside a batch's transaction, what only grows: audit rows, the occurrences kept so far and dead
+    /// letters (`process(writesEvery:)`). The incidents (each written once, as the batch leaves it), the trimming of
+    /// their occurrences, the processed ids (one row a batch, as a takeover reads them) and the rule state wait for
+    /// the batch's last `write`: written after each part, an incident that every part repeats would be rewritten as
+    /// often.
     func writeEarly(_ tx: any StoreTransaction) throws {
         takeOlderKeys(waiting: false)
         if let failure = olderKeysFailure {
@@ -450,14 +453,7 @@ public final class Pipeline {
             try writeOccurrences(tx, trimming: false)
             pendingOccurrences.removeAll(keepingCapacity: true)
         }
-        try writeAppendOnly(tx)
-    }
-
-    /// Dead letters and processed ids: what a batch adds, written as it goes or at its end alike.
-    private func writeAppendOnly(_ tx: any StoreTransaction) throws {
         try deadLetters.write(tx, clock: rules.clock)
-        let keys = processed.takePending()
-        if let clock = rules.clock { try tx.appendProcessed(keys: keys, at: clock, format: ProcessedIDs.keyFormat) }
     }
 
     /// The staged occurrences still kept at their incident's count as this batch leaves it (or, `trimming` false, as

@@ -51,6 +51,7 @@ final class PostgresSession {
     /// session lock, no open transaction): a new connection has none of that.
     func reconnectIfLost() throws(StoreError) {
         guard !closed, connection?.isClosed ?? true else { return }
+        unread.removeAll()
         connection = try connect()
     }
 
