@@ -131,6 +131,16 @@ public final class Pipeline {
         lastAuditRow = try store.transaction { try $0.lastAuditRow() }
     }
 
+    /// Before a write: the older keys merged if read by now; if they could not be read, nothing of this pipeline is
+    /// committed (a message it let through may have been one of them).
+    private func takeOlderKeysOrFail() throws {
+        takeOlderKeys(waiting: false)
+        if let failure = olderKeysFailure {
+            throw EngineError(.store, path: store.path, "cannot read the older processed ids of the dedup window: \(failure)",
+                              storeFault: failure as? StoreError)
+        }
+    }
+
     /// Merges the dedup window's older keys once read (`waiting`: blocks until they are).
     private func takeOlderKeys(waiting: Bool) {
         guard let older = olderKeys, let result = waiting ? older.waitAndTake() : older.take() else { return }
@@ -403,12 +413,7 @@ public final class Pipeline {
     /// (when `saveRuleState`) the rule engine's state so a restart carries on where it stopped, and where the batch's
     /// input stands (`progress`).
     func write(_ tx: any StoreTransaction, saveRuleState: Bool, progress: BatchProgress? = nil) throws {
-        takeOlderKeys(waiting: false)
-        if let failure = olderKeysFailure {
-            // A message it let through may have been one of them: nothing of this pipeline is committed.
-            throw EngineError(.store, path: store.path, "cannot read the older processed ids of the dedup window: \(failure)",
-                              storeFault: failure as? StoreError)
-        }
+        try takeOlderKeysOrFail()
         if !pendingIncidents.isEmpty { try tx.upsert(pendingIncidents) }
         if !pendingAudit.isEmpty { lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain)) }
         if !pendingOccurrences.isEmpty || !occurrencesWrittenEarly.isEmpty { try writeOccurrences(tx, trimming: true) }
@@ -439,11 +444,7 @@ public final class Pipeline {
     /// the batch's last `write`: written after each part, an incident that every part repeats would be rewritten as
     /// often.
     func writeEarly(_ tx: any StoreTransaction) throws {
-        takeOlderKeys(waiting: false)
-        if let failure = olderKeysFailure {
-            throw EngineError(.store, path: store.path, "cannot read the older processed ids of the dedup window: \(failure)",
-                              storeFault: failure as? StoreError)
-        }
+        try takeOlderKeysOrFail()
         if !pendingAudit.isEmpty {
             lastAuditRow = try tx.append(pendingAudit, chains: pendingAudit.map(chain))
             if collectsNews { auditWrittenEarly += pendingAudit }
