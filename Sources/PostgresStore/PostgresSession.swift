@@ -94,14 +94,10 @@ final class PostgresSession {
         unread.removeAll()
         do {
             var firstFailure: (any Error)?
-            for f in earlier {
-                do { _ = try Self.wait(f, upTo: queryTimeout) } catch is Unanswered { throw Unanswered() } catch {
-                    if firstFailure == nil { firstFailure = error }
-                }
-            }
+            for f in earlier { if let e = try failure(of: f), firstFailure == nil { firstFailure = e } }
             if let firstFailure {
                 // This statement then fails too (the transaction is aborted): the reason is the earlier one.
-                do { _ = try Self.wait(answered, upTo: queryTimeout) } catch is Unanswered { throw Unanswered() } catch {}
+                _ = try failure(of: answered)
                 throw firstFailure
             }
             let result = try Self.wait(answered, upTo: queryTimeout)
@@ -120,6 +116,11 @@ final class PostgresSession {
     }
 
     private struct Unanswered: Error {}
+
+    /// Waits for a statement's answer: its failure, or nil; `Unanswered` (the server silent) is thrown.
+    private func failure(of f: EventLoopFuture<PostgresQueryResult>) throws -> (any Error)? {
+        do { _ = try Self.wait(f, upTo: queryTimeout); return nil } catch is Unanswered { throw Unanswered() } catch { return error }
+    }
 
     /// Waits on the calling thread, which must not be an event loop's (it would wait on itself), at most `limit`.
     private static func wait<T>(_ future: EventLoopFuture<T>, upTo limit: Duration) throws -> T {
