@@ -18,7 +18,7 @@ struct CityEye: AsyncParsableCommand {
         subcommands: [
             ReplayCommand.self, Run.self, Simulate.self, Plan.self,
             Incidents.self, Show.self, Acknowledge.self, Resolve.self, Close.self, Reopen.self, Workload.self,
-            DeadLetters.self, Status.self, RulesCommand.self, People.self, Serve.self, Audit.self,
+            DeadLetters.self, Status.self, RulesCommand.self, People.self, Serve.self, Audit.self, Capture.self,
         ])
 
     /// ArgumentParser exits 64 on a usage error; docs/contract.md §10 wants 2. Our own refusals exit 1.

@@ -108,11 +108,6 @@ extension Run {
         guard PostgresStoreName.names(cfg.store) else {
             throw Failure("\(config): `partitions:` are shared by several engines through one PostgreSQL store: set `store: postgres://user@host:port/database` (an SQLite file is one engine's)")
         }
-        var unsupported: [String] = []
-        if cfg.captureDir != nil { unsupported.append("capture_dir") }
-        if !unsupported.isEmpty {
-            throw Failure("\(config): \(unsupported.joined(separator: ", ")) not yet with `partitions:` (docs/scale.md says what is built); remove \(unsupported.count == 1 ? "it" : "them")")
-        }
         let target = try failing { try PostgresTarget.parse(cfg.store, passwordFile: dbPasswordFile) }
         let choice: PartitionChoice
         if partitions == "auto" {

@@ -1,4 +1,5 @@
 import Model
+import Store
 
 /// One message as a batch hands it to the pipeline. The bytes are borrowed: valid only during the call that hands
 /// the message over (a log line read in place, a received payload).
@@ -48,8 +49,9 @@ public struct NoMessages: MessageBatch {
 /// fails rolls the batch back.
 public protocol BatchCapture: AnyObject {
     func append(_ message: InboundMessage, at now: Instant) throws
-    /// Every message of the batch is handled; called before the batch's changes are written.
-    func flush() throws
+    /// Every message of the batch is handled; called before the batch's changes are written, with the batch's
+    /// transaction (a capture kept in the store writes there).
+    func flush(into tx: any StoreTransaction) throws
     /// Where the capture stands after `flush`, recorded in the batch's transaction (nil: nothing written yet).
     var position: String? { get }
 }
@@ -96,7 +98,7 @@ extension Pipeline {
                 if case .accepted = outcome, let capture, let now { try capture.append(m, at: now) }
                 if let writesEvery, handled % writesEvery == 0 { try writeEarly(tx) }
             }
-            try capture?.flush()
+            try capture?.flush(into: tx)
             if let position = capture?.position { try tx.setState(Self.capturePositionName, Array(position.utf8)) }
             try write(tx, saveRuleState: saveRuleState, progress: batch.progress)
             return handled

@@ -25,9 +25,7 @@ public final class CaptureWriter {
         if local.dayNumber != day {
             try flush()
             try handle?.close()
-            let (y, m, d) = RFC3339.civilFromDays(local.dayNumber)
-            let name = String(format: "%04d-%02d-%02d.jsonl", y, m, d)
-            let path = (directory as NSString).appendingPathComponent(name)
+            let path = (directory as NSString).appendingPathComponent(CaptureFile.name(day: local.dayNumber))
             PrivateFiles.createFile(path)
             guard let h = FileHandle(forWritingAtPath: path) else { throw LogError(description: "cannot write capture log \(path)") }
             length = try h.seekToEnd()
@@ -35,6 +33,14 @@ public final class CaptureWriter {
             self.path = path
             day = local.dayNumber
         }
+        Self.appendLine(payload: payload, topic: topic, to: &buffer)
+        buffer.append(0x0A)
+        if buffer.count > 1 << 20 { try flush() }
+    }
+
+    /// A message as its capture line, without the newline: the payload with `"topic"` added as its first field
+    /// when it has none, any line break inside it made a space.
+    public static func appendLine(payload: UnsafeRawBufferPointer, topic: String?, to buffer: inout [UInt8]) {
         var k = 0
         while k < payload.count, payload[k] != 0x7B { buffer.append(payload[k]); k += 1 }
         if k < payload.count {
@@ -53,8 +59,6 @@ public final class CaptureWriter {
             buffer.append(c == 0x0A || c == 0x0D ? 0x20 : c)
             k += 1
         }
-        buffer.append(0x0A)
-        if buffer.count > 1 << 20 { try flush() }
     }
 
     public func flush() throws {

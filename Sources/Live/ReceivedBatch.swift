@@ -2,6 +2,7 @@ import Model
 import Ingest
 import MQTT
 import Engine
+import Store
 
 /// Messages taken from a source, handed to the pipeline in arrival order with their topics.
 public struct ReceivedBatch: MessageBatch {
@@ -26,4 +27,33 @@ extension CaptureWriter: BatchCapture {
     public func append(_ message: InboundMessage, at now: Instant) throws {
         try append(payload: message.payload, topic: message.topic, at: now)
     }
+
+    public func flush(into tx: any StoreTransaction) throws { try flush() }
+}
+
+/// The capture of a partitioned city: what a batch accepted goes into the store, in the batch's own transaction,
+/// as lines of the day file they belong to (`cityeye capture` writes them out). So the capture holds exactly what
+/// the store committed, whichever engine held the partition.
+public final class StoreCapture: BatchCapture {
+    private let clock: LocalClock
+    private var lines: [CapturedLine] = []
+
+    public init(timezone: LocalClock) { clock = timezone }
+
+    public func append(_ message: InboundMessage, at now: Instant) throws {
+        var line: [UInt8] = []
+        line.reserveCapacity(message.payload.count + 48)
+        CaptureWriter.appendLine(payload: message.payload, topic: message.topic, to: &line)
+        lines.append(CapturedLine(day: clock.local(now).dayNumber, line: line))
+    }
+
+    public func flush(into tx: any StoreTransaction) throws {
+        // Taken whether the write succeeds or not: a batch that fails is never handed to this capture again.
+        let batch = lines
+        lines.removeAll(keepingCapacity: true)
+        try tx.appendCaptured(batch)
+    }
+
+    /// Nothing to record: the lines are in the batch's transaction.
+    public var position: String? { nil }
 }

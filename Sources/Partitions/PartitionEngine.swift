@@ -54,6 +54,8 @@ public final class PartitionEngine: @unchecked Sendable {
     private let metrics: LiveMetrics
     /// Drains the webhook outbox of the partition's communities while the partition runs here (config `webhooks`).
     private let webhooks: WebhookSender?
+    /// With `capture_dir`: each batch's accepted messages, kept in the store in the batch's transaction.
+    private let capture: StoreCapture?
 
     /// Opens the partition's share of the store (fenced by `lease`: the incidents of `communities` (nil: all) and
     /// `rules`) and a pipeline evaluating those rules on what it committed, and makes a broker session for each of
@@ -91,6 +93,14 @@ public final class PartitionEngine: @unchecked Sendable {
         let (opened, key) = try setup.openSealed()
         if case .failure(let e) = key { log("partition \(partition): audit rows are written unsealed: \(e)") }
         pipeline = opened
+        // Not the partition `keyed`: the events it hears are its communities' partitions' too, and captured there.
+        if config.captureDir != nil && partition != PartitionRunner.keyedPartition {
+            // The day files are those of the deployment's first community, as a single engine's capture.
+            let catalog = opened.registry.catalog
+            capture = StoreCapture(timezone: catalog.communityIDs.first.flatMap(catalog.clock(ofCommunity:)) ?? .standard)
+        } else {
+            capture = nil
+        }
         pipeline.collectsNews = tuning.announcesIncidents
         if partition == PartitionRunner.keyedPartition { pipeline.takesOnlyItsRulesEvents(devices: keyedDevices) }
         metrics = LiveMetrics(factory: factory, scenarios: Set(opened.ruleSet.rules.map(\.scenario)).sorted(),
@@ -260,7 +270,7 @@ public final class PartitionEngine: @unchecked Sendable {
             // beside the community partitions' commits, only the lease checked before the acknowledgements.
             try store.checkLease()
         } else {
-            try pipeline.process(batch: batch, now: now, saveRuleState: true, writesEvery: Self.writesEvery)
+            try pipeline.process(batch: batch, now: now, saveRuleState: true, capture: capture, writesEvery: Self.writesEvery)
         }
         for (s, n) in zip(sources, taken) where n > 0 { s.source.committed(n) }
         let counts = pipeline.counts

@@ -146,6 +146,9 @@ public actor PartitionRunner {
         case .fixed(let l): mode = "partition(s) \(l.joined(separator: ", "))"
         }
         log("engine \(engineID): running \(mode), store \(target); a lease lasts \(Self.seconds(timing.ttl)) s")
+        if let dir = config.captureDir {
+            log("engine \(engineID): the capture is kept in the store with each batch; `cityeye capture --db \(target) --dir \(dir)` writes it out as day files")
+        }
         // PostgreSQL down at start: said once, tried again until it answers or the engine is stopped.
         var prepared = false
         while !stopping {

@@ -151,5 +151,10 @@ enum PostgresMigrations {
         ("v5-people-audit", [
             "CREATE INDEX audit_by_people ON audit (id) WHERE actor <> 'engine'",
         ]),
+        // The capture of a partitioned city (`capture_dir` with partitions): each batch's accepted messages as the
+        // lines of their local day's file, in commit order (`seq`); `cityeye capture` writes them out and deletes them.
+        ("v6-capture", [
+            "CREATE TABLE capture_line (seq BIGSERIAL PRIMARY KEY, day BIGINT NOT NULL, part TEXT COLLATE \"C\" NOT NULL, line BYTEA NOT NULL)",
+        ]),
     ]
 }

@@ -14,7 +14,7 @@ public final class PostgresStore: EngineStore, @unchecked Sendable {
     /// The URL without the password, for messages.
     public var path: String { target.description }
     let session: PostgresSession
-    private let lock = NSLock()
+    let lock = NSLock()
     /// The sealer, the moved heads, and whether audit rows of notifying actions go to the webhook outbox.
     public let writeSettings = WriteSettings()
     /// The partition this store's engine owns, when several engines share the database (nil: one engine).

@@ -186,6 +186,17 @@ final class PostgresTransaction: StoreTransaction {
             """, b)
     }
 
+    func appendCaptured(_ lines: [CapturedLine]) throws {
+        guard !lines.isEmpty else { return }
+        var b = PostgresBindings()
+        b.append(lines.map { Int64($0.day) }); b.append(lines.map { bytea($0.line) }); b.append(store.part)
+        // In the order given: `seq` is handed out as the ordered rows are inserted.
+        try send("""
+            INSERT INTO capture_line (day, part, line)
+            SELECT day, $3::text, line FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS c(day, line, n) ORDER BY n
+            """, b)
+    }
+
     func append(_ deadLetters: [DeadLetter]) throws {
         guard !deadLetters.isEmpty else { return }
         var b = PostgresBindings()

@@ -106,10 +106,25 @@ public protocol StoreTransaction: AnyObject {
     /// the store's write lock, so that this transaction's new incidents take ids above it. nil: this engine alone
     /// gives ids in this store.
     func sharedMaxIncidentID() throws -> Int64?
+    /// Keeps accepted messages as capture lines in the store itself (a partitioned city: its partitions move between
+    /// machines, so their capture cannot be a file on one of them); `cityeye capture` writes them out as day files.
+    func appendCaptured(_ lines: [CapturedLine]) throws
+}
+
+/// One accepted message as its capture log line (JSON, its topic added, no newline) and the local day it belongs to.
+public struct CapturedLine: Sendable, Equatable {
+    /// Days since 1970-01-01 in the capture's timezone: the day file `YYYY-MM-DD.jsonl` it goes to.
+    public var day: Int
+    public var line: [UInt8]
+    public init(day: Int, line: [UInt8]) { self.day = day; self.line = line }
 }
 
 extension StoreTransaction {
     public func sharedMaxIncidentID() throws -> Int64? { nil }
+    public func appendCaptured(_ lines: [CapturedLine]) throws {
+        guard !lines.isEmpty else { return }
+        throw StoreError("this store keeps no capture lines: an engine with one SQLite store writes its capture to `capture_dir` itself")
+    }
     public func setCityState(_ name: String, _ value: [UInt8]) throws { try setState(name, value) }
 }
 

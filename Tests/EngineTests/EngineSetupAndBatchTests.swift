@@ -119,6 +119,6 @@ private final class Captured: BatchCapture {
         let text = String(decoding: message.payload, as: UTF8.self)
         ids.append(String(text.split(separator: "\"")[3]))
     }
-    func flush() throws { flushedAfter = ids.count }
+    func flush(into tx: any StoreTransaction) throws { flushedAfter = ids.count }
     var position: String? { nil }
 }
