@@ -30,6 +30,8 @@ enum PartitionBench {
         var seed: UInt64 = 1
         var failover = true
         var throughput = true
+        /// `capture_dir` in both engines' configs (files for SQLite, the store's `capture_line` for PostgreSQL).
+        var capture = false
         var dir = NSTemporaryDirectory() + "cityeye-bench-partitions"
 
         static func parse() -> Options {
@@ -44,6 +46,7 @@ enum PartitionBench {
             o.window = max(1, Int(arg("--window", "4000")) ?? 4000)
             o.seed = UInt64(arg("--seed", "1")) ?? 1
             o.dir = arg("--dir", o.dir)
+            o.capture = CommandLine.arguments.contains("--capture")
             switch arg("--only", "") {
             case "failover": o.throughput = false
             case "throughput": o.failover = false
@@ -52,9 +55,12 @@ enum PartitionBench {
             return o
         }
 
-        var sectionName: String { failover && throughput ? "partitions" : failover ? "partitions-failover" : "partitions-throughput" }
+        var sectionName: String {
+            (failover && throughput ? "partitions" : failover ? "partitions-failover" : "partitions-throughput") + (capture ? "-capture" : "")
+        }
         var title: String {
-            "Partitions: " + (failover && throughput ? "failover and throughput" : failover ? "failover only" : "throughput only") + " (issue 15)"
+            "Partitions: " + (failover && throughput ? "failover and throughput" : failover ? "failover only" : "throughput only")
+                + (capture ? ", with capture_dir" : "") + " (issue 15)"
         }
 
         var communityIDs: [String] { (1...communities).map { "c\($0)" } }
@@ -438,6 +444,7 @@ enum PartitionBench {
         rules: \(scenariosDir())
         store: \(sqliteName).db
         audit_key_file: \(sqliteName).audit-key
+        \(o.capture ? "capture_dir: \(sqliteName)-capture" : "")
 
         """.write(toFile: sqliteConfig, atomically: true, encoding: .utf8)
         let sqlite = try await measure(b, config: sqliteConfig, name: sqliteName, ready: "ready: ", messages: messages(sqliteName)) {
@@ -454,6 +461,7 @@ enum PartitionBench {
         store: \(b.pg.url(pgName))
         audit_key_file: \(pgName).audit-key
         partitions: {hash: 1}
+        \(o.capture ? "capture_dir: \(pgName)-capture" : "")
 
         """.write(toFile: pgConfig, atomically: true, encoding: .utf8)
         let target = try b.pg.target(pgName)
@@ -606,7 +614,7 @@ enum PartitionBench {
             `partitions: {hash: 1}` and `store: postgres://…` (one partition holding every community, acknowledged only after
             each commit, each commit fenced by the lease). Each on a fresh store (a PostgreSQL run's database is dropped
             after it) and a new client id, alternating, \(throughput.count)
-            run(s); then `mosquitto_sub -q 1` from the same kind of publisher on the same broker.
+            run(s); then `mosquitto_sub -q 1` from the same kind of publisher on the same broker.\(o.capture ? " Both with `capture_dir`: the SQLite engine writes its day file, the partition inserts each batch's lines into the store's `capture_line` in the batch's transaction." : "")
 
             | run | load (1 min) at its start | SQLite events/s | PostgreSQL events/s | PostgreSQL / SQLite | mosquitto_sub -q 1 msg/s | publisher done (SQLite / PostgreSQL, s) | counted (SQLite / PostgreSQL) |
             |---|---|---|---|---|---|---|---|

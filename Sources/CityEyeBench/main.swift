@@ -174,7 +174,7 @@ usage: cityeye-bench MODE [options]   (figures are printed and written to --writ
   faults    [--flood 20000] [--size 70000] [--messages N] [--rate N] [--trials N]
             peak memory under a garbage flood; broker stopped / killed mid-stream
   partitions [--kills 10] [--rate 3000] [--duration 60] [--restart-after 15] [--detectors 50] [--messages 300000]
-            [--runs 3] [--window 4000] [--seed 1] [--only failover|throughput] [--dir DIR]
+            [--runs 3] [--window 4000] [--seed 1] [--capture] [--only failover|throughput] [--dir DIR]
             a private PostgreSQL (fsync on) and two mosquitto (inflight window --window): 3 partitioned engines, kill -9 failover times and the
             ledger; one engine's events/s on PostgreSQL vs SQLite (needs the cityeye binary beside this one)
   cluster   [--rate 1500] [--duration 60] [--kill-at 20] [--kill-node 1] [--restart-after 20] [--messages 100000]

@@ -32,25 +32,26 @@ extension CaptureWriter: BatchCapture {
 }
 
 /// The capture of a partitioned city: what a batch accepted goes into the store, in the batch's own transaction,
-/// as lines of the day file they belong to (`cityeye capture` writes them out). So the capture holds exactly what
+/// as lines of the day file they belong to, one row a day (`cityeye capture` writes them out). So the capture holds exactly what
 /// the store committed, whichever engine held the partition.
 public final class StoreCapture: BatchCapture {
     private let clock: LocalClock
-    private var lines: [CapturedLine] = []
+    /// The batch's lines by day (one day but for a batch across midnight).
+    private var days: [(day: Int, text: [UInt8])] = []
 
     public init(timezone: LocalClock) { clock = timezone }
 
     public func append(_ message: InboundMessage, at now: Instant) throws {
-        var line: [UInt8] = []
-        line.reserveCapacity(message.payload.count + 48)
-        CaptureWriter.appendLine(payload: message.payload, topic: message.topic, to: &line)
-        lines.append(CapturedLine(day: clock.local(now).dayNumber, line: line))
+        let day = clock.local(now).dayNumber
+        if days.last?.day != day { days.append((day, [])) }
+        CaptureWriter.appendLine(payload: message.payload, topic: message.topic, to: &days[days.count - 1].text)
+        days[days.count - 1].text.append(0x0A)
     }
 
     public func flush(into tx: any StoreTransaction) throws {
         // Taken whether the write succeeds or not: a batch that fails is never handed to this capture again.
-        let batch = lines
-        lines.removeAll(keepingCapacity: true)
+        let batch = days.map { CapturedLines(day: $0.day, text: $0.text) }
+        days.removeAll()
         try tx.appendCaptured(batch)
     }
 

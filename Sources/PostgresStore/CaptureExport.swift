@@ -9,8 +9,8 @@ import Store
 public struct CaptureExport {
     public let store: PostgresStore
     public let directory: String
-    /// Lines read from the store at a time.
-    public var chunk = 20_000
+    /// Rows (a batch's lines of a day each) read from the store at a time.
+    public var chunk = 500
     /// Told every million lines written.
     public var progress: (Int) -> Void = { _ in }
 
@@ -126,15 +126,16 @@ public struct CaptureExport {
         while after < last {
             let rows = try store.capturedLines(after: after, through: last, limit: chunk)
             guard let end = rows.last?.seq else { break }
+            var lines = 0
             for (_, l) in rows {
                 let name = CaptureFile.name(day: l.day)
-                buffers[name, default: []].append(contentsOf: l.line)
-                buffers[name]!.append(0x0A)
-                result.written[name, default: 0] += 1
+                buffers[name, default: []].append(contentsOf: l.text)
+                result.written[name, default: 0] += l.count
+                lines += l.count
                 if buffers[name]!.count >= 1 << 20 { try flush(name) }
             }
-            written += rows.count
-            if written / 1_000_000 != (written - rows.count) / 1_000_000 { progress(written) }
+            written += lines
+            if written / 1_000_000 != (written - lines) / 1_000_000 { progress(written) }
             after = end
         }
         for name in buffers.keys { try flush(name) }

@@ -4,8 +4,8 @@ import Store
 /// The capture of a partitioned city, kept in the store (`capture_line`, written in each batch's transaction) until
 /// `cityeye capture` writes it out as day files.
 extension PostgresStore {
-    /// The last capture line committed. Read under the store's write lock: lines are inserted under it, in commit
-    /// order, so every line up to this one is committed and no later commit can add one below it.
+    /// The last capture row committed. Read under the store's write lock: rows are inserted under it, in commit
+    /// order, so every row up to this one is committed and no later commit can add one below it.
     public func capturedThrough() throws -> Int64 {
         try lock.withLock {
             if reconnects { try session.reconnectIfLost() }
@@ -23,21 +23,21 @@ extension PostgresStore {
         }
     }
 
-    /// Capture lines after `after` up to `through`, oldest first, at most `limit`.
-    public func capturedLines(after: Int64, through: Int64, limit: Int) throws -> [(seq: Int64, line: CapturedLine)] {
+    /// Capture rows after `after` up to `through`, oldest first, at most `limit`.
+    public func capturedLines(after: Int64, through: Int64, limit: Int) throws -> [(seq: Int64, lines: CapturedLines)] {
         var b = PostgresBindings(); b.append(after); b.append(through); b.append(Int64(limit))
-        let rows = try read("SELECT seq, day, line FROM capture_line WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3", b)
-        return try decode { try rows.map { (try $0.int(0), CapturedLine(day: Int(try $0.int(1)), line: try $0.bytes(2))) } }
+        let rows = try read("SELECT seq, day, lines FROM capture_line WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3", b)
+        return try decode { try rows.map { (try $0.int(0), CapturedLines(day: Int(try $0.int(1)), text: try $0.bytes(2))) } }
     }
 
-    /// The days of the capture lines after `after` up to `through`.
+    /// The days of the capture rows after `after` up to `through`.
     public func capturedDays(after: Int64, through: Int64) throws -> [Int] {
         var b = PostgresBindings(); b.append(after); b.append(through)
         let rows = try read("SELECT DISTINCT day FROM capture_line WHERE seq > $1 AND seq <= $2 ORDER BY day", b)
         return try decode { try rows.map { Int(try $0.int(0)) } }
     }
 
-    /// Deletes the capture lines up to `through` (written out); how many.
+    /// Deletes the capture rows up to `through` (written out); how many.
     @discardableResult
     public func deleteCaptured(through: Int64) throws -> Int {
         var b = PostgresBindings(); b.append(through)

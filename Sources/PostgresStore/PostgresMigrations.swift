@@ -152,9 +152,12 @@ enum PostgresMigrations {
             "CREATE INDEX audit_by_people ON audit (id) WHERE actor <> 'engine'",
         ]),
         // The capture of a partitioned city (`capture_dir` with partitions): each batch's accepted messages as the
-        // lines of their local day's file, in commit order (`seq`); `cityeye capture` writes them out and deletes them.
+        // lines of their local day's file (one row a batch and day), in commit order (`seq`); `cityeye capture`
+        // writes them out and deletes them.
         ("v6-capture", [
-            "CREATE TABLE capture_line (seq BIGSERIAL PRIMARY KEY, day BIGINT NOT NULL, part TEXT COLLATE \"C\" NOT NULL, line BYTEA NOT NULL)",
+            "CREATE TABLE capture_line (seq BIGSERIAL PRIMARY KEY, day BIGINT NOT NULL, part TEXT COLLATE \"C\" NOT NULL, lines BYTEA NOT NULL)",
+            // Out of line, uncompressed: compressing each batch's ~200 KB cost the server more than writing it.
+            "ALTER TABLE capture_line ALTER COLUMN lines SET STORAGE EXTERNAL",
         ]),
     ]
 }

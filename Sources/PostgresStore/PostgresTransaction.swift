@@ -186,14 +186,14 @@ final class PostgresTransaction: StoreTransaction {
             """, b)
     }
 
-    func appendCaptured(_ lines: [CapturedLine]) throws {
+    func appendCaptured(_ lines: [CapturedLines]) throws {
         guard !lines.isEmpty else { return }
         var b = PostgresBindings()
-        b.append(lines.map { Int64($0.day) }); b.append(lines.map { bytea($0.line) }); b.append(store.part)
+        b.append(lines.map { Int64($0.day) }); b.append(lines.map { bytea($0.text) }); b.append(store.part)
         // In the order given: `seq` is handed out as the ordered rows are inserted.
         try send("""
-            INSERT INTO capture_line (day, part, line)
-            SELECT day, $3::text, line FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS c(day, line, n) ORDER BY n
+            INSERT INTO capture_line (day, part, lines)
+            SELECT day, $3::text, lines FROM unnest($1::bigint[], $2::bytea[]) WITH ORDINALITY AS c(day, lines, n) ORDER BY n
             """, b)
     }
 

@@ -108,20 +108,23 @@ public protocol StoreTransaction: AnyObject {
     func sharedMaxIncidentID() throws -> Int64?
     /// Keeps accepted messages as capture lines in the store itself (a partitioned city: its partitions move between
     /// machines, so their capture cannot be a file on one of them); `cityeye capture` writes them out as day files.
-    func appendCaptured(_ lines: [CapturedLine]) throws
+    func appendCaptured(_ lines: [CapturedLines]) throws
 }
 
-/// One accepted message as its capture log line (JSON, its topic added, no newline) and the local day it belongs to.
-public struct CapturedLine: Sendable, Equatable {
-    /// Days since 1970-01-01 in the capture's timezone: the day file `YYYY-MM-DD.jsonl` it goes to.
+/// Accepted messages of one batch and one local day as capture log lines (JSON, each with its topic, each ending in
+/// a newline): one row of the store, however many lines.
+public struct CapturedLines: Sendable, Equatable {
+    /// Days since 1970-01-01 in the capture's timezone: the day file `YYYY-MM-DD.jsonl` they go to.
     public var day: Int
-    public var line: [UInt8]
-    public init(day: Int, line: [UInt8]) { self.day = day; self.line = line }
+    public var text: [UInt8]
+    public init(day: Int, text: [UInt8]) { self.day = day; self.text = text }
+    /// How many lines.
+    public var count: Int { text.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
 }
 
 extension StoreTransaction {
     public func sharedMaxIncidentID() throws -> Int64? { nil }
-    public func appendCaptured(_ lines: [CapturedLine]) throws {
+    public func appendCaptured(_ lines: [CapturedLines]) throws {
         guard !lines.isEmpty else { return }
         throw StoreError("this store keeps no capture lines: an engine with one SQLite store writes its capture to `capture_dir` itself")
     }

@@ -10,8 +10,9 @@ import PostgresStore
 final class CaptureExportTests: PostgresTestCase {
     static let day = 20_788  // 2026-12-01
 
-    func lines(_ range: ClosedRange<Int>, day: Int = day) -> [CapturedLine] {
-        range.map { CapturedLine(day: day, line: Array("{\"topic\":\"cityeye/c1/d1\",\"id\":\"e-\($0)\"}".utf8)) }
+    /// One row of the lines `range` (as a batch writes them).
+    func lines(_ range: ClosedRange<Int>, day: Int = day) -> [CapturedLines] {
+        [CapturedLines(day: day, text: Array(range.map { "{\"topic\":\"cityeye/c1/d1\",\"id\":\"e-\($0)\"}\n" }.joined().utf8))]
     }
 
     func fileLines(_ dir: String, _ name: String) -> [String] {
@@ -52,7 +53,7 @@ final class CaptureExportTests: PostgresTestCase {
         // Killed while appending lines 3–4: the record says so, the file ends in half a line.
         try store.transaction { try $0.appendCaptured(lines(3...4)) }
         let size = (try FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.size] as! NSNumber).intValue
-        try "store \(store.path)\nthrough 2\npending 4\nfile \(name) \(size)\n".write(toFile: dir + "/.cityeye-capture", atomically: true, encoding: .utf8)
+        try "store \(store.path)\nthrough 1\npending 2\nfile \(name) \(size)\n".write(toFile: dir + "/.cityeye-capture", atomically: true, encoding: .utf8)
         let h = try XCTUnwrap(FileHandle(forWritingAtPath: dir + "/" + name))
         _ = try h.seekToEnd()
         try h.write(contentsOf: Array("{\"topic\":\"cityeye/c1/d1\",\"id\":\"e-3\"}\n{\"topic\":\"cityeye/c1/d".utf8))
@@ -66,9 +67,9 @@ final class CaptureExportTests: PostgresTestCase {
         try store.transaction { try $0.appendCaptured(lines(5...6)) }
         let h2 = try XCTUnwrap(FileHandle(forWritingAtPath: dir + "/" + name))
         _ = try h2.seekToEnd()
-        try h2.write(contentsOf: Array(lines(5...6).map { String(decoding: $0.line, as: UTF8.self) + "\n" }.joined().utf8))
+        try h2.write(contentsOf: lines(5...6)[0].text)
         try h2.close()
-        try "store \(store.path)\nthrough 6\n".write(toFile: dir + "/.cityeye-capture", atomically: true, encoding: .utf8)
+        try "store \(store.path)\nthrough 3\n".write(toFile: dir + "/.cityeye-capture", atomically: true, encoding: .utf8)
         XCTAssertEqual(try CaptureExport(store: store, directory: dir).run().total, 0, "recorded as written: not written again")
         XCTAssertEqual(fileLines(dir, name).count, 6)
         XCTAssertEqual(try store.capturedLines(after: 0, through: 100, limit: 100).count, 0, "and deleted from the store")
