@@ -12,6 +12,8 @@ import Partitions
 struct CityStatus {
     var store: StoreStatus
     var city: CityOverview
+    /// Capture rows (a batch's lines of a day each) that `cityeye capture` has not written out yet, and their oldest day.
+    var captureWaiting: (rows: Int, oldestDay: Int?) = (0, nil)
     /// An engine whose last heartbeat is older than a lease is gone (its partitions are being or were taken over).
     static let aliveWithinMs = PartitionTiming().ttl.components.seconds * 1000
 
@@ -23,7 +25,7 @@ struct CityStatus {
         s.scenarios = try StoreStatus.openByScenario(db)
         for (reason, n) in city.deadLetters { if let r = RejectReason(rawValue: reason) { s.deadLetters[r] = n } }
         s.audit.recorded = try db.state(AuditWatch.stateName)
-        return CityStatus(store: s, city: city)
+        return CityStatus(store: s, city: city, captureWaiting: try db.captureWaiting())
     }
 
     /// Verifies every chain with the key when it can be read (the same check as `cityeye audit verify`).
@@ -50,7 +52,8 @@ struct CityStatus {
             o.add("held", p.held); o.add("rule_clock", p.ruleClock); o.add("rule_state_keys", p.ruleKeys)
             return o.text
         }.joined(separator: ",") + "]"
-        return Status.json(store, extra: [("engines_alive", String(alive.count)), ("engines", engines), ("partitions", partitions)])
+        return Status.json(store, extra: [("engines_alive", String(alive.count)), ("engines", engines), ("partitions", partitions),
+                                          ("capture_waiting_rows", String(captureWaiting.rows))])
     }
 
     func text(now: Instant) -> String {
@@ -71,6 +74,11 @@ struct CityStatus {
         let held = city.partitions.filter(\.held).count
         head.append("partitions    " + (city.partitions.isEmpty ? "none (no partitioned engine has run on this store)"
                                                                  : "\(city.partitions.count), \(held) held"))
+        if captureWaiting.rows > 0, let day = captureWaiting.oldestDay {
+            // A folder name is not known here: the live config's capture_dir is where the day files usually go.
+            head.append("capture       \(captureWaiting.rows) batch(es) of lines in the store since \(CaptureFile.name(day: day).dropLast(6)), "
+                        + "waiting for `cityeye capture --db … --dir DIR`")
+        }
         var out = [lines[0]] + head + lines.dropFirst()
         if !city.partitions.isEmpty {
             let rows = city.partitions.map { p -> [String] in

@@ -30,6 +30,16 @@ extension PostgresStore {
         return try decode { try rows.map { (try $0.int(0), CapturedLines(day: Int(try $0.int(1)), text: try $0.bytes(2))) } }
     }
 
+    /// The capture rows waiting for `cityeye capture`, and the oldest day they hold (nil: none).
+    public func captureWaiting() throws -> (rows: Int, oldestDay: Int?) {
+        let rows = try read("SELECT count(*), min(day) FROM capture_line")
+        return try decode {
+            guard let r = rows.first else { return (0, nil) }
+            let n = Int(try r.int(0))
+            return (n, n > 0 ? Int(try r.int(1)) : nil)
+        }
+    }
+
     /// The days of the capture rows after `after` up to `through`.
     public func capturedDays(after: Int64, through: Int64) throws -> [Int] {
         var b = PostgresBindings(); b.append(after); b.append(through)

@@ -30,6 +30,8 @@ extension FailoverTests {
         try waitForAll(city, n: n)
         try assertEachAlarmCountedOnce(city, n: n)
 
+        let status = try CityEyeBinary.run(["status", "--db", "\(city.target)"])
+        XCTAssertTrue(status.out.contains("waiting for `cityeye capture"), status.out)
         let out = city.dir + "/exported"
         let first = try CityEyeBinary.run(["capture", "--db", "\(city.target)", "--dir", out])
         XCTAssertEqual(first.code, 0, first.err)
@@ -60,6 +62,8 @@ extension FailoverTests {
         XCTAssertEqual(again.code, 0, again.err)
         XCTAssertTrue(again.out.contains("nothing new"), again.out)
         XCTAssertEqual(try pg.psql("SELECT count(*) FROM capture_line", in: city.target.database).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        let after = try CityEyeBinary.run(["status", "--db", "\(city.target)", "--json"])
+        XCTAssertTrue(after.out.contains("\"capture_waiting_rows\":0"), after.out)
 
         // An SQLite store has no capture to write out, nor has a database that is no store.
         let sqlite = try CityEyeBinary.run(["capture", "--db", city.dir + "/replayed.db", "--dir", out])
