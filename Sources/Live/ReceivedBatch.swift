@@ -31,9 +31,9 @@ extension CaptureWriter: BatchCapture {
     public func flush(into tx: any StoreTransaction) throws { try flush() }
 }
 
-/// The capture of a partitioned city: what a batch accepted goes into the store, in the batch's own transaction,
-/// as lines of the day file they belong to, one row a day (`cityeye capture` writes them out). So the capture holds exactly what
-/// the store committed, whichever engine held the partition.
+/// The capture of a partitioned city: what a batch accepted goes into the store, in the batch's own transaction, as
+/// lines of the day file they belong to, one row a day (`cityeye capture` writes them out). So the capture holds
+/// exactly what the store committed, whichever engine held the partition.
 public final class StoreCapture: BatchCapture {
     private let clock: LocalClock
     /// The batch's lines by day (one day but for a batch across midnight).
