@@ -83,14 +83,8 @@ public final class CaptureWriter {
         let name = (file as NSString).lastPathComponent
         var cut: [(String, UInt64)] = []
         func truncate(_ path: String, to size: UInt64) throws {
-            let attrs = try FileManager.default.attributesOfItem(atPath: path)
-            let now = (attrs[.size] as? NSNumber)?.uint64Value ?? 0
-            guard now > size else { return }
-            guard let h = FileHandle(forWritingAtPath: path) else { throw LogError(description: "cannot write capture log \(path)") }
-            defer { try? h.close() }
-            try h.truncate(atOffset: size)
-            try h.synchronize()
-            cut.append((path, now - size))
+            let bytes = try CaptureFile.cutBack(path, to: size)
+            if bytes > 0 { cut.append((path, bytes)) }
         }
         if FileManager.default.fileExists(atPath: file) { try truncate(file, to: committed) }
         let later = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -9,8 +9,8 @@ import Store
 public struct CaptureExport {
     public let store: PostgresStore
     public let directory: String
-    /// Rows (a batch's lines of a day each) read from the store at a time.
-    public var chunk = 500
+    /// Rows read from the store at a time: each is a batch's lines of a day, up to ~2,000 lines (~250 KB).
+    public var chunk = 40
     /// Told every million lines written.
     public var progress: (Int) -> Void = { _ in }
 
@@ -84,7 +84,7 @@ public struct CaptureExport {
         if record.pending != nil {
             // An interrupted run: its appends are cut off, and its lines are still in the store.
             for (name, length) in record.lengths {
-                let cut = try truncate((directory as NSString).appendingPathComponent(name), to: length)
+                let cut = try CaptureFile.cutBack((directory as NSString).appendingPathComponent(name), to: length)
                 if cut > 0 { result.cutBack[name] = cut }
             }
             record.pending = nil
@@ -100,7 +100,7 @@ public struct CaptureExport {
         pending.pending = last
         for day in try store.capturedDays(after: record.through, through: last) {
             let name = CaptureFile.name(day: day)
-            pending.lengths[name] = fileSize((directory as NSString).appendingPathComponent(name))
+            pending.lengths[name] = CaptureFile.size((directory as NSString).appendingPathComponent(name))
         }
         try writeRecord(pending)
 
@@ -167,17 +167,4 @@ public struct CaptureExport {
         if dir >= 0 { _ = fsync(dir); close(dir) }
     }
 
-    func fileSize(_ path: String) -> UInt64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
-    }
-
-    /// Cuts `path` back to `length` bytes (nothing if it is not longer, or missing); how many bytes were cut.
-    func truncate(_ path: String, to length: UInt64) throws -> UInt64 {
-        let size = fileSize(path)
-        guard size > length, let h = FileHandle(forWritingAtPath: path) else { return 0 }
-        defer { try? h.close() }
-        try h.truncate(atOffset: length)
-        try h.synchronize()
-        return size - length
-    }
 }

@@ -24,7 +24,9 @@ final class CaptureExportTests: PostgresTestCase {
         defer { store.close() }
         let dir = try temporaryPath("capture-export") + "/capture"
         try store.transaction { try $0.appendCaptured(lines(1...3) + lines(4...5, day: Self.day + 1)) }
-        let first = try CaptureExport(store: store, directory: dir).run()
+        var reading = CaptureExport(store: store, directory: dir)
+        reading.chunk = 1  // a row at a time: the loop over reads, not one read
+        let first = try reading.run()
         XCTAssertEqual(first.written, ["2026-12-01.jsonl": 3, "2026-12-02.jsonl": 2])
         XCTAssertEqual(fileLines(dir, "2026-12-01.jsonl"), (1...3).map { "{\"topic\":\"cityeye/c1/d1\",\"id\":\"e-\($0)\"}" })
         XCTAssertEqual(try store.capturedThrough(), 0, "no line left in the store")
