@@ -56,6 +56,8 @@ public actor PartitionRunner {
     private var held: [String: Held] = [:]
     /// The holder last said to keep a partition this engine waits for (said again only when it changes).
     private var waitingOn: [String: String] = [:]
+    /// Partitions found with no registered community (said once each).
+    private var emptyNoted: Set<String> = []
     private var troubleSaid: String?
     private var stopping = false
     private var wakeUp: CheckedContinuation<Void, Never>?
@@ -243,6 +245,15 @@ public actor PartitionRunner {
 
     private func take(_ id: String) async {
         guard let (sessions, mine, rules) = shape(of: id) else { return }
+        // The partition `keyed` is held even when no device can affect its rules: its session then subscribes
+        // to nothing (and unsubscribes what an earlier configuration subscribed). A community partition that none of
+        // the registry's communities falls in (a hash over few communities) has nothing to do: not taken, said once.
+        guard id == Self.keyedPartition || sessions.contains(where: { !$0.topics.isEmpty }) else {
+            if emptyNoted.insert(id).inserted {
+                log("partition \(id): no registered community belongs to it; nothing to subscribe to, so it is not taken")
+            }
+            return
+        }
         let keeper = LeaseKeeper(table: leases, partition: id, holder: engineID, ttl: timing.ttl, renewEvery: timing.renewEvery,
                                  margin: timing.margin, clock: ContinuousClock())
         let lease: Lease
@@ -262,14 +273,6 @@ public actor PartitionRunner {
             return
         }
         waitingOn[id] = nil
-        // The partition `keyed` is held even when no device can affect its rules: its session then subscribes
-        // to nothing (and unsubscribes what an earlier configuration subscribed).
-        guard id == Self.keyedPartition || sessions.contains(where: { !$0.topics.isEmpty }) else {
-            log("partition \(id): lease \(lease.token) taken, but no registered community belongs to it; nothing to subscribe to")
-            held[id] = nil
-            try? await keeper.release()
-            return
-        }
         // Renewed from now on, while the partition opens: its rule state and processed keys can take longer to read
         // than a lease lasts, and a lease that ran out meanwhile would fence every commit the partition then tries.
         let loss = LeaseLossSignal()

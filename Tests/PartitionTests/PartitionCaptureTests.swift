@@ -75,3 +75,29 @@ extension FailoverTests {
         XCTAssertTrue(other.err.contains("capture_other"), other.err)
     }
 }
+
+extension FailoverTests {
+    /// `{hash: N}` over fewer communities than buckets leaves partitions with nothing to do: an engine says so once
+    /// for each, takes no lease for them round after round, and runs the others.
+    func testAHashedPartitionWithNoCommunityIsSaidOnceAndNotTaken() throws {
+        let city = try city("emptyhash")
+        defer { city.stop() }
+        let config = try String(contentsOfFile: city.dir + "/cityeye.yaml", encoding: .utf8)
+        let hashed = String(config[..<config.range(of: "partitions:")!.lowerBound]) + "partitions: {hash: 12}\n"
+        try hashed.write(toFile: city.dir + "/cityeye.yaml", atomically: true, encoding: .utf8)
+        let engine = try engine(city, "a")
+        defer { stopAll([engine]) }
+        try waitUntil("a runs its partitions", timeout: 30) { log(city, "a").contains(": ready, subscribed") }
+        Thread.sleep(forTimeInterval: 3.5)  // three more rounds of the runner
+        let lines = log(city, "a").split(separator: "\n").filter { $0.contains("no registered community belongs to it") }
+        let empty = Set(lines.map { String($0.split(separator: " ")[2].dropLast()) })
+        XCTAssertFalse(empty.isEmpty, log(city, "a"))
+        XCTAssertEqual(lines.count, empty.count, "said once each: \(lines)")
+        for p in empty {
+            XCTAssertFalse(log(city, "a").contains("partition \(p): lease"), "no lease taken for \(p)")
+        }
+        let leases = try pg.psql("SELECT count(*) FROM partition_lease WHERE partition NOT IN ('\(empty.joined(separator: "','"))')",
+                                 in: city.target.database).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(Int(leases), 12 - empty.count + 1, "a lease row for each partition with communities, and keyed")
+    }
+}
