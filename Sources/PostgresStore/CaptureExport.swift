@@ -76,6 +76,14 @@ public struct CaptureExport {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw ExportError("cannot make the capture folder \(directory)")
         }
+        // One run at a time in a folder: two would append the same lines. The lock goes with the process.
+        let lockPath = (directory as NSString).appendingPathComponent(".cityeye-capture.lock")
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, PrivateFiles.fileMode)
+        guard lock >= 0 else { throw ExportError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw ExportError("another `cityeye capture` is writing \(directory) now; run this one after it")
+        }
         var result = Result()
         var record = try readRecord() ?? Record(store: store.path, through: 0)
         guard record.store == store.path else {

@@ -89,5 +89,13 @@ final class CaptureExportTests: PostgresTestCase {
         XCTAssertThrowsError(try CaptureExport(store: store, directory: dir).run()) {
             XCTAssertTrue("\($0)".contains("unreadable line"), "\($0)")
         }
+        // A second run while one writes the folder.
+        let busy = try temporaryPath("capture-busy")
+        let held = open(busy + "/.cityeye-capture.lock", O_RDWR | O_CREAT, 0o640)
+        defer { close(held) }
+        XCTAssertEqual(flock(held, LOCK_EX | LOCK_NB), 0)
+        XCTAssertThrowsError(try CaptureExport(store: store, directory: busy).run()) {
+            XCTAssertTrue("\($0)".contains("another `cityeye capture` is writing"), "\($0)")
+        }
     }
 }
