@@ -165,7 +165,7 @@ let usage = """
 usage: cityeye-bench MODE [options]   (figures are printed and written to --write, default BENCHMARKS.md)
   replay    [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--runs 3] [--state-by-rule]
             one-day generated logs replayed end to end into a fresh SQLite store
-  live      [--messages 200000] [--latency-only] [--checkpoint-pages N]
+  live      [--messages 200000] [--latency-only] [--checkpoint-pages N] [--inline-checkpoints]
             a private mosquitto: engine vs do-nothing subscriber, publish -> committed latency at 10,000/s,
             kill -9 losses (needs the cityeye binary beside this one)
   ackgate   [--messages 100000] [--commit-ms 0,1,5,20]
@@ -247,6 +247,7 @@ case "live":
     let latencyOnly = CommandLine.arguments.contains("--latency-only")
     var tuning = LiveTuning()
     if let pages = Int32(arg("--checkpoint-pages", "")) { tuning.checkpointPages = pages }
+    if CommandLine.arguments.contains("--inline-checkpoints") { tuning.checkpointsInBackground = false }
     for _ in 0..<(latencyOnly ? 0 : 3) {
         raws.append(try await LiveBench.rawRate(port: broker.port, n: n, devices: devices))
         engines.append(try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: n, devices: devices, perSecond: nil).rate)

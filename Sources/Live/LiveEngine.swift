@@ -31,6 +31,9 @@ public struct LiveTuning: Sendable {
     public var auditCheckRows = 5_000
     /// How many pages the store's write-ahead log holds before a commit checkpoints it (SQLite's default).
     public var checkpointPages: Int32 = 1000
+    /// Copy the write-ahead log into the database on a thread of its own, commits only finishing what it copied
+    /// (`Store.checkpointInBackground`); false: each commit that fills the log copies all of it, as SQLite does.
+    public var checkpointsInBackground = true
     /// The size of a journal segment; a segment is removed once the commits past it are on disk.
     public var journalSegmentBytes: UInt64 = 64 << 20
     /// PUBACKs leave only once the batch holding the message committed; until then the broker keeps the message and
@@ -94,8 +97,9 @@ public final class LiveEngine: @unchecked Sendable {
     private var announcedReady = false
     private var takeover = SessionTakeoverWatch()
     private var releasedBefore: UInt64 = 0
-    /// Journal positions committed, each with the store's complete checkpoints when it committed, not yet released.
-    private var unreleased: [(position: JournalPosition, checkpoints: Int)] = []
+    /// Journal positions committed, each with the store's commit count when it committed (`Store.commitCount`), not yet
+    /// released.
+    private var unreleased: [(position: JournalPosition, commit: Int)] = []
     /// Syncs the journal every `journal.sync` interval (nil: `always` or `never`).
     private var journalSyncer: RepeatingThread?
     let stopFlag = StopFlag()
@@ -131,6 +135,7 @@ public final class LiveEngine: @unchecked Sendable {
         pipeline = opened
         db = try Self.sqlite(opened)
         db.setCheckpointPages(tuning.checkpointPages)
+        if tuning.checkpointsInBackground { try db.checkpointInBackground() }
         pipeline.collectsNews = tuning.announcesIncidents
         self.metrics = LiveMetrics(factory: metrics, scenarios: Set(pipeline.ruleSet.rules.map(\.scenario)).sorted())
         let auditMetrics = AuditMetrics(factory: metrics)
@@ -352,6 +357,7 @@ public final class LiveEngine: @unchecked Sendable {
         pipeline = try setup.open()
         db = try Self.sqlite(pipeline)
         db.setCheckpointPages(tuning.checkpointPages)
+        if tuning.checkpointsInBackground { try db.checkpointInBackground() }
         // The new connection counts its checkpoints from 0: later commits' positions release these segments.
         unreleased.removeAll()
         pipeline.collectsNews = tuning.announcesIncidents
@@ -418,14 +424,14 @@ public final class LiveEngine: @unchecked Sendable {
     }
 
     /// A journal segment is removed only once the commits past it are on disk: with `synchronous = NORMAL` the store's
-    /// commits survive a power cut only once a checkpoint has synced its write-ahead log (`Store.completeCheckpoints`),
+    /// commits survive a power cut only once a checkpoint has synced its write-ahead log (`Store.durableCommits`),
     /// and until then the journal must still hold what they committed.
     private func releaseJournal(before committed: JournalPosition) {
         if committed.segment > (unreleased.last?.position.segment ?? releasedBefore) {
-            unreleased.append((committed, db.completeCheckpoints))
+            unreleased.append((committed, db.commitCount))
         }
-        let checkpoints = db.completeCheckpoints
-        guard let durable = unreleased.lastIndex(where: { checkpoints > $0.checkpoints }) else { return }
+        let synced = db.durableCommits
+        guard let durable = unreleased.lastIndex(where: { synced >= $0.commit }) else { return }
         let position = unreleased[durable].position
         unreleased.removeFirst(durable + 1)
         guard position.segment > releasedBefore else { return }

@@ -164,23 +164,36 @@ struct Statement {
 /// The write-ahead log's checkpoints on one connection. SQLite's own automatic checkpoint is a hook run after each
 /// commit (PASSIVE, once the log holds `pages` frames); this is the same hook, counting the checkpoints that left the
 /// whole log copied into the database. Such a checkpoint synced the log first, so every commit before it survives a
-/// power cut (with `synchronous = NORMAL` a commit alone does not). Used only by the connection's own thread.
+/// power cut (with `synchronous = NORMAL` a commit alone does not). With a `background` checkpointer the copying is
+/// done on its thread and the hook only finishes it. Used only by the connection's own thread.
 final class WALCheckpoints {
     var pages: Int32 = 1000
     var complete = 0
     /// Frames in the write-ahead log after the last commit on this connection (before any checkpoint it started).
     var frames: Int32 = 0
+    /// Commits on this connection that wrote to the log.
+    var commits = 0
+    /// The last of `commits` known to be synced (by a complete checkpoint of this connection's).
+    var durable = 0
+    var background: BackgroundCheckpointer?
 }
 
 private let walHook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { context, db, name, frames in
     guard let context else { return SQLITE_OK }
     let state = Unmanaged<WALCheckpoints>.fromOpaque(context).takeUnretainedValue()
     state.frames = frames
-    guard frames >= state.pages else { return SQLITE_OK }
+    state.commits += 1
+    if let background = state.background {
+        guard background.afterCommit(commits: state.commits, frames: frames, pages: state.pages) == .finish else { return SQLITE_OK }
+    } else {
+        guard frames >= state.pages else { return SQLITE_OK }
+    }
     var log: Int32 = 0, copied: Int32 = 0
     // As SQLite's default hook: the commit has succeeded whatever the checkpoint does.
-    if sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK && log >= 0 && log == copied {
+    let complete = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK && log >= 0 && log == copied
+    if complete {
         state.complete += 1
+        state.durable = state.commits
     }
     return SQLITE_OK
 }

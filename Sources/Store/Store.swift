@@ -62,7 +62,25 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    public func close() { lock.lock(); conn.close(); lock.unlock() }
+    public func close() {
+        lock.lock()
+        conn.checkpoints.background?.stop()
+        conn.checkpoints.background = nil
+        conn.close()
+        lock.unlock()
+    }
+
+    deinit { conn.checkpoints.background?.stop() }
+
+    /// The live engine's checkpoints: the write-ahead log is copied into the database on a thread of its own
+    /// (`BackgroundCheckpointer`), and a commit only finishes what that thread copied.
+    public func checkpointInBackground() throws(StoreError) {
+        lock.lock(); defer { lock.unlock() }
+        guard conn.checkpoints.background == nil else { return }
+        let background = try BackgroundCheckpointer(path: path)
+        background.start()
+        conn.checkpoints.background = background
+    }
 
     /// Runs a bulk load (a replay): the write-ahead log is copied into the database every 32 MiB instead of every
     /// 4 MiB (pages that change in many transactions are copied once, and synced far less often), and at the end
@@ -80,7 +98,17 @@ public final class Store: @unchecked Sendable {
 
     /// Checkpoints after which the whole write-ahead log was in the database (and so synced): a commit made before
     /// the count moved survives a power cut. Counted per open store (a store opened again starts at 0).
-    public var completeCheckpoints: Int { lock.withLock { conn.checkpoints.complete } }
+    public var completeCheckpoints: Int {
+        lock.withLock { conn.checkpoints.complete + (conn.checkpoints.background?.complete ?? 0) }
+    }
+
+    /// Commits on this open store that wrote to the write-ahead log, counted from 0 at open.
+    public var commitCount: Int { lock.withLock { conn.checkpoints.commits } }
+
+    /// The last of `commitCount` known to survive a power cut: a complete checkpoint synced the log holding it.
+    public var durableCommits: Int {
+        lock.withLock { max(conn.checkpoints.durable, conn.checkpoints.background?.durable ?? 0) }
+    }
 
     /// How many pages the write-ahead log holds before a commit checkpoints it (SQLite's default: 1,000).
     public func setCheckpointPages(_ pages: Int32) { lock.withLock { conn.checkpoints.pages = max(1, pages) } }
