@@ -29,8 +29,10 @@ public struct LiveTuning: Sendable {
     public var auditRecheckEvery: Millis?
     /// Audit rows the check reads per read transaction.
     public var auditCheckRows = 5_000
-    /// How many pages the store's write-ahead log holds before a commit checkpoints it (SQLite's default).
-    public var checkpointPages: Int32 = 1000
+    /// How many pages the store's write-ahead log holds before it is checkpointed. 10,000 (40 MB), not SQLite's 1,000:
+    /// each checkpoint cycle ends with a short stall of the writer (`Store.finishCheckpoint`), and at 10,000 events/s
+    /// the smaller log gave several times as many (BENCHMARKS.md, "Live latency, fifteenth session").
+    public var checkpointPages: Int32 = 10_000
     /// Copy the write-ahead log into the database on a thread of its own, commits only finishing what it copied
     /// (`Store.checkpointInBackground`); false: each commit that fills the log copies all of it, as SQLite does.
     public var checkpointsInBackground = true
@@ -284,6 +286,7 @@ public final class LiveEngine: @unchecked Sendable {
         let messages = source.take(upTo: tuning.maxBatchSize)
         try await commit(messages, now: clock.now(), final: stopping && messages.count < tuning.maxBatchSize)
         if !messages.isEmpty { source.committed(messages.count) }
+        db.finishCheckpoint()
         if messages.count == tuning.maxBatchSize { inputContinuation.yield(.source(.messagesWaiting)) }
         saveAuditCheck()
         return messages.count

@@ -8,14 +8,17 @@ import Foundation
 /// A checkpoint beside a writer that never pauses never finds the log fully copied when a write begins, so the log
 /// would never start again from its beginning and would grow without bound. So the work is split: this thread copies
 /// what the log holds (again while what the writer appended meanwhile is large), then asks the writer to finish. The
-/// writer's next commit checkpoints the few frames left itself (`finish`), with nothing appended in between, and the
-/// write after it starts the log again from its beginning.
+/// writer checkpoints the few frames left itself after its next commit (`Store.finishCheckpoint`, called once the
+/// commit has been reported, so the batch's own messages do not wait for it), with nothing appended in between, and
+/// the write after it starts the log again from its beginning.
 ///
 /// Commits are counted on the writer's connection (`WALCheckpoints.commits`); `durable` is the last commit known to
 /// be synced: a complete checkpoint synced the log up to the frames it saw at its start, so the commits counted
 /// before it started survive a power cut.
 final class BackgroundCheckpointer: @unchecked Sendable {
-    enum Action { case none, finish }
+    /// `finish`: the writer is to finish the checkpoint once the commit has been reported (`Store.finishCheckpoint`);
+    /// `now`: in the hook itself, the thread having fallen far behind.
+    enum Action { case none, finish, now }
 
     private let conn: Connection
     private let cond = NSCondition()
@@ -66,7 +69,7 @@ final class BackgroundCheckpointer: @unchecked Sendable {
         writerFrames = frames
         if finishWanted && !running { finishWanted = false; return .finish }
         // The thread cannot keep up (or is held up): the writer does it all, as SQLite's own hook would.
-        if frames >= pages &* 8 && !running { return .finish }
+        if frames >= pages &* 8 && !running { return .now }
         if frames >= pages && !running && !requested && !stopping && DispatchTime.now().uptimeNanoseconds >= notBefore {
             requested = true
             cond.signal()

@@ -176,24 +176,34 @@ final class WALCheckpoints {
     /// The last of `commits` known to be synced (by a complete checkpoint of this connection's).
     var durable = 0
     var background: BackgroundCheckpointer?
+    /// The background checkpointer asked the writer to finish (`Store.finishCheckpoint`).
+    var finishDue = false
+
+    /// A PASSIVE checkpoint on the writer's connection, counted when it copied the whole log.
+    func checkpoint(_ db: OpaquePointer, name: UnsafePointer<CChar>?) {
+        var log: Int32 = 0, copied: Int32 = 0
+        if sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK && log >= 0 && log == copied {
+            complete += 1
+            durable = commits
+        }
+    }
 }
 
 private let walHook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { context, db, name, frames in
-    guard let context else { return SQLITE_OK }
+    guard let context, let db else { return SQLITE_OK }
     let state = Unmanaged<WALCheckpoints>.fromOpaque(context).takeUnretainedValue()
     state.frames = frames
     state.commits += 1
     if let background = state.background {
-        guard background.afterCommit(commits: state.commits, frames: frames, pages: state.pages) == .finish else { return SQLITE_OK }
+        switch background.afterCommit(commits: state.commits, frames: frames, pages: state.pages) {
+        case .none: return SQLITE_OK
+        case .finish: state.finishDue = true; return SQLITE_OK
+        case .now: break
+        }
     } else {
         guard frames >= state.pages else { return SQLITE_OK }
     }
-    var log: Int32 = 0, copied: Int32 = 0
     // As SQLite's default hook: the commit has succeeded whatever the checkpoint does.
-    let complete = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK && log >= 0 && log == copied
-    if complete {
-        state.complete += 1
-        state.durable = state.commits
-    }
+    state.checkpoint(db, name: name)
     return SQLITE_OK
 }

@@ -102,6 +102,16 @@ public final class Store: @unchecked Sendable {
         lock.withLock { conn.checkpoints.complete + (conn.checkpoints.background?.complete ?? 0) }
     }
 
+    /// Finishes the background checkpointer's copy when it asked for it (a PASSIVE checkpoint of the few frames it
+    /// left, on this connection, between two writes); then the next write starts the log again from its beginning.
+    /// The live engine calls it after each commit has been reported.
+    public func finishCheckpoint() {
+        lock.lock(); defer { lock.unlock() }
+        guard conn.checkpoints.finishDue else { return }
+        conn.checkpoints.finishDue = false
+        conn.checkpoints.checkpoint(conn.db, name: nil)
+    }
+
     /// Commits on this open store that wrote to the write-ahead log, counted from 0 at open.
     public var commitCount: Int { lock.withLock { conn.checkpoints.commits } }
 
