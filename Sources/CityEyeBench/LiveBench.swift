@@ -136,7 +136,7 @@ enum LiveBench {
         while engine.stats.counts.accepted + engine.stats.counts.duplicates < n { try await Task.sleep(nanoseconds: 2_000_000) }
         let secs = Date().timeIntervalSince(start)
         let st = engine.stats
-        print("  engine: \(st.batches) commits, \(String(format: "%.1f", st.commitMillis)) ms in commits, longest \(String(format: "%.1f", st.longestCommitMillis)) ms, \(st.slowCommits) over 10 ms, \(st.checkpoints) checkpoints")
+        print("  engine: \(st.batches) commits, \(String(format: "%.1f", st.commitMillis)) ms in commits (\(String(format: "%.1f", st.commitCPUMillis)) ms of it on a CPU), longest \(String(format: "%.1f", st.longestCommitMillis)) ms, \(st.slowCommits) over 10 ms, \(st.checkpoints) checkpoints")
         engine.stop()
         try await run.value
         forgetSession(port: port, clientID: cfg.broker.clientID)

@@ -56,6 +56,9 @@ public struct LiveStats: Sendable {
     /// Time spent in batch commits (processing included) and the longest one, in milliseconds.
     public var commitMillis: Double = 0
     public var longestCommitMillis: Double = 0
+    /// Of `commitMillis`, the time the engine's thread was on a CPU (user and kernel) processing and committing
+    /// batches: the rest it waited (for a core, the disk, a lock).
+    public var commitCPUMillis: Double = 0
     /// The most messages one commit held (at most `LiveTuning.maxBatchSize`).
     public var largestBatch = 0
     /// Incidents not yet closed, as of the last commit.
@@ -310,7 +313,10 @@ public final class LiveEngine: @unchecked Sendable {
         while true {
             do {
                 if reopen { try reopenPipeline(counts: countsBefore); reopen = false }
+                let cpu = ThreadCPUClock.millis()
                 try pipeline.process(batch: ReceivedBatch(messages: messages), now: now, saveRuleState: true, capture: capture)
+                let used = ThreadCPUClock.millis() - cpu
+                statsLock.withLock { _stats.commitCPUMillis += used }
                 faults.cleared("store", "store \(config.store): writing again; the held batch is committed")
                 break
             } catch {
@@ -506,5 +512,14 @@ extension LiveConfig {
             throw LiveError("webhooks[\(i)].community: no community `\(w.community)` in the registry \(registry) (a community id or \"*\")")
         }
         for w in webhooks { log("webhooks: \(w.community == Store.anyCommunity ? "every community" : w.community) -> \(w.url)") }
+    }
+}
+
+/// CPU time of the calling thread (user and kernel), in milliseconds.
+enum ThreadCPUClock {
+    static func millis() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
     }
 }
