@@ -37,8 +37,9 @@ public enum AuditChain {
         field(row.entry.channel.rawValue)
         field(row.entry.osUser)
         var h = keyed
-        h.update(data: bytes)
-        return Array(h.finalize())
+        // A raw buffer, and the MAC copied as bytes: the Array and sequence forms cost more than the hashing.
+        bytes.withUnsafeBytes { h.update(data: $0) }
+        return h.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// What `verify` found wrong first.
@@ -93,9 +94,10 @@ public enum AuditChain {
 /// Seals the Store's audit appends with a key.
 public struct KeySealer: AuditSealer {
     public let key: AuditKey
-    public init(key: AuditKey) { self.key = key }
+    /// The HMAC set up with the key once for the sealer's life (the live engine seals every commit's rows).
+    private let keyed: HMAC<SHA256>
+    public init(key: AuditKey) { self.key = key; keyed = HMAC<SHA256>(key: key.key) }
     public func seal(_ rows: [AuditRow], previous: [String: [UInt8]]) -> [[UInt8]] {
-        let keyed = HMAC<SHA256>(key: key.key)
         var heads = previous
         return rows.map { row in
             let m = AuditChain.mac(row, previous: heads[row.chain] ?? [], keyed: keyed)
