@@ -290,6 +290,12 @@ public final class LiveEngine: @unchecked Sendable {
         try await commit(messages, now: clock.now(), final: stopping && messages.count < tuning.maxBatchSize)
         if !messages.isEmpty { source.committed(messages.count) }
         db.finishCheckpoint()
+        if let fault = db.checkpointFault {
+            faults.report("checkpoint", "\(fault). The store's write-ahead log grows and the journal keeps its segments until "
+                          + "a checkpoint succeeds (retried as messages are committed); check the disk under \(config.store)")
+        } else {
+            faults.cleared("checkpoint", "store \(config.store): the write-ahead log is copied into the database again")
+        }
         if messages.count == tuning.maxBatchSize { inputContinuation.yield(.source(.messagesWaiting)) }
         saveAuditCheck()
         return messages.count

@@ -31,6 +31,7 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     private var writerCommits = 0
     private var writerFrames: Int32 = 0
     private var _durable = 0
+    private var _fault: String?
     private var _complete = 0
     /// After a round that copied nothing (a reader in another process holds the log), wait before the next.
     private var notBefore: UInt64 = 0
@@ -60,6 +61,8 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     }
 
     var durable: Int { cond.withLock { _durable } }
+    /// The last round's failure (not a checkpoint another connection was running), nil once one succeeds.
+    var fault: String? { cond.withLock { _fault } }
     var complete: Int { cond.withLock { _complete } }
 
     /// Called by the writer's wal hook after each commit: whether the writer is to finish the checkpoint now.
@@ -93,6 +96,11 @@ final class BackgroundCheckpointer: @unchecked Sendable {
                 let rc = sqlite3_wal_checkpoint_v2(conn.db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
                 cond.lock()
                 if rc == SQLITE_OK && log >= 0 && log == copied { _durable = max(_durable, seen); _complete += 1 }
+                if rc == SQLITE_OK {
+                    _fault = nil
+                } else if rc & 0xFF != SQLITE_BUSY {
+                    _fault = "store \(conn.path): copying the write-ahead log into the database failed: \(conn.message)"
+                }
                 guard rc == SQLITE_OK, copied > copiedBefore, copied > 0 else {
                     notBefore = DispatchTime.now().uptimeNanoseconds + 100_000_000
                     break

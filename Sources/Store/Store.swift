@@ -112,6 +112,9 @@ public final class Store: @unchecked Sendable {
         conn.checkpoints.checkpoint(conn.db, name: nil)
     }
 
+    /// Why the background checkpointer's last round failed (a full disk, an I/O error), nil when it succeeds.
+    public var checkpointFault: String? { lock.withLock { conn.checkpoints.background?.fault } }
+
     /// Commits on this open store that wrote to the write-ahead log, counted from 0 at open.
     public var commitCount: Int { lock.withLock { conn.checkpoints.commits } }
 

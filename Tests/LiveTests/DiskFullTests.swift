@@ -4,6 +4,7 @@ import TestSupport
 import Model
 import MQTT
 import Registry
+import Store
 @testable import Live
 
 /// A full disk under the journal or under the store is waited out: logged once with the path, nothing taken or
@@ -56,5 +57,47 @@ extension LiveLoopTests {
         let disk = try SmallDisk(kilobytes: 2048, on: try temporaryPath("cityeye-small-disk"))
         defer { disk.unmount() }
         try await runUntilFreed(disk, store: disk.path + "/cityeye.db", journal: dir + "/journal", expect: "the disk under it is full")
+    }
+
+    /// The live engine's checkpoints run on a thread of their own; one that cannot write the database (the disk
+    /// under it full) is said (`Store.checkpointFault`, which the engine logs once), not swallowed, and clears once a
+    /// checkpoint succeeds again. Commits meanwhile may fail too; nothing committed is lost.
+    func testABackgroundCheckpointThatCannotWriteIsReportedAndClears() throws {
+        let disk = try SmallDisk(kilobytes: 4096, on: try temporaryPath("cityeye-small-disk"))
+        defer { disk.unmount() }
+        let s = try Store(path: disk.path + "/s.db")
+        s.setCheckpointPages(40)
+        try s.checkpointInBackground()
+        var next: Int64 = 0
+        var committed: Int64 = 0
+        func commitSome() {
+            let batch = (0..<20).map { k in Self.incident(next + Int64(k) + 1) }
+            do {
+                try s.writeTransaction { tx in try tx.upsert(batch) }
+                next += 20
+                committed = next
+            } catch {}
+            s.finishCheckpoint()
+        }
+        for _ in 0..<100 { commitSome() }
+        XCTAssertNil(s.checkpointFault)
+        disk.fill()
+        let deadline = Date().addingTimeInterval(20)
+        while s.checkpointFault == nil && Date() < deadline { commitSome(); Thread.sleep(forTimeInterval: 0.01) }
+        let fault = try XCTUnwrap(s.checkpointFault, "a checkpoint on a full disk is reported")
+        XCTAssertTrue(fault.contains(disk.path + "/s.db"), fault)
+        disk.free()
+        let again = Date().addingTimeInterval(20)
+        while s.checkpointFault != nil && Date() < again { commitSome(); Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertNil(s.checkpointFault, "cleared once a checkpoint succeeds")
+        XCTAssertEqual(try s.maxIncidentID(), committed, "every commit that succeeded is in the store")
+        s.close()
+    }
+
+    static func incident(_ id: Int64) -> Incident {
+        Incident(id: id, rule: "fire.smoke", scenario: "fire", severity: .critical, key: "k\(id)", device: "d", subject: "s",
+                 community: "czq", grid: "g1", firstSeen: Instant(ms: 1), lastSeen: Instant(ms: 2), count: 1,
+                 condition: .active, status: .dispatched, assignee: "w-li", escalated: false, overdue: false,
+                 ackDue: Instant(ms: 300_001), resolveDue: Instant(ms: 3_600_001))
     }
 }
