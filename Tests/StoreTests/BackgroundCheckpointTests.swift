@@ -20,16 +20,22 @@ final class BackgroundCheckpointTests: XCTestCase {
         try s.checkpointInBackground()
         var ids: Int64 = 0
         var largestLog: UInt64 = 0
+        var logSizes: UInt64 = 0
         for _ in 0..<1_500 {
             // 40 incidents spread over the table: several pages a commit.
             let batch = (0..<40).map { _ -> Incident in ids += 1; return StoreTests.incident(ids) }
             try s.writeTransaction { tx in try tx.upsert(batch) }
             s.finishCheckpoint()
             largestLog = max(largestLog, fileSize(p + "-wal"))
+            logSizes += UInt64(s.walFrames)
         }
+        let averageFrames = logSizes / 1_500
         XCTAssertGreaterThan(s.completeCheckpoints, 5, "checkpoints completed while the writer never paused")
-        // Below the writer's own fallback (8 × the checkpoint size): the thread and the finish kept it there.
-        XCTAssertLessThan(largestLog, UInt64(200 * 4) * 4_120, "the log was started again from its beginning, never grew without bound")
+        // The writer's own fallback (the whole log, at 8 × the checkpoint size) bounds it in any case; the thread and
+        // the finish keep it near the checkpoint size (without the finish: 4 × on average, up to 8 ×). The average,
+        // not the peak: a checkpoint thread held up once by a busy machine lets the log grow for a while.
+        XCTAssertLessThan(largestLog, UInt64(200 * 8 + 400) * 4_120, "the log never grew without bound")
+        XCTAssertLessThan(averageFrames, 200 * 5 / 2, "the log was started again from its beginning near the checkpoint size")
         XCTAssertEqual(try s.maxIncidentID(), 60_000)
         XCTAssertEqual(try integrity(s), "ok")
         s.close()
