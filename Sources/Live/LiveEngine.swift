@@ -373,7 +373,7 @@ public final class LiveEngine: @unchecked Sendable {
         db = try Self.sqlite(pipeline)
         db.setCheckpointPages(tuning.checkpointPages)
         if tuning.checkpointsInBackground { try db.checkpointInBackground() }
-        // The new connection counts its checkpoints from 0: later commits' positions release these segments.
+        // The new connection counts its commits from 0: later commits' positions release these segments.
         unreleased.removeAll()
         pipeline.collectsNews = tuning.announcesIncidents
         pipeline.carryOver(counts: counts)

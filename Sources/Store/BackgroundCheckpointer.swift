@@ -22,7 +22,6 @@ final class BackgroundCheckpointer: @unchecked Sendable {
 
     private let conn: Connection
     private let cond = NSCondition()
-    private var thread: Thread?
     private var requested = false
     private var running = false
     private var stopping = false
@@ -46,7 +45,6 @@ final class BackgroundCheckpointer: @unchecked Sendable {
     func start() {
         let t = Thread { [self] in loop() }
         t.name = "cityeye-checkpoint"
-        thread = t
         t.start()
     }
 

@@ -96,8 +96,9 @@ public final class Store: @unchecked Sendable {
         return result
     }
 
-    /// Checkpoints after which the whole write-ahead log was in the database (and so synced): a commit made before
-    /// the count moved survives a power cut. Counted per open store (a store opened again starts at 0).
+    /// Checkpoints after which the whole write-ahead log was in the database (and so synced), on this connection and
+    /// its background checkpointer: a figure for the benchmarks. Which commits a power cut spares: `durableCommits`.
+    /// Counted per open store (a store opened again starts at 0).
     public var completeCheckpoints: Int {
         lock.withLock { conn.checkpoints.complete + (conn.checkpoints.background?.complete ?? 0) }
     }
