@@ -124,7 +124,8 @@ public final class Store: @unchecked Sendable {
         lock.withLock { max(conn.checkpoints.durable, conn.checkpoints.background?.durable ?? 0) }
     }
 
-    /// How many pages the write-ahead log holds before a commit checkpoints it (SQLite's default: 1,000).
+    /// How many pages the write-ahead log holds before it is checkpointed (by a commit, or by the background
+    /// checkpointer); a store opens with SQLite's default, 1,000; the live engine sets `LiveTuning.checkpointPages`.
     public func setCheckpointPages(_ pages: Int32) { lock.withLock { conn.checkpoints.pages = max(1, pages) } }
 
     /// Frames in the write-ahead log after this connection's last commit (what a commit wrote, by difference).
