@@ -91,7 +91,7 @@ enum LiveBench {
         c.disconnect()
     }
 
-    static func config(dir: String, port: Int, registry: String, name: String) throws -> String {
+    static func config(dir: String, port: Int, registry: String, name: String, journalSync: String = "") throws -> String {
         let path = dir + "/\(name).yaml"
         for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: dir + "/\(name).db" + s) }
         try """
@@ -99,6 +99,7 @@ enum LiveBench {
         registry: \(registry)
         rules: \(scenariosDir())
         store: \(name).db
+        \(journalSync.isEmpty ? "" : "journal: {sync: \(journalSync)}")
         """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -108,22 +109,34 @@ enum LiveBench {
         var committed = 0
         var latencies: [Double] = []
         let sent: UnsafeMutablePointer<Double>
-        init(n: Int) { sent = .allocate(capacity: n); sent.initialize(repeating: 0, count: n) }
+        /// When each message was committed (0: not yet), for `--latency-dump`.
+        let done: UnsafeMutablePointer<Double>
+        /// Each commit's end and message count, for `--latency-dump`.
+        var commits: [(at: Double, count: Int)] = []
+        init(n: Int) {
+            sent = .allocate(capacity: n); sent.initialize(repeating: 0, count: n)
+            done = .allocate(capacity: n); done.initialize(repeating: 0, count: n)
+        }
     }
 
     /// The engine's sustained rate (rules and commits included), and latency at a fixed rate.
     static func engine(dir: String, port: Int, registry: String, n: Int, devices: Int, perSecond: Double?,
-                       tuning: LiveTuning = LiveTuning()) async throws -> (rate: Double, p50: Double, p99: Double) {
-        let cfg = try LiveConfig.load(path: try config(dir: dir, port: port, registry: registry, name: "bench-engine-\(UUID().uuidString.prefix(8))"))
+                       tuning: LiveTuning = LiveTuning(), dump: String? = nil, journalSync: String = "") async throws -> (rate: Double, p50: Double, p99: Double) {
+        let cfg = try LiveConfig.load(path: try config(dir: dir, port: port, registry: registry, name: "bench-engine-\(UUID().uuidString.prefix(8))",
+                                                       journalSync: journalSync))
         let engine = try LiveEngine(config: cfg, tuning: tuning) { _ in }
         let box = Box(n: n)
         engine.onCommit = { count, _ in
             let now = Date().timeIntervalSince1970
             box.lock.lock()
             if box.committed < n {
-                for i in box.committed..<min(n, box.committed + count) where box.sent[i] > 0 { box.latencies.append(now - box.sent[i]) }
+                for i in box.committed..<min(n, box.committed + count) where box.sent[i] > 0 {
+                    box.latencies.append(now - box.sent[i])
+                    box.done[i] = now
+                }
             }
             box.committed += count
+            if dump != nil { box.commits.append((now, count)) }
             box.lock.unlock()
         }
         let run = Task { try await engine.run() }
@@ -140,6 +153,13 @@ enum LiveBench {
         engine.stop()
         try await run.value
         forgetSession(port: port, clientID: cfg.broker.clientID)
+        if let dump {
+            // One line a message: its index, when it was published and when committed (seconds since 1970).
+            var text = ""
+            for i in 0..<n { text += "\(i) \(box.sent[i]) \(box.done[i])\n" }
+            try text.write(toFile: dump, atomically: true, encoding: .utf8)
+            try box.commits.map { "\($0.at) \($0.count)" }.joined(separator: "\n").write(toFile: dump + ".commits", atomically: true, encoding: .utf8)
+        }
         let l = box.latencies.sorted()
         func pct(_ p: Double) -> Double { l.isEmpty ? 0 : l[min(l.count - 1, Int(Double(l.count) * p))] * 1000 }
         return (Double(n) / secs, pct(0.5), pct(0.99))

@@ -165,7 +165,7 @@ let usage = """
 usage: cityeye-bench MODE [options]   (figures are printed and written to --write, default BENCHMARKS.md)
   replay    [--sizes 100000,1000000,5000000] [--devices 10000] [--seed 42] [--runs 3] [--state-by-rule]
             one-day generated logs replayed end to end into a fresh SQLite store
-  live      [--messages 200000] [--latency-only] [--checkpoint-pages N] [--inline-checkpoints]
+  live      [--messages 200000] [--latency-only [--runs N] [--latency-dump FILE] [--journal-sync 200ms|always|never]] [--checkpoint-pages N] [--inline-checkpoints] [--commit-each-arrival]
             a private mosquitto: engine vs do-nothing subscriber, publish -> committed latency at 10,000/s,
             kill -9 losses (needs the cityeye binary beside this one)
   ackgate   [--messages 100000] [--commit-ms 0,1,5,20]
@@ -248,6 +248,7 @@ case "live":
     var tuning = LiveTuning()
     if let pages = Int32(arg("--checkpoint-pages", "")) { tuning.checkpointPages = pages }
     if CommandLine.arguments.contains("--inline-checkpoints") { tuning.checkpointsInBackground = false }
+    if CommandLine.arguments.contains("--commit-each-arrival") { tuning.gathersBatches = false }
     for _ in 0..<(latencyOnly ? 0 : 3) {
         raws.append(try await LiveBench.rawRate(port: broker.port, n: n, devices: devices))
         engines.append(try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: n, devices: devices, perSecond: nil).rate)
@@ -255,8 +256,13 @@ case "live":
     let floor = try await LiveBench.rawLatency(port: broker.port, n: 100_000, devices: devices, perSecond: 10_000)
     print("do-nothing subscriber at 10,000/s: p50 \(String(format: "%.2f", floor.p50)) ms, p99 \(String(format: "%.2f", floor.p99)) ms")
     if latencyOnly {
-        let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000, tuning: tuning)
-        print("at 10,000/s: p50 \(String(format: "%.2f", lat.p50)) ms, p99 \(String(format: "%.2f", lat.p99)) ms")
+        let dump = arg("--latency-dump", "")
+        for run in 1...max(1, Int(arg("--runs", "1")) ?? 1) {
+            let lat = try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: 100_000, devices: devices, perSecond: 10_000,
+                                                 tuning: tuning, dump: dump.isEmpty ? nil : dump + (run > 1 ? ".\(run)" : ""),
+                                                 journalSync: arg("--journal-sync", ""))
+            print("at 10,000/s: p50 \(String(format: "%.2f", lat.p50)) ms, p99 \(String(format: "%.2f", lat.p99)) ms")
+        }
         broker.stop()
         exit(0)
     }

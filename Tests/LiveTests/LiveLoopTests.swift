@@ -30,7 +30,12 @@ final class LiveLoopTests: XCTestCase {
     }
 
     /// No ticks in the test's time: the engine takes messages only when the source says they wait.
-    static let noTicks: LiveTuning = { var t = LiveTuning(); t.maxBatchDelayMs = 600_000; return t }()
+    static let noTicks: LiveTuning = {
+        var t = LiveTuning()
+        t.maxBatchDelayMs = 600_000
+        t.gathersBatches = false
+        return t
+    }()
 
     func start(_ source: InMemorySource, clock: ManualClock, rules: String = Repo.scenarios.path,
                tuning: LiveTuning = LiveTuning(), log: @escaping @Sendable (String) -> Void = { _ in })
@@ -70,6 +75,47 @@ final class LiveLoopTests: XCTestCase {
         // Committed, not only counted: another connection sees the incident and the dead letter.
         XCTAssertEqual(try LiveFixture.incidents(store: db).map(\.rule), ["electricity.smoke"])
         XCTAssertEqual(try Store(path: db, create: false).deadLetterCounts()[.badJSON], 1)
+        engine.stop()
+        try await task.value
+    }
+
+    /// The default tuning with no tick in the test's time: what the engine commits without its tick.
+    static let gatheringNoTicks: LiveTuning = { var t = LiveTuning(); t.maxBatchDelayMs = 600_000; return t }()
+
+    /// Messages reaching an idle engine wait for its next tick and are committed together, not one commit a message.
+    func testAnIdleEngineGathersArrivingMessagesForItsTick() async throws {
+        let clock = ManualClock(SystemClock().now())
+        let source = InMemorySource()
+        let (engine, task) = try start(source, clock: clock, tuning: Self.gatheringNoTicks)
+        // A message delivered before the engine has started its source would wait without a wake either way.
+        try waitUntil("the engine has started its source") { engine.stats.connected }
+        let t0 = clock.now()
+        source.deliver([message("g1", t0, "czq-smoke-01", "smoke.alarm")])
+        // Time for an engine that commits each arrival to do so (the batch count below would then be 1).
+        try await Task.sleep(nanoseconds: 200_000_000)
+        source.deliver([message("g2", t0 + 1, "czq-smoke-01", "smoke.alarm")])
+        try await Task.sleep(nanoseconds: 200_000_000)
+        XCTAssertEqual(engine.stats.batches, 0, "single arrivals wait for the tick")
+        XCTAssertEqual(engine.waiting, 2)
+        engine.stop()
+        try await task.value
+        XCTAssertEqual(engine.stats.counts.accepted, 2)
+        XCTAssertEqual(engine.stats.batches, 1, "both committed together (here when the engine stopped)")
+    }
+
+    /// A delivery that fills a batch does not wait for the tick, nor does what a full batch left.
+    func testAFullBatchAndWhatItLeftAreTakenWithoutWaitingForTheTick() async throws {
+        let clock = ManualClock(SystemClock().now())
+        let source = InMemorySource()
+        let (engine, task) = try start(source, clock: clock, tuning: Self.gatheringNoTicks)
+        // A message delivered before the engine has started its source would wait without a wake either way.
+        try waitUntil("the engine has started its source") { engine.stats.connected }
+        let t0 = clock.now()
+        source.deliver((0..<2_100).map { message("hb-\($0)", t0 + Int64($0), "czq-elev-01", "elevator.heartbeat") })
+        try waitUntil("both batches committed") { engine.stats.batches == 2 }
+        XCTAssertEqual(engine.stats.largestBatch, 2_000)
+        XCTAssertEqual(engine.stats.counts.accepted, 2_100)
+        XCTAssertEqual(engine.waiting, 0)
         engine.stop()
         try await task.value
     }
