@@ -24,7 +24,12 @@ enum LiveBench {
 
     static func publish(_ msgs: [(String, [UInt8])], port: Int, perSecond: Double? = nil, sentAt: UnsafeMutablePointer<Double>? = nil,
                         progress: PublishProgress? = nil) throws {
-        let pub = try MQTTPublisher(settings: MQTTSettings(port: port, clientID: "bench-pub-\(UUID().uuidString.prefix(6))", cleanSession: true, topics: []))
+        // A window of 100 unacknowledged messages, not the settings' 1,000: libmosquitto walks its whole list of
+        // messages in flight on every PUBACK, and with 1,000 that walk was a third of this process's CPU at full
+        // speed, taken from the engine beside it on the same two cores (a gateway keeps far fewer in flight).
+        let window = Int(ProcessInfo.processInfo.environment["CITYEYE_BENCH_PUBLISH_WINDOW"] ?? "") ?? 100
+        let pub = try MQTTPublisher(settings: MQTTSettings(port: port, clientID: "bench-pub-\(UUID().uuidString.prefix(6))", cleanSession: true, topics: [],
+                                                           maxInflight: window))
         try pub.connect()
         let start = Date().timeIntervalSince1970
         for (i, m) in msgs.enumerated() {

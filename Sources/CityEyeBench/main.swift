@@ -167,7 +167,8 @@ usage: cityeye-bench MODE [options]   (figures are printed and written to --writ
             one-day generated logs replayed end to end into a fresh SQLite store
   live      [--messages 200000] [--latency-only [--runs N] [--latency-dump FILE] [--journal-sync 200ms|always|never]] [--checkpoint-pages N] [--inline-checkpoints] [--commit-each-arrival]
             a private mosquitto: engine vs do-nothing subscriber, publish -> committed latency at 10,000/s,
-            kill -9 losses (needs the cityeye binary beside this one)
+            kill -9 losses (needs the cityeye binary beside this one); the publisher keeps at most 100 messages
+            unacknowledged (CITYEYE_BENCH_PUBLISH_WINDOW=N to change it)
   ackgate   [--messages 100000] [--commit-ms 0,1,5,20]
             msg/s through the acknowledge-after-commit subscriber, each commit simulated by a pause (prints only)
   crash     [--trials 50] [--messages 20000] [--rate 5000|max] [--seed 1]   kill -9 trials (scripts/crash-harness.sh)
@@ -251,7 +252,7 @@ case "live":
     if CommandLine.arguments.contains("--commit-each-arrival") { tuning.gathersBatches = false }
     for _ in 0..<(latencyOnly ? 0 : 3) {
         raws.append(try await LiveBench.rawRate(port: broker.port, n: n, devices: devices))
-        engines.append(try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: n, devices: devices, perSecond: nil).rate)
+        engines.append(try await LiveBench.engine(dir: dir, port: broker.port, registry: registry, n: n, devices: devices, perSecond: nil, tuning: tuning).rate)
     }
     let floor = try await LiveBench.rawLatency(port: broker.port, n: 100_000, devices: devices, perSecond: 10_000)
     print("do-nothing subscriber at 10,000/s: p50 \(String(format: "%.2f", floor.p50)) ms, p99 \(String(format: "%.2f", floor.p99)) ms")
@@ -285,7 +286,9 @@ case "live":
     Machine: \(machine()). Command: `swift run -c release cityeye-bench live --messages \(n)`. A private mosquitto
     (max_queued_messages 0, max_inflight_messages 1000) on loopback; QoS 1; \(devices) smoke detectors; every message is an
     alarm, so every message goes through rules, dedup/dispatch and a commit. Broker, publisher and engine share the 2 cores.
-    Median of 3 runs of \(n) messages. The do-nothing subscriber is `mosquitto_sub -q 1 -t 'cityeye/#' -C \(n) > /dev/null`;
+    The publisher (libmosquitto, in the bench's process) keeps at most 100 messages unacknowledged: libmosquitto walks
+    its whole list of messages in flight on every PUBACK, and with 1,000 that walk took a third of the process's CPU at
+    full speed, from the engine beside it (sixteenth session). Median of 3 runs of \(n) messages. The do-nothing subscriber is `mosquitto_sub -q 1 -t 'cityeye/#' -C \(n) > /dev/null`;
     both it and the engine are timed from the first publish until they have received (the engine: committed) all
     messages, from the same publisher. At this load the publisher and broker set the pace for both: the figure says the
     engine keeps up with what the broker delivers, not how fast the engine could go alone (see the replay section).
