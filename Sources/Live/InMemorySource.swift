@@ -21,6 +21,8 @@ public final class InMemorySource: MessageSource, @unchecked Sendable {
         self.events = events
         lock.unlock()
         connect()
+        // Messages a test delivered before the engine started its source had no one to wake.
+        if inbox.count > 0 { events(.messagesWaiting) }
     }
 
     /// Receives `messages` in order; false (and nothing received) once the source is stopped.
